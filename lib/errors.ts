@@ -1,0 +1,291 @@
+/**
+ * Typed errors shared by every part of amp.
+ *
+ * Each class extends the built-in error that best describes it (`SyntaxError`
+ * for malformed bytes, `RangeError` for bounds) and carries a stable `code`
+ * string, so callers and tests can match on the exact failed check. Every amp
+ * error is recognisable with {@linkcode isAmpError}; anything else escaping the
+ * library is a bug.
+ *
+ * @module
+ */
+
+const BRAND: unique symbol = Symbol.for("amp.error");
+
+/** Fields every amp error has. */
+export interface AmpErrorFields {
+  /** Stable machine-readable identifier of the failed check, e.g. `"ELF_BAD_MAGIC"`. */
+  readonly code: string;
+}
+
+function brand(e: Error, code: string): void {
+  Object.defineProperty(e, BRAND, { value: true });
+  Object.defineProperty(e, "code", { value: code, enumerable: true });
+}
+
+/**
+ * True when `e` was thrown by amp on purpose (any class in this module).
+ *
+ * @example
+ * ```ts
+ * import { isAmpError, MemoryBoundsError } from "./errors.ts";
+ * console.assert(isAmpError(new MemoryBoundsError("BOUNDS", "out of range")));
+ * console.assert(!isAmpError(new Error("x")));
+ * ```
+ */
+export function isAmpError(e: unknown): e is Error & AmpErrorFields {
+  return typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/**
+ * Generic amp failure that has no more specific class.
+ *
+ * @example
+ * ```ts
+ * import { AmpError } from "./errors.ts";
+ * const e = new AmpError("STATE", "core 1 is not running");
+ * console.assert(e.code === "STATE");
+ * ```
+ */
+export class AmpError extends Error implements AmpErrorFields {
+  declare readonly code: string;
+  /** Create an error with a stable `code` and a human message. */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AmpError";
+    brand(this, code);
+  }
+}
+
+/**
+ * Malformed firmware image: a check on the ELF file failed.
+ *
+ * @example
+ * ```ts
+ * import { ElfError } from "./errors.ts";
+ * const e = new ElfError("ELF_BAD_MAGIC", "not an ELF file");
+ * console.assert(e instanceof SyntaxError && e.code === "ELF_BAD_MAGIC");
+ * ```
+ */
+export class ElfError extends SyntaxError implements AmpErrorFields {
+  declare readonly code: string;
+  /** Create an error with a stable `code` and a human message. */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ElfError";
+    brand(this, code);
+  }
+}
+
+/**
+ * Malformed resource table: a check from openamp-wire.md section 1 failed.
+ *
+ * @example
+ * ```ts
+ * import { ResourceTableError } from "./errors.ts";
+ * const e = new ResourceTableError("RSC_BAD_VERSION", "version 2, expected 1");
+ * console.assert(e instanceof SyntaxError);
+ * ```
+ */
+export class ResourceTableError extends SyntaxError implements AmpErrorFields {
+  declare readonly code: string;
+  /** Create an error with a stable `code` and a human message. */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ResourceTableError";
+    brand(this, code);
+  }
+}
+
+/**
+ * An access or a placement falls outside the memory it must stay inside.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBoundsError } from "./errors.ts";
+ * const e = new MemoryBoundsError("MEM_OUT_OF_BOUNDS", "[0x10, +0x4) is outside region shm");
+ * console.assert(e instanceof RangeError);
+ * ```
+ */
+export class MemoryBoundsError extends RangeError implements AmpErrorFields {
+  declare readonly code: string;
+  /** Create an error with a stable `code` and a human message. */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "MemoryBoundsError";
+    brand(this, code);
+  }
+}
+
+/**
+ * A firmware image could not be placed into the remote's memory.
+ *
+ * @example
+ * ```ts
+ * import { LoadError } from "./errors.ts";
+ * const e = new LoadError("LOAD_OUTSIDE_REGIONS", 'Cannot load firmware "fw.elf": ...');
+ * console.assert(e.code === "LOAD_OUTSIDE_REGIONS");
+ * ```
+ */
+export class LoadError extends Error implements AmpErrorFields {
+  declare readonly code: string;
+  /** Create an error with a stable `code` and a human message. */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "LoadError";
+    brand(this, code);
+  }
+}
+
+/**
+ * A system call failed (`open`, `mmap`, a sysfs write...). Carries `errno`.
+ *
+ * @example
+ * ```ts
+ * import { OsError } from "./errors.ts";
+ * const e = new OsError("open", 2, "/dev/uio9");
+ * console.assert(e.errno === 2 && e.message.includes("ENOENT"));
+ * ```
+ */
+export class OsError extends Error implements AmpErrorFields {
+  declare readonly code: string;
+  /** The failing call, e.g. `"mmap"`. */
+  readonly syscall: string;
+  /** The C `errno` value. */
+  readonly errno: number;
+  /** Create from a syscall name, an errno and what it was applied to. */
+  constructor(syscall: string, errno: number, target: string, options?: ErrorOptions) {
+    const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+    super(`${syscall}(${target}) failed: ${name}`, options);
+    this.name = "OsError";
+    this.syscall = syscall;
+    this.errno = errno;
+    brand(this, name.startsWith("E") ? name : "OS_ERROR");
+  }
+}
+
+/** Short names of the errno values amp reports most (Linux numbering). */
+export const ERRNO_NAMES: Readonly<Record<number, string>> = {
+  1: "EPERM (operation not permitted)",
+  2: "ENOENT (no such file or directory)",
+  5: "EIO (input/output error)",
+  9: "EBADF (bad file descriptor)",
+  11: "EAGAIN (resource temporarily unavailable)",
+  12: "ENOMEM (out of memory)",
+  13: "EACCES (permission denied)",
+  16: "EBUSY (device or resource busy)",
+  17: "EEXIST (file exists)",
+  19: "ENODEV (no such device)",
+  20: "ENOTDIR (not a directory)",
+  21: "EISDIR (is a directory)",
+  22: "EINVAL (invalid argument)",
+  24: "EMFILE (too many open files)",
+  28: "ENOSPC (no space left on device)",
+  30: "EROFS (read-only file system)",
+  75: "EOVERFLOW (value too large)",
+  95: "EOPNOTSUPP (operation not supported)",
+  111: "ECONNREFUSED (connection refused)",
+};
+
+/**
+ * A virtqueue or vdev protocol violation by the peer; the queue is broken.
+ *
+ * @example
+ * ```ts
+ * import { VirtioError } from "./errors.ts";
+ * const e = new VirtioError("VQ_USED_ID_RANGE", "vring0: used id 300 >= num 256");
+ * console.assert(e.code === "VQ_USED_ID_RANGE");
+ * ```
+ */
+export class VirtioError extends Error implements AmpErrorFields {
+  declare readonly code: string;
+  /** Create an error with a stable `code` and a human message. */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "VirtioError";
+    brand(this, code);
+  }
+}
+
+/**
+ * An rpmsg-level failure: bad message from the peer, no buffer, unknown endpoint.
+ *
+ * @example
+ * ```ts
+ * import { RpmsgError } from "./errors.ts";
+ * const e = new RpmsgError("RPMSG_NO_BUFFER", "no free TX buffer within 15000 ms");
+ * console.assert(e.code === "RPMSG_NO_BUFFER");
+ * ```
+ */
+export class RpmsgError extends Error implements AmpErrorFields {
+  declare readonly code: string;
+  /** Create an error with a stable `code` and a human message. */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RpmsgError";
+    brand(this, code);
+  }
+}
+
+/**
+ * A wait ran past its deadline.
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "./errors.ts";
+ * const e = new TimeoutError("waiting for DRIVER_OK", 5000);
+ * console.assert(e.message.includes("5000 ms"));
+ * ```
+ */
+export class TimeoutError extends Error implements AmpErrorFields {
+  declare readonly code: string;
+  /** How long was waited, in milliseconds. */
+  readonly ms: number;
+  /** Create from what was waited for and for how long. */
+  constructor(what: string, ms: number, options?: ErrorOptions) {
+    super(`Timed out after ${ms} ms ${what}`, options);
+    this.name = "TimeoutError";
+    this.ms = ms;
+    brand(this, "TIMEOUT");
+  }
+}
+
+/**
+ * Invalid configuration: a machine profile, an option value.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError } from "./errors.ts";
+ * const e = new ConfigError("PROFILE_FIELD", "board.json: regions[0].size must be > 0");
+ * console.assert(e.code === "PROFILE_FIELD");
+ * ```
+ */
+export class ConfigError extends Error implements AmpErrorFields {
+  declare readonly code: string;
+  /** Create an error with a stable `code` and a human message. */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConfigError";
+    brand(this, code);
+  }
+}
+
+/**
+ * The command line is wrong (unknown flag, missing argument). Exit code 2.
+ *
+ * @example
+ * ```ts
+ * import { UsageError } from "./errors.ts";
+ * const e = new UsageError("missing <fw.elf>");
+ * console.assert(e.code === "USAGE");
+ * ```
+ */
+export class UsageError extends Error implements AmpErrorFields {
+  declare readonly code: string;
+  /** Create from a message saying what is wrong with the command line. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UsageError";
+    brand(this, "USAGE");
+  }
+}
