@@ -1,0 +1,95 @@
+/**
+ * The message channel the demo apps run over: an rpmsg endpoint in practice,
+ * an in-memory pair in unit tests.
+ *
+ * @module
+ */
+
+import { TimeoutError } from "../errors.ts";
+
+/** A bidirectional message channel with one message per send. */
+export interface Channel {
+  /** Largest payload one message can carry. */
+  readonly maxPayload: number;
+  /** Send one message (copied). */
+  send(data: Uint8Array): Promise<void>;
+  /** Receive the next message, or throw TimeoutError after `timeoutMs`. */
+  recv(timeoutMs: number): Promise<Uint8Array>;
+}
+
+/** A line sink for progress and report lines. */
+export type LogFn = (line: string) => void;
+
+/** The outcome of one demo run, as every demo reports it. */
+export interface DemoResult {
+  /** Demo name, e.g. `"msg-test"`. */
+  demo: string;
+  /** True when the run completed with zero errors. */
+  passed: boolean;
+  /** Errors counted (bad echo, wrong product, timeouts...). */
+  errors: number;
+  /** Messages sent and received. */
+  sent: number;
+  received: number;
+  /** Wall time of the run in milliseconds. */
+  ms: number;
+  /** First error messages (at most 10), for the report. */
+  failures: string[];
+}
+
+/**
+ * Two connected in-memory channels, for tests and for running a service
+ * in-process.
+ *
+ * @example
+ * ```ts
+ * import { channelPair } from "./channel.ts";
+ * const [a, b] = channelPair(496);
+ * await a.send(new Uint8Array([1, 2, 3]));
+ * const got = await b.recv(1000);
+ * console.assert(got.length === 3);
+ * ```
+ */
+export function channelPair(maxPayload: number): [Channel, Channel] {
+  const qa: Uint8Array[] = [];
+  const qb: Uint8Array[] = [];
+  const wa: Array<() => void> = [];
+  const wb: Array<() => void> = [];
+  const make = (
+    inbox: Uint8Array[],
+    waiters: Array<() => void>,
+    outbox: Uint8Array[],
+    peerWaiters: Array<() => void>,
+  ): Channel => ({
+    maxPayload,
+    send(data: Uint8Array): Promise<void> {
+      if (data.length > maxPayload) {
+        return Promise.reject(
+          new RangeError(`message of ${data.length} B exceeds ${maxPayload} B`),
+        );
+      }
+      outbox.push(data.slice());
+      for (const wake of peerWaiters.splice(0)) wake();
+      return Promise.resolve();
+    },
+    async recv(timeoutMs: number): Promise<Uint8Array> {
+      const deadline = Date.now() + timeoutMs;
+      while (inbox.length === 0) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new TimeoutError("waiting for a message", timeoutMs);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        let wake = (): void => {};
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          waiters.push(resolve);
+          timer = setTimeout(resolve, left);
+        });
+        clearTimeout(timer);
+        const i = waiters.indexOf(wake);
+        if (i >= 0) waiters.splice(i, 1);
+      }
+      return inbox.shift()!;
+    },
+  });
+  return [make(qa, wa, qb, wb), make(qb, wb, qa, wa)];
+}
