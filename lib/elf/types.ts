@@ -10,6 +10,21 @@
 export const PT_LOAD = 1;
 /** Segment flag bits. */
 export const PF_X = 1, PF_W = 2, PF_R = 4;
+/** Other program header types amp knows by name. */
+export const PT_NULL = 0, PT_NOTE = 4;
+
+/** Section header types. `SHT_NOBITS` sections occupy no bytes in the file. */
+export const SHT_NULL = 0, SHT_PROGBITS = 1, SHT_STRTAB = 3, SHT_NOBITS = 8;
+/** Section flag bits. */
+export const SHF_WRITE = 1, SHF_ALLOC = 2, SHF_EXECINSTR = 4;
+
+/** e_type of an executable. */
+export const ET_EXEC = 2;
+/** e_machine values of the cores amp meets. */
+export const EM_ARM = 40, EM_X86_64 = 62, EM_AARCH64 = 183, EM_RISCV = 243;
+
+/** Name of the section that holds the OpenAMP resource table. */
+export const RESOURCE_TABLE_SECTION = ".resource_table";
 
 /** One program header. */
 export interface ElfSegment {
@@ -57,3 +72,75 @@ export interface ElfImage {
   readonly segments: readonly ElfSegment[];
   readonly sections: readonly ElfSection[];
 }
+
+/** How serious an {@linkcode ElfProblem} is: errors make the image unloadable. */
+export type ElfProblemSeverity = "error" | "warning";
+
+/** One finding of `checkElf`: the same `code` and message `parseElf` would throw. */
+export interface ElfProblem {
+  /** Stable identifier of the failed check, one of {@linkcode ELF_CODES}. */
+  readonly code: string;
+  /** Human message naming the file and the numbers involved. */
+  readonly message: string;
+  readonly severity: ElfProblemSeverity;
+}
+
+/**
+ * Every `code` the ELF reader reports. Each check has its own code; the ones
+ * marked "warning" never make `parseElf` throw.
+ */
+export const ELF_CODES = {
+  /** File shorter than e_ident or than the ELF header of its class. */
+  TOO_SMALL: "ELF_TOO_SMALL",
+  /** First four bytes are not 0x7f 'E' 'L' 'F'. */
+  BAD_MAGIC: "ELF_BAD_MAGIC",
+  /** EI_CLASS is neither 1 (ELF32) nor 2 (ELF64). */
+  BAD_CLASS: "ELF_BAD_CLASS",
+  /** EI_DATA is 2: big-endian images are not supported. */
+  BIG_ENDIAN: "ELF_BIG_ENDIAN",
+  /** EI_DATA is neither 1 (little-endian) nor 2. */
+  BAD_DATA: "ELF_BAD_DATA",
+  /** EI_VERSION or e_version is not 1. */
+  BAD_VERSION: "ELF_BAD_VERSION",
+  /** A 64-bit field is above `Number.MAX_SAFE_INTEGER`. */
+  VALUE_TOO_LARGE: "ELF_VALUE_TOO_LARGE",
+  /** e_phnum is 0. */
+  NO_SEGMENTS: "ELF_NO_SEGMENTS",
+  /** e_phentsize is not 32 (ELF32) or 56 (ELF64). */
+  BAD_PHENTSIZE: "ELF_BAD_PHENTSIZE",
+  /** e_phoff is 0 although e_phnum is not. */
+  PHDRS_MISSING: "ELF_PHDRS_MISSING",
+  /** e_phoff + e_phnum * e_phentsize is past the end of the file. */
+  PHDRS_OUTSIDE_FILE: "ELF_PHDRS_OUTSIDE_FILE",
+  /** p_offset + p_filesz is past the end of the file. */
+  SEGMENT_OUTSIDE_FILE: "ELF_SEGMENT_OUTSIDE_FILE",
+  /** A PT_LOAD segment has p_filesz > p_memsz. */
+  SEGMENT_FILESZ_GT_MEMSZ: "ELF_SEGMENT_FILESZ_GT_MEMSZ",
+  /** A PT_LOAD segment's p_paddr + p_memsz wraps the address space. */
+  SEGMENT_ADDRESS_WRAP: "ELF_SEGMENT_ADDRESS_WRAP",
+  /** Two PT_LOAD segments cover the same physical bytes. */
+  SEGMENTS_OVERLAP: "ELF_SEGMENTS_OVERLAP",
+  /** Warning: a PT_LOAD segment with p_memsz 0 (loads nothing). */
+  SEGMENT_EMPTY: "ELF_SEGMENT_EMPTY",
+  /** e_shentsize is not 40 (ELF32) or 64 (ELF64) while e_shnum is not 0. */
+  BAD_SHENTSIZE: "ELF_BAD_SHENTSIZE",
+  /** e_shoff is 0 although e_shnum is not. */
+  SHDRS_MISSING: "ELF_SHDRS_MISSING",
+  /** e_shoff + e_shnum * e_shentsize is past the end of the file. */
+  SHDRS_OUTSIDE_FILE: "ELF_SHDRS_OUTSIDE_FILE",
+  /** e_shstrndx >= e_shnum. */
+  BAD_SHSTRNDX: "ELF_BAD_SHSTRNDX",
+  /** The section e_shstrndx names is not of type SHT_STRTAB. */
+  SHSTRTAB_NOT_STRTAB: "ELF_SHSTRTAB_NOT_STRTAB",
+  /** Warning: e_shstrndx is 0 (SHN_UNDEF): sections have no names. */
+  NO_SECTION_NAMES: "ELF_NO_SECTION_NAMES",
+  /** sh_offset + sh_size is past the end of the file (not SHT_NOBITS). */
+  SECTION_OUTSIDE_FILE: "ELF_SECTION_OUTSIDE_FILE",
+  /** sh_name is at or past the end of the section name string table. */
+  SECTION_NAME_OUTSIDE_STRTAB: "ELF_SECTION_NAME_OUTSIDE_STRTAB",
+  /** A section name runs to the end of the string table without a NUL. */
+  SECTION_NAME_UNTERMINATED: "ELF_SECTION_NAME_UNTERMINATED",
+} as const;
+
+/** One of the values of {@linkcode ELF_CODES}. */
+export type ElfCode = typeof ELF_CODES[keyof typeof ELF_CODES];
