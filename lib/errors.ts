@@ -144,7 +144,7 @@ export class LoadError extends Error implements AmpErrorFields {
  * ```ts
  * import { OsError } from "./errors.ts";
  * const e = new OsError("open", 2, "/dev/uio9");
- * console.assert(e.errno === 2 && e.message.includes("ENOENT"));
+ * console.assert(e.errno === 2 && e.code === "ENOENT" && e.message.includes("ENOENT"));
  * ```
  */
 export class OsError extends Error implements AmpErrorFields {
@@ -160,7 +160,7 @@ export class OsError extends Error implements AmpErrorFields {
     this.name = "OsError";
     this.syscall = syscall;
     this.errno = errno;
-    brand(this, name.startsWith("E") ? name : "OS_ERROR");
+    brand(this, name.startsWith("E") ? name.split(" ")[0]! : "OS_ERROR");
   }
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { MemoryBoundsError } from "../errors.ts";
+import { AmpError, MemoryBoundsError } from "../errors.ts";
 import { hex, type MemoryRegion } from "./region.ts";
 
 /**
@@ -33,8 +33,17 @@ export class MemoryMap {
     return this.#regions;
   }
 
-  /** Add a region. Throws `MEM_OVERLAP` if it overlaps one already present. */
+  /**
+   * Add a region. Throws `MEM_OVERLAP` if it overlaps one already present,
+   * `MEM_DUPLICATE` if it is already in the map, `MEM_CLOSED` if it is closed.
+   */
   add(region: MemoryRegion): MemoryRegion {
+    if (this.#regions.includes(region)) {
+      throw new MemoryBoundsError("MEM_DUPLICATE", `Region ${region.name} is already in the map`);
+    }
+    if (region.closed) {
+      throw new AmpError("MEM_CLOSED", `Cannot add region ${region.name}: it is closed`);
+    }
     for (const r of this.#regions) {
       if (region.base < r.end && r.base < region.end) {
         throw new MemoryBoundsError(

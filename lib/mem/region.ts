@@ -10,9 +10,22 @@
 
 import { AmpError, MemoryBoundsError } from "../errors.ts";
 
-/** Formats a number as `0x...` hex. */
+/**
+ * Formats a number as `0x...` hex (`-0x...` when negative). Values that are not
+ * integers (`NaN`, `1.5`, `Infinity`) are shown as plain numbers, so error
+ * messages about bad arguments stay readable.
+ *
+ * @example
+ * ```ts
+ * import { hex } from "./region.ts";
+ * console.assert(hex(0x9010_0000) === "0x90100000");
+ * console.assert(hex(-16) === "-0x10");
+ * console.assert(hex(NaN) === "NaN");
+ * ```
+ */
 export function hex(n: number | bigint): string {
-  return "0x" + n.toString(16);
+  if (typeof n === "number" && !Number.isInteger(n)) return String(n);
+  return n < 0 ? "-0x" + (-n).toString(16) : "0x" + n.toString(16);
 }
 
 /** What releases the memory behind a region when it is closed. */
@@ -26,9 +39,17 @@ export interface MemoryRegionOptions {
   littleEndian?: boolean;
   /** Called once, by the first {@linkcode MemoryRegion.close}. */
   release?: ReleaseFn;
+  /**
+   * Refuse every write made through the region's accessors (`MEM_READ_ONLY`).
+   * Zero-copy views from {@linkcode MemoryRegion.bytes} stay writable at the
+   * JS level, so read-only memory that would fault on a write must not be
+   * wrapped without a writable (e.g. private copy-on-write) mapping.
+   */
+  readOnly?: boolean;
 }
 
 const MAX_ADDR = Number.MAX_SAFE_INTEGER;
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 interface State {
   buffer: ArrayBufferLike;
@@ -38,7 +59,9 @@ interface State {
   u32: Uint32Array;
   release: ReleaseFn | undefined;
   closed: boolean;
-  children: MemoryRegion[];
+  children: Set<MemoryRegion>;
+  /** The parent's child set, so a child closed on its own is forgotten by its parent. */
+  siblings: Set<MemoryRegion> | undefined;
 }
 
 /**
@@ -62,6 +85,8 @@ export class MemoryRegion {
   readonly size: number;
   /** Byte order of multi-byte accessors. */
   readonly littleEndian: boolean;
+  /** True when writes through the accessors are refused. */
+  readonly readOnly: boolean;
   #s: State;
   #off: number; // byte offset of `base` inside the backing buffer
 
@@ -89,16 +114,17 @@ export class MemoryRegion {
         `Region size ${len} at offset ${byteOffset} does not fit a ${buffer.byteLength}-byte buffer`,
       );
     }
-    if (base + len > MAX_ADDR) {
+    if (len > MAX_ADDR - base) {
       throw new MemoryBoundsError(
         "MEM_WRAP",
-        `Region [${hex(base)}, +${hex(len)}) wraps the address space`,
+        `Region [${hex(base)}, +${hex(len)}) ends past ${hex(MAX_ADDR)}, the largest exact address`,
       );
     }
     this.name = options.name ?? `mem@${hex(base)}`;
     this.base = base;
     this.size = len;
     this.littleEndian = options.littleEndian ?? true;
+    this.readOnly = options.readOnly ?? false;
     this.#off = byteOffset;
     this.#s = {
       buffer,
@@ -108,7 +134,8 @@ export class MemoryRegion {
       u32: new Uint32Array(buffer, 0, buffer.byteLength >>> 2),
       release: options.release,
       closed: false,
-      children: [],
+      children: new Set(),
+      siblings: undefined,
     };
   }
 
@@ -149,6 +176,17 @@ export class MemoryRegion {
     return this.#off + this.offsetOf(pa, len);
   }
 
+  /** Like `#at` for writes: also refuses read-only regions. */
+  #wat(pa: number, len: number): number {
+    if (this.readOnly && !this.#s.closed) {
+      throw new AmpError(
+        "MEM_READ_ONLY",
+        `Write [${hex(pa)}, +${hex(len)}) refused: region ${this.name} is read-only`,
+      );
+    }
+    return this.#off + this.offsetOf(pa, len);
+  }
+
   #closedError(): never {
     throw new AmpError("MEM_CLOSED", `Region ${this.name} is closed`);
   }
@@ -169,21 +207,35 @@ export class MemoryRegion {
   u64(pa: number): bigint {
     return this.#s.view.getBigUint64(this.#at(pa, 8), this.littleEndian);
   }
+  /**
+   * Read a u64 that must be usable as a JS number (an address or a length).
+   * Throws `MEM_U64_UNSAFE` when it exceeds `Number.MAX_SAFE_INTEGER`.
+   */
+  u64Number(pa: number): number {
+    const v = this.u64(pa);
+    if (v > BigInt(MAX_ADDR)) {
+      throw new MemoryBoundsError(
+        "MEM_U64_UNSAFE",
+        `u64 ${hex(v)} at ${hex(pa)} in region ${this.name} exceeds ${hex(MAX_ADDR)}`,
+      );
+    }
+    return Number(v);
+  }
   /** Write a u8 (value masked to 8 bits). */
   setU8(pa: number, v: number): void {
-    this.#s.bytes[this.#at(pa, 1)] = v;
+    this.#s.bytes[this.#wat(pa, 1)] = v;
   }
   /** Write a u16 (value masked to 16 bits). */
   setU16(pa: number, v: number): void {
-    this.#s.view.setUint16(this.#at(pa, 2), v, this.littleEndian);
+    this.#s.view.setUint16(this.#wat(pa, 2), v, this.littleEndian);
   }
   /** Write a u32 (value masked to 32 bits). */
   setU32(pa: number, v: number): void {
-    this.#s.view.setUint32(this.#at(pa, 4), v, this.littleEndian);
+    this.#s.view.setUint32(this.#wat(pa, 4), v, this.littleEndian);
   }
   /** Write a u64. */
   setU64(pa: number, v: bigint): void {
-    this.#s.view.setBigUint64(this.#at(pa, 8), BigInt.asUintN(64, v), this.littleEndian);
+    this.#s.view.setBigUint64(this.#wat(pa, 8), BigInt.asUintN(64, v), this.littleEndian);
   }
 
   /** Copy `len` bytes out of the region into a new array. */
@@ -198,12 +250,12 @@ export class MemoryRegion {
   }
   /** Copy `src` into the region at `pa`. */
   write(pa: number, src: Uint8Array): void {
-    const o = this.#at(pa, src.length);
+    const o = this.#wat(pa, src.length);
     this.#s.bytes.set(src, o);
   }
   /** Fill `[pa, pa + len)` with `value`. */
   fill(pa: number, len: number, value = 0): void {
-    const o = this.#at(pa, len);
+    const o = this.#wat(pa, len);
     this.#s.bytes.fill(value, o, o + len);
   }
 
@@ -221,36 +273,49 @@ export class MemoryRegion {
     return new DataView(this.#s.buffer, o, len);
   }
 
-  /** Acquire-load a naturally aligned u16 (host byte order must match the region's). */
+  /**
+   * Acquire-load a naturally aligned u16. Atomics use the host byte order, so
+   * a region whose byte order differs refuses them (`MEM_ATOMIC_BYTE_ORDER`).
+   */
   atomicLoadU16(pa: number): number {
-    const o = this.#at(pa, 2);
-    if (o & 1) this.#misaligned(pa, 2);
+    const o = this.#atomicAt(pa, 2, false);
     return Atomics.load(this.#s.u16, o >>> 1);
   }
-  /** Release-store a naturally aligned u16. */
+  /** Release-store a naturally aligned u16 (value masked to 16 bits). */
   atomicStoreU16(pa: number, v: number): void {
-    const o = this.#at(pa, 2);
-    if (o & 1) this.#misaligned(pa, 2);
+    const o = this.#atomicAt(pa, 2, true);
     Atomics.store(this.#s.u16, o >>> 1, v);
   }
   /** Acquire-load a naturally aligned u32. */
   atomicLoadU32(pa: number): number {
-    const o = this.#at(pa, 4);
-    if (o & 3) this.#misaligned(pa, 4);
+    const o = this.#atomicAt(pa, 4, false);
     return Atomics.load(this.#s.u32, o >>> 2);
   }
-  /** Release-store a naturally aligned u32. */
+  /** Release-store a naturally aligned u32 (value masked to 32 bits). */
   atomicStoreU32(pa: number, v: number): void {
-    const o = this.#at(pa, 4);
-    if (o & 3) this.#misaligned(pa, 4);
+    const o = this.#atomicAt(pa, 4, true);
     Atomics.store(this.#s.u32, o >>> 2, v);
   }
 
-  #misaligned(pa: number, n: number): never {
-    throw new MemoryBoundsError(
-      "MEM_MISALIGNED",
-      `Atomic ${n * 8}-bit access at ${hex(pa)} in region ${this.name} is not ${n}-byte aligned`,
-    );
+  /** Buffer offset of an atomic access: in bounds, aligned in memory and by address. */
+  #atomicAt(pa: number, n: number, write: boolean): number {
+    const o = write ? this.#wat(pa, n) : this.#at(pa, n);
+    if (this.littleEndian !== HOST_LITTLE_ENDIAN) {
+      throw new AmpError(
+        "MEM_ATOMIC_BYTE_ORDER",
+        `Atomic access at ${
+          hex(pa)
+        } in region ${this.name}: region byte order differs from the host's`,
+      );
+    }
+    // Both the address the peer sees and the host memory location must be aligned.
+    if ((o | pa) & (n - 1)) {
+      throw new MemoryBoundsError(
+        "MEM_MISALIGNED",
+        `Atomic ${n * 8}-bit access at ${hex(pa)} in region ${this.name} is not ${n}-byte aligned`,
+      );
+    }
+    return o;
   }
 
   /**
@@ -259,11 +324,19 @@ export class MemoryRegion {
    */
   sub(pa: number, size: number, name?: string): MemoryRegion {
     const o = this.#at(pa, size);
-    const child = new MemoryRegion(pa, this.#s.buffer, {
-      name: name ?? `${this.name}[${hex(pa)}]`,
-      littleEndian: this.littleEndian,
-    }, o, size);
-    this.#s.children.push(child);
+    const child = new MemoryRegion(
+      pa,
+      this.#s.buffer,
+      {
+        name: name ?? `${this.name}[${hex(pa)}]`,
+        littleEndian: this.littleEndian,
+        readOnly: this.readOnly,
+      },
+      o,
+      size,
+    );
+    this.#s.children.add(child);
+    child.#s.siblings = this.#s.children;
     return child;
   }
 
@@ -276,16 +349,16 @@ export class MemoryRegion {
     const s = this.#s;
     if (s.closed) return;
     s.closed = true;
-    for (const c of s.children) c.close();
-    s.children = [];
+    s.siblings?.delete(this);
+    s.siblings = undefined;
+    for (const c of [...s.children]) c.close();
+    s.children.clear();
     const release = s.release;
     s.release = undefined;
     if (release) {
       // Detach every view (typed arrays and DataViews) before the memory goes away.
-      const buf = s.buffer as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer };
-      if (!(buf instanceof SharedArrayBuffer) && typeof buf.transfer === "function") {
-        buf.transfer(0);
-      }
+      const buf = s.buffer;
+      if (buf instanceof ArrayBuffer && !buf.detached) buf.transfer(0);
       release();
     }
   }
@@ -299,6 +372,8 @@ export class MemoryRegion {
 /**
  * A region backed by fresh zeroed heap memory (an `ArrayBuffer`, or a
  * `SharedArrayBuffer` when `shared` is true so workers can see it).
+ * Closing a non-shared heap region detaches the views it handed out, like an
+ * mmap-backed region does.
  *
  * @example
  * ```ts
@@ -317,5 +392,6 @@ export function heapRegion(
     throw new MemoryBoundsError("MEM_BAD_SIZE", `Heap region size ${size} is not allowed`);
   }
   const buf = options.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
-  return new MemoryRegion(base, buf, options);
+  const { shared: _shared, ...rest } = options;
+  return new MemoryRegion(base, buf, { release: () => {}, ...rest });
 }
