@@ -1,0 +1,14 @@
+/**
+ * Small shared helpers: polling shared memory under a deadline.
+ *
+ * @example
+ * ```ts
+ * import { pollUntil } from "./mod.ts";
+ * let n = 0;
+ * console.assert((await pollUntil(() => ++n === 3, { deadlineMs: 1000 })) === true);
+ * ```
+ *
+ * @module
+ */
+
+export { type Falsy, type PollOptions, pollUntil } from "./poll.ts";
