@@ -36,8 +36,11 @@ export interface VqBuf {
 
 /** Byte offsets of the parts of a split vring relative to its address. */
 export interface VringLayout {
+  /** Offset of the descriptor table (always 0). */
   readonly desc: number;
+  /** Offset of the avail ring. */
   readonly avail: number;
+  /** Offset of the used ring (aligned). */
   readonly used: number;
   /** Total bytes, from the descriptor table to the end of `used.avail_event`. */
   readonly size: number;
@@ -53,6 +56,7 @@ export interface VirtqueueOptions {
   num: number;
   /** Alignment of the used ring: a power of two (usually 0x1000). */
   align: number;
+  /** Which end this object drives. */
   role: VirtqueueRole;
   /**
    * Device role: every descriptor must lie inside `[base, base + size)` (the
@@ -63,25 +67,39 @@ export interface VirtqueueOptions {
 
 /** Decoded state of a queue read for diagnosis (never used for decisions). */
 export interface VirtqueueSnapshot {
+  /** Queue name. */
   name: string;
+  /** Physical address of the descriptor table. */
   pa: number;
+  /** Entries. */
   num: number;
+  /** Used-ring alignment. */
   align: number;
+  /** avail.flags as found. */
   availFlags: number;
+  /** avail.idx as found. */
   availIdx: number;
+  /** used.flags as found. */
   usedFlags: number;
+  /** used.idx as found. */
   usedIdx: number;
   /** Descriptors in flight between the two indices, decoded from shared memory. */
   inFlight: { head: number; addr: number; len: number; flags: number; next: number }[];
+  /** Why the queue is broken, or null. */
   broken: string | null;
 }
 
 /** Operations on a split virtqueue. One object serves one role. */
 export interface Virtqueue {
+  /** Name for errors and dumps. */
   readonly name: string;
+  /** Which end this object drives. */
   readonly role: VirtqueueRole;
+  /** Physical address of the descriptor table. */
   readonly pa: number;
+  /** Entries. */
   readonly num: number;
+  /** Used-ring alignment. */
   readonly align: number;
   /** The error that broke the queue, or null. Once set, every call throws it again. */
   readonly broken: VirtioError | null;
@@ -122,6 +140,7 @@ export interface Virtqueue {
   readonly lastToken: number;
   /** Descriptors of the last getAvail (reused array; only `chainLen` entries valid). */
   readonly chain: readonly VqBuf[];
+  /** Number of valid entries in {@linkcode chain}. */
   readonly chainLen: number;
   /** True when the peer has not suppressed notifications for what this side just did. */
   kickNeeded(): boolean;
