@@ -1,0 +1,239 @@
+/*
+ * rpmsg over the virtio device role, by polling: the seed handshake (wait for
+ * DRIVER_OK in the shared table copy), name service announcements, message
+ * dispatch to endpoints, and re-initialisation when the host resets the vdev.
+ */
+#include "amp.h"
+
+static struct vq tx; /* vring0: device -> driver (the host's RX) */
+static struct vq rx; /* vring1: driver -> device (the host's TX) */
+static struct endpoint **eps;
+static unsigned n_eps;
+static enum fw_state state;
+static uint32_t features;
+static uint32_t dropped;
+
+/* Inbound payload, copied out of shared memory before anything looks at it. */
+static uint8_t msg_buf[RPMSG_MAX_PAYLOAD];
+
+static void set_state(enum fw_state s)
+{
+    state = s;
+    wr32(DIAG_STATE_ADDR, (uint32_t)s);
+}
+
+static uint8_t vdev_status(void) { return rd8(RSC_SHM_ADDR + VDEV_STATUS_OFF); }
+
+static void kick(void) { wr32(NOTIFY_ADDR, 1); }
+
+void rpmsg_init(struct endpoint **list, unsigned n)
+{
+    eps = list;
+    n_eps = n;
+    state = FW_WAIT_DRIVER_OK; /* published by fw_main once it is ready */
+}
+
+static void reset_endpoints(void)
+{
+    for (unsigned i = 0; i < n_eps; i++) {
+        struct endpoint *ep = eps[i];
+        ep->dst = RPMSG_ADDR_ANY;
+        ep->count = 0;
+        ep->closed = 0;
+        ep->announce = (features & RPMSG_F_NS) ? NS_CREATE : -1;
+        if (ep->reset) ep->reset(ep);
+    }
+}
+
+static int start_vdev(void)
+{
+    uint32_t v[2][3];
+    for (unsigned i = 0; i < 2; i++) {
+        uintptr_t r = RSC_SHM_ADDR + VDEV_VRING_OFF(i);
+        v[i][0] = rd32(r);     /* da, written by the host */
+        v[i][1] = rd32(r + 4); /* align */
+        v[i][2] = rd32(r + 8); /* num */
+    }
+    uint32_t gf = rd32(RSC_SHM_ADDR + VDEV_GFEATURES_OFF);
+    features = RPMSG_F_NS & gf;
+    if (vq_setup(&tx, "vring0", v[0][0], v[0][1], v[0][2]) ||
+        vq_setup(&rx, "vring1", v[1][0], v[1][1], v[1][2]) || vq_setup_check_overlap(&tx, &rx))
+        return -1;
+    dropped = 0;
+    reset_endpoints();
+    trace("vdev up: vring0 %x vring1 %x num %u/%u features %x", v[0][0], v[1][0], tx.num, rx.num,
+          features);
+    return 0;
+}
+
+int rpmsg_send(struct endpoint *ep, const void *data, uint32_t len)
+{
+    if (len > RPMSG_MAX_PAYLOAD || ep->dst == RPMSG_ADDR_ANY) return -2;
+    struct vq_buf b;
+    int r = vq_peek(&tx, &b, RPMSG_HDR_SIZE);
+    if (r <= 0) return -1;
+    if (len > b.len - RPMSG_HDR_SIZE) {
+        trace("%s: %u-byte message does not fit a %u-byte buffer", ep->name, len, b.len);
+        return -2;
+    }
+    wr32(b.addr + 0, ep->addr);
+    wr32(b.addr + 4, ep->dst);
+    wr32(b.addr + 8, 0);
+    wr16(b.addr + 12, (uint16_t)len);
+    wr16(b.addr + 14, 0);
+    memcpy((void *)(b.addr + RPMSG_HDR_SIZE), data, len);
+    vq_take_and_return(&tx, &b);
+    if (vq_want_kick(&tx)) kick();
+    return 0;
+}
+
+static int send_ns(struct endpoint *ep, uint32_t flags)
+{
+    uint8_t m[40];
+    memset(m, 0, sizeof(m));
+    memcpy(m, ep->name, strnlen(ep->name, 32));
+    memcpy(m + 32, &ep->addr, 4);
+    memcpy(m + 36, &flags, 4);
+    uint32_t dst = ep->dst;
+    ep->dst = RPMSG_NS_ADDR;
+    int r = rpmsg_send(ep, m, sizeof(m));
+    ep->dst = dst;
+    return r;
+}
+
+void rpmsg_destroy(struct endpoint *ep)
+{
+    ep->closed = 1;
+    ep->announce = (features & RPMSG_F_NS) ? NS_DESTROY : -1;
+}
+
+static struct endpoint *find_ep(uint32_t addr)
+{
+    for (unsigned i = 0; i < n_eps; i++)
+        if (eps[i]->addr == addr) return eps[i];
+    return 0;
+}
+
+static void ns_message(const uint8_t *m, uint32_t len)
+{
+    if (len != 40) {
+        trace("ns: malformed %u-byte message dropped", len);
+        return;
+    }
+    uint32_t addr, flags;
+    memcpy(&addr, m + 32, 4);
+    memcpy(&flags, m + 36, 4);
+    size_t nl = strnlen((const char *)m, 32);
+    for (unsigned i = 0; i < n_eps; i++) {
+        struct endpoint *ep = eps[i];
+        size_t el = strnlen(ep->name, 32);
+        if (el != nl || memcmp(ep->name, m, nl)) continue;
+        if (flags == NS_CREATE && ep->dst == RPMSG_ADDR_ANY) {
+            ep->dst = addr;
+            trace("ns: %s bound to host address %u", ep->name, addr);
+        } else if (flags == NS_DESTROY) {
+            ep->dst = RPMSG_ADDR_ANY;
+            trace("ns: host destroyed %s", ep->name);
+        }
+    }
+}
+
+/* Handle one driver -> device message; 1 if one was handled, 0 if none, -1 broken. */
+static int receive_one(void)
+{
+    struct vq_buf b, t;
+    /* Back-pressure: leave the message in the ring until a reply buffer exists. */
+    int have_tx = vq_peek(&tx, &t, RPMSG_HDR_SIZE);
+    if (have_tx < 0) return -1;
+    if (have_tx == 0) return 0;
+    int r = vq_peek(&rx, &b, RPMSG_HDR_SIZE);
+    if (r <= 0) return r;
+    uint32_t src = rd32(b.addr + 0);
+    uint32_t dst = rd32(b.addr + 4);
+    uint32_t len = rd16(b.addr + 12);
+    int ok = len <= b.len - RPMSG_HDR_SIZE && len <= RPMSG_MAX_PAYLOAD;
+    if (ok) memcpy(msg_buf, (const void *)(b.addr + RPMSG_HDR_SIZE), len);
+    vq_take_and_return(&rx, &b);
+    if (vq_want_kick(&rx)) kick();
+    if (!ok) {
+        trace("rx: header len %u exceeds the %u-byte buffer, dropped", len, b.len);
+        return 1;
+    }
+    if (dst == RPMSG_NS_ADDR) {
+        ns_message(msg_buf, len);
+        return 1;
+    }
+    struct endpoint *ep = find_ep(dst);
+    if (!ep || ep->closed) {
+        if (dropped++ < 8) trace("rx: no endpoint at %u (from %u), dropped", dst, src);
+        return 1;
+    }
+    if (ep->dst == RPMSG_ADDR_ANY) {
+        ep->dst = src;
+        trace("%s: host address %u learned from its first message", ep->name, src);
+    }
+    ep->cb(ep, msg_buf, len, src);
+    return 1;
+}
+
+static int announce_pending(void)
+{
+    int did = 0;
+    for (unsigned i = 0; i < n_eps; i++) {
+        struct endpoint *ep = eps[i];
+        if (ep->announce < 0) continue;
+        if (send_ns(ep, (uint32_t)ep->announce) != 0) break;
+        trace("ns: %s %s at %u", ep->announce == NS_CREATE ? "announced" : "destroyed", ep->name,
+              ep->addr);
+        ep->announce = -1;
+        did = 1;
+    }
+    return did;
+}
+
+int rpmsg_poll(void)
+{
+    uint8_t st = vdev_status();
+    fence_acquire();
+    switch (state) {
+    case FW_BOOT:
+    case FW_WAIT_DRIVER_OK:
+        if (!(st & VIRTIO_STATUS_DRIVER_OK)) return 0;
+        if (start_vdev() != 0) {
+            trace("vdev: host configuration rejected; waiting for a vdev reset");
+            set_state(FW_BROKEN);
+            return 1;
+        }
+        set_state(FW_RUNNING);
+        return 1;
+    case FW_RUNNING:
+        if (!(st & VIRTIO_STATUS_DRIVER_OK)) {
+            trace("vdev reset by the host (status %x)", st);
+            set_state(FW_WAIT_DRIVER_OK);
+            return 1;
+        }
+        if (tx.broken || rx.broken) {
+            trace("vdev: ring broken; waiting for a vdev reset");
+            wr8(RSC_SHM_ADDR + VDEV_STATUS_OFF, st | VIRTIO_STATUS_NEEDS_RESET);
+            set_state(FW_BROKEN);
+            return 1;
+        }
+        {
+            int did = announce_pending();
+            for (int i = 0; i < 16; i++) {
+                int r = receive_one();
+                if (r <= 0) break;
+                did = 1;
+            }
+            return did;
+        }
+    case FW_BROKEN:
+        if (!(st & VIRTIO_STATUS_DRIVER_OK)) {
+            trace("vdev reset by the host (status %x)", st);
+            set_state(FW_WAIT_DRIVER_OK);
+            return 1;
+        }
+        return 0;
+    }
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* Entry of the amp demo firmware: a0 = hart id, a1 = boot argument. */
+    .section .text.start, "ax"
+    .globl _start
+_start:
+    csrw    mie, zero
+    csrw    mstatus, zero
+    la      t0, trap_entry
+    csrw    mtvec, t0
+.option push
+.option norelax
+    la      gp, __global_pointer$
+.option pop
+    la      sp, __stack_top
+    mv      s0, a0
+    mv      s1, a1
+    la      t0, __bss_start
+    la      t1, __bss_end
+1:  bgeu    t0, t1, 2f
+    sd      zero, 0(t0)
+    addi    t0, t0, 8
+    j       1b
+2:  la      t0, __trace_start
+    la      t1, __trace_end
+3:  bgeu    t0, t1, 4f
+    sd      zero, 0(t0)
+    addi    t0, t0, 8
+    j       3b
+4:  mv      a0, s0
+    mv      a1, s1
+    call    fw_main
+5:  wfi
+    j       5b
+
+/* Any exception: report it and stop (interrupts are never enabled in mstatus). */
+    .balign 4
+trap_entry:
+    la      sp, __stack_top
+    csrr    a0, mcause
+    csrr    a1, mepc
+    csrr    a2, mtval
+    call    fw_trap
+6:  wfi
+    j       6b

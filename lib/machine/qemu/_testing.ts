@@ -1,0 +1,204 @@
+/**
+ * Test helpers for the QEMU machine: a minimal
+ * rpmsg host (virtio driver role) that speaks to the demo firmware over the
+ * rv64-virt layout of machines.md section 1. Test-only: the real host is
+ * lib/remoteproc + lib/rpmsg.
+ *
+ * @module
+ */
+
+import type { MemoryRegion } from "../../mem/region.ts";
+
+/** The rv64-virt shared-memory layout (machines.md section 1). */
+export const RSC_PA = 0x9010_0000,
+  POOL_PA = 0x9012_0000,
+  VRING0_PA = 0x9016_0000,
+  VRING1_PA = 0x9016_4000,
+  VRING_NUM = 256,
+  BUF_SIZE = 512;
+/** Firmware diagnostics words (examples/firmware/rv64-virt/README.md). */
+export const DIAG_PING = 0x9000_0040,
+  DIAG_PONG = 0x9000_0044,
+  DIAG_STATE = 0x9000_0048,
+  DIAG_MAGIC = 0x9000_004c,
+  DIAG_MAGIC_VALUE = 0x4650_4d41,
+  FW_WAIT_DRIVER_OK = 1,
+  FW_RUNNING = 2,
+  FW_BROKEN = 3;
+/** vdev fields inside the shared table copy. */
+export const VDEV = RSC_PA + 0x30,
+  VDEV_GFEATURES = VDEV + 16,
+  VDEV_STATUS = VDEV + 24,
+  VDEV_VRING0_DA = VDEV + 28,
+  VDEV_VRING1_DA = VDEV + 48;
+/** The firmware's trace buffer (its RSC_TRACE entry). */
+export const TRACE_PA = 0x9024_0000, TRACE_LEN = 0x1000;
+
+const USED_OFF = 0x2000; // num 256, align 0x1000
+const AVAIL_OFF = 0x1000;
+
+/** One received rpmsg message. */
+export interface RxMessage {
+  src: number;
+  dst: number;
+  payload: Uint8Array;
+}
+
+/**
+ * The trace ring's text, oldest first: the ring ends at its only NUL.
+ */
+export function traceText(mem: MemoryRegion): string {
+  const b = mem.read(TRACE_PA, TRACE_LEN);
+  const nul = b.indexOf(0);
+  const ordered = nul < 0 ? b : new Uint8Array([...b.subarray(nul + 1), ...b.subarray(0, nul)]);
+  return new TextDecoder().decode(ordered.filter((c) => c !== 0));
+}
+
+/** A minimal polled rpmsg host: vring0 = RX (256 buffers posted), vring1 = TX. */
+export class MiniHost {
+  readonly mem: MemoryRegion;
+  #rxUsedSeen = 0;
+  #rxAvail = 0;
+  #txAvail = 0;
+  #txUsedSeen = 0;
+  #txFree: number[] = [];
+
+  constructor(mem: MemoryRegion) {
+    this.mem = mem;
+  }
+
+  /** Set up the vrings and buffers in the shared table and write DRIVER_OK. */
+  start(vring0 = VRING0_PA, vring1 = VRING1_PA): void {
+    const m = this.mem;
+    m.fill(VRING0_PA, 0x3000, 0);
+    m.fill(VRING1_PA, 0x3000, 0);
+    m.setU32(VDEV_VRING0_DA, vring0);
+    m.setU32(VDEV_VRING1_DA, vring1);
+    m.setU32(VDEV_GFEATURES, 1);
+    this.#rxUsedSeen = 0;
+    this.#rxAvail = 0;
+    this.#txAvail = 0;
+    this.#txUsedSeen = 0;
+    this.#txFree = Array.from({ length: VRING_NUM }, (_, i) => i);
+    for (let i = 0; i < VRING_NUM; i++) {
+      const d = VRING0_PA + 16 * i;
+      m.setU64(d, BigInt(POOL_PA + i * BUF_SIZE));
+      m.setU32(d + 8, BUF_SIZE);
+      m.setU16(d + 12, 2); // WRITE
+      this.#postRx(i);
+    }
+    this.setStatus(4);
+  }
+
+  /** Write the vdev status byte with a release store of its aligned word. */
+  setStatus(status: number): void {
+    const w = this.mem.atomicLoadU32(VDEV_STATUS);
+    this.mem.atomicStoreU32(VDEV_STATUS, (w & ~0xff) | (status & 0xff));
+  }
+
+  #postRx(id: number): void {
+    const m = this.mem;
+    m.setU16(VRING0_PA + AVAIL_OFF + 4 + 2 * (this.#rxAvail % VRING_NUM), id);
+    this.#rxAvail = (this.#rxAvail + 1) & 0xffff;
+    m.atomicStoreU16(VRING0_PA + AVAIL_OFF + 2, this.#rxAvail);
+  }
+
+  /** Overwrite vring0 descriptor `id` (already posted) for hostile-host tests. */
+  corruptRxDesc(id: number, addr: number, len: number): void {
+    const d = VRING0_PA + 16 * id;
+    this.mem.setU64(d, BigInt(addr));
+    this.mem.setU32(d + 8, len);
+  }
+
+  /** Messages the firmware sent since the last call; their buffers are re-posted. */
+  receive(): RxMessage[] {
+    const m = this.mem;
+    const out: RxMessage[] = [];
+    const idx = m.atomicLoadU16(VRING0_PA + USED_OFF + 2);
+    while (this.#rxUsedSeen !== idx) {
+      const e = VRING0_PA + USED_OFF + 4 + 8 * (this.#rxUsedSeen % VRING_NUM);
+      const id = m.u32(e);
+      const len = m.u32(e + 4);
+      this.#rxUsedSeen = (this.#rxUsedSeen + 1) & 0xffff;
+      if (id >= VRING_NUM || len > BUF_SIZE) throw new Error(`bad used entry ${id} ${len}`);
+      const buf = POOL_PA + id * BUF_SIZE;
+      const n = m.u16(buf + 12);
+      if (n > len - 16) throw new Error(`bad header len ${n} in a ${len}-byte buffer`);
+      out.push({ src: m.u32(buf), dst: m.u32(buf + 4), payload: m.read(buf + 16, n) });
+      this.#postRx(id);
+    }
+    return out;
+  }
+
+  /** Send one message on vring1. */
+  send(src: number, dst: number, payload: Uint8Array): void {
+    const m = this.mem;
+    const used = m.atomicLoadU16(VRING1_PA + USED_OFF + 2);
+    while (this.#txUsedSeen !== used) {
+      const e = VRING1_PA + USED_OFF + 4 + 8 * (this.#txUsedSeen % VRING_NUM);
+      this.#txFree.push(m.u32(e));
+      this.#txUsedSeen = (this.#txUsedSeen + 1) & 0xffff;
+    }
+    const id = this.#txFree.shift();
+    if (id === undefined) throw new Error("no free TX buffer");
+    const buf = POOL_PA + (VRING_NUM + id) * BUF_SIZE;
+    m.setU32(buf, src);
+    m.setU32(buf + 4, dst);
+    m.setU32(buf + 8, 0);
+    m.setU16(buf + 12, payload.length);
+    m.setU16(buf + 14, 0);
+    m.write(buf + 16, payload);
+    const d = VRING1_PA + 16 * id;
+    m.setU64(d, BigInt(buf));
+    m.setU32(d + 8, BUF_SIZE);
+    m.setU16(d + 12, 0);
+    m.setU16(VRING1_PA + AVAIL_OFF + 4 + 2 * (this.#txAvail % VRING_NUM), id);
+    this.#txAvail = (this.#txAvail + 1) & 0xffff;
+    m.atomicStoreU16(VRING1_PA + AVAIL_OFF + 2, this.#txAvail);
+  }
+
+  /** Reset the vdev (status 0). */
+  reset(): void {
+    this.setStatus(0);
+  }
+
+  /** Poll until `n` messages arrived (or the deadline); returns what arrived. */
+  async receiveN(n: number, timeoutMs = 5000): Promise<RxMessage[]> {
+    const got: RxMessage[] = [];
+    const t0 = performance.now();
+    let spins = 0;
+    while (got.length < n && performance.now() - t0 < timeoutMs) {
+      got.push(...this.receive());
+      if (got.length >= n) break;
+      if (++spins > 200) await new Promise((r) => setTimeout(r, spins > 2000 ? 1 : 0));
+    }
+    return got;
+  }
+}
+
+/** Parse a 40-byte name service message. */
+export function parseNs(p: Uint8Array): { name: string; addr: number; flags: number } {
+  const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  const raw = p.subarray(0, 32);
+  const nul = raw.indexOf(0);
+  return {
+    name: new TextDecoder().decode(nul < 0 ? raw : raw.subarray(0, nul)),
+    addr: dv.getUint32(32, true),
+    flags: dv.getUint32(36, true),
+  };
+}
+
+/** A tiny RV64 program that stores `lui`-immediate `tag << 12` at 0x90000060 and spins. */
+export function tagProgram(tag: number): Uint8Array {
+  const words = [
+    0x480002b7, // lui t0, 0x48000
+    0x00129293, // slli t0, t0, 1        (t0 = 0x90000000)
+    ((tag & 0xfffff) << 12 | 6 << 7 | 0x37) >>> 0, // lui t1, tag
+    0x0662a023, // sw t1, 0x60(t0)
+    0x0000006f, // j .
+  ];
+  const out = new Uint8Array(words.length * 4);
+  const dv = new DataView(out.buffer);
+  words.forEach((w, i) => dv.setUint32(4 * i, w, true));
+  return out;
+}

@@ -1,0 +1,42 @@
+/**
+ * Waiting on shared-memory conditions without burning the (shared) host CPU:
+ * synchronous re-checks for a short while, then yields, then 1 ms sleeps.
+ *
+ * @module
+ */
+
+/** Options of {@linkcode waitUntil}. */
+export interface WaitOptions {
+  /** Longest wait, in ms. */
+  timeoutMs: number;
+  /** Microseconds of synchronous re-checks before the first yield (default 20). */
+  spinUs?: number;
+  /** Called on every round that does not succeed; throw from it to give up early. */
+  abort?: () => void;
+}
+
+/**
+ * Resolve true as soon as `check()` is true, false once `timeoutMs` passed.
+ *
+ * @example
+ * ```ts
+ * import { waitUntil } from "./_wait.ts";
+ * let n = 0;
+ * console.assert(await waitUntil(() => ++n === 3, { timeoutMs: 100 }));
+ * console.assert(!(await waitUntil(() => false, { timeoutMs: 5 })));
+ * ```
+ */
+export async function waitUntil(check: () => boolean, options: WaitOptions): Promise<boolean> {
+  const t0 = performance.now();
+  const spinMs = (options.spinUs ?? 20) / 1000;
+  let rounds = 0;
+  for (;;) {
+    if (check()) return true;
+    const elapsed = performance.now() - t0;
+    if (elapsed > options.timeoutMs) return false;
+    options.abort?.();
+    if (elapsed < spinMs) continue;
+    rounds++;
+    await new Promise((r) => setTimeout(r, rounds < 50 ? 0 : 1));
+  }
+}
