@@ -9,6 +9,11 @@
 import { isAmpError } from "../errors.ts";
 import type { Channel, DemoResult, LogFn } from "./channel.ts";
 
+/**
+ * Name amp's remotes (simulated and firmware) give the matrix service;
+ * upstream's matrix daemon uses "rpmsg-openamp-demo-channel" instead.
+ */
+export const MATRIX_SERVICE = "rpmsg-openamp-matrix";
 /** Matrix order used on the wire. */
 export const MATRIX_N = 6;
 /** Bytes of one encoded matrix. */

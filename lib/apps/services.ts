@@ -7,7 +7,7 @@
 
 import { TimeoutError } from "../errors.ts";
 import type { Channel } from "./channel.ts";
-import { decodeMatrices, encodeMatrices, MATRIX_BYTES, MATRIX_N, multiply } from "./matrix.ts";
+import { decodeMatrices, encodeMatrices, MATRIX_SERVICE, multiply } from "./matrix.ts";
 import { ECHO_SERVICE, SHUTDOWN_MSG } from "./msg_test.ts";
 import { SAMPLE_COUNT, SAMPLE_SERVICE } from "./sample.ts";
 
@@ -24,22 +24,8 @@ export interface Service {
 }
 
 /**
- * True when `msg` is a matrix-multiply request: exactly two encoded matrices
- * of the same order (1..6). A msg-test ping of the same length can never
- * match, because offset 148 always lies in its 0xA5 data.
- */
-export function isMatrixRequest(msg: Uint8Array): boolean {
-  if (msg.length !== 2 * MATRIX_BYTES) return false;
-  const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-  const a = dv.getUint32(0, true), b = dv.getUint32(MATRIX_BYTES, true);
-  return a >= 1 && a <= MATRIX_N && a === b;
-}
-
-/**
- * Echo every message verbatim on "rpmsg-openamp-demo-channel". With
- * `matrix: true` (the default, as the simulated remote runs it) a
- * matrix-multiply request on the same channel is answered with the product,
- * so both upstream demos that share this name work against one remote.
+ * Echo every message verbatim on "rpmsg-openamp-demo-channel". The shutdown
+ * message (first u32 0xEF56A55A) is not echoed; it sets `stopped`.
  *
  * @example
  * ```ts
@@ -48,8 +34,7 @@ export function isMatrixRequest(msg: Uint8Array): boolean {
  * console.assert(s.handle(new Uint8Array([1, 2]))[0]?.length === 2);
  * ```
  */
-export function echoService(options: { matrix?: boolean; name?: string } = {}): Service {
-  const withMatrix = options.matrix ?? true;
+export function echoService(options: { name?: string } = {}): Service {
   let stopped = false;
   return {
     name: options.name ?? ECHO_SERVICE,
@@ -64,7 +49,6 @@ export function echoService(options: { matrix?: boolean; name?: string } = {}): 
         stopped = true;
         return [];
       }
-      if (withMatrix && isMatrixRequest(msg)) return matrixReply(msg);
       return [msg.slice()];
     },
     reset() {
@@ -80,8 +64,10 @@ function matrixReply(msg: Uint8Array): Uint8Array[] {
 }
 
 /**
- * Matrix multiply only: reply to each valid request with the product;
- * malformed requests get no reply.
+ * Matrix multiply: reply to each valid request with the product; malformed
+ * requests get no reply. amp's remotes announce it as "rpmsg-openamp-matrix"
+ * next to the echo; upstream's matrix daemon uses the demo channel's name,
+ * which `name` selects.
  *
  * @example
  * ```ts
@@ -93,7 +79,7 @@ function matrixReply(msg: Uint8Array): Uint8Array[] {
  */
 export function matrixService(options: { name?: string } = {}): Service {
   return {
-    name: options.name ?? ECHO_SERVICE,
+    name: options.name ?? MATRIX_SERVICE,
     stopped: false,
     handle: (msg) => matrixReply(msg),
     reset() {},
