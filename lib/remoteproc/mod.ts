@@ -1,0 +1,24 @@
+/**
+ * Remoteproc: load ELF firmware into a remote core's memory, process its
+ * resource table for the machine layout, start and stop the core through a
+ * machine-specific backend, and record ownership in the runtime state file
+ * (`amp status`, `amp stop`).
+ *
+ * @example
+ * ```ts
+ * import { Lifecycle, TRANSITIONS } from "./mod.ts";
+ * const lc = new Lifecycle("cpu 1");
+ * console.assert(TRANSITIONS.offline.load === "loaded" && !lc.can("start"));
+ * ```
+ *
+ * @module
+ */
+
+export * from "./types.ts";
+export * from "./lifecycle.ts";
+export * from "./remoteproc.ts";
+export * from "./host_table.ts";
+export * from "./loader.ts";
+export * from "./state_file.ts";
+export * from "./backends/mod.ts";
+export type { ControlFs } from "./_fs.ts";

@@ -1,0 +1,344 @@
+/**
+ * One remote core: a machine profile, a control backend and the ELF loader
+ * tied together behind load / start / stop / close, with the lifecycle
+ * enforced (see `lifecycle.ts`).
+ *
+ * Messaging (rpmsg) is not here: after {@linkcode Remoteproc.load} the
+ * processed resource table ({@linkcode Remoteproc.resourceTable}) and the
+ * mapped memory ({@linkcode Remoteproc.memory}) are what the rpmsg layer
+ * attaches to.
+ *
+ * @module
+ */
+
+import { AmpError, isAmpError, LoadError } from "../errors.ts";
+import { parseElf } from "../elf/reader.ts";
+import type { MemoryMap } from "../mem/memory_map.ts";
+import { hex } from "../mem/region.ts";
+import { checkCpu, type MachineProfile } from "../machine/profile.ts";
+import { type BackendOptions, createBackend } from "./backends/mod.ts";
+import { type HostResourceTable, prepareHostTable, writeHostTable } from "./host_table.ts";
+import { Lifecycle } from "./lifecycle.ts";
+import { loadElf, type LoadWarning, planLoad } from "./loader.ts";
+import type { RemoteprocBackend, RemoteprocState } from "./types.ts";
+
+/** Largest firmware file {@linkcode Remoteproc.load} reads. */
+export const MAX_FIRMWARE_BYTES = 256 * 1024 * 1024;
+
+/** Options for {@linkcode Remoteproc}. */
+export interface RemoteprocOptions {
+  /** Remote cpu to drive (default: the profile's first cpu). */
+  cpu?: number;
+}
+
+/** Options for {@linkcode Remoteproc.open}. */
+export interface RemoteprocOpenOptions extends RemoteprocOptions {
+  /** Use this backend instead of creating one from `profile.control`. */
+  backend?: RemoteprocBackend;
+  /** Options for the backend created from the profile. */
+  backendOptions?: BackendOptions;
+}
+
+/** Options for {@linkcode Remoteproc.load}. */
+export interface RemoteprocLoadOptions {
+  /** Name for messages (default: the path, or `"firmware"` for bytes). */
+  name?: string;
+  /** Called while segments are copied, with bytes done and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What a load did. */
+export interface LoadSummary {
+  /** Firmware name used. */
+  name: string;
+  /** Boot address. */
+  entry: number;
+  /** Bytes copied from the file and zero-filled (0 when the backend loads itself). */
+  bytesCopied: number;
+  /** Bytes zero-filled up to each segment's memsz. */
+  bytesZeroed: number;
+  /** Loader and resource-table warnings. */
+  warnings: LoadWarning[];
+}
+
+/**
+ * A remote core under amp's control.
+ *
+ * @example
+ * ```ts
+ * import { Remoteproc } from "./remoteproc.ts";
+ * import { SimBackend } from "./backends/sim.ts";
+ * import { buildElf } from "../elf/writer.ts";
+ * import { validateProfile } from "../machine/profile.ts";
+ * import { RV64_VIRT } from "../machine/profiles/rv64_virt.ts";
+ * const profile = validateProfile({
+ *   ...RV64_VIRT, control: { kind: "sim" },
+ *   regions: RV64_VIRT.regions.map((r) => ({ ...r, backing: { kind: "heap" } })),
+ * }, "doc");
+ * const rp = await Remoteproc.open(profile, { backend: new SimBackend(profile) });
+ * const fw = buildElf({ entry: 0x9020_0000,
+ *   segments: [{ paddr: 0x9020_0000, data: new Uint8Array(64) }] });
+ * await rp.load(fw, { name: "fw.elf" });
+ * await rp.start();
+ * console.assert(rp.state === "running");
+ * await rp.close();
+ * ```
+ */
+export class Remoteproc {
+  /** The machine. */
+  readonly profile: MachineProfile;
+  /** The control backend. */
+  readonly backend: RemoteprocBackend;
+  /** The remote cpu this instance drives. */
+  readonly cpu: number;
+  #lc: Lifecycle;
+  #memory: MemoryMap | undefined;
+  #rsc: HostResourceTable | undefined;
+  #entry: number | undefined;
+  #firmware: string | undefined;
+  #closed = false;
+
+  /** Tie a profile and a backend together (nothing is mapped until needed). */
+  constructor(
+    profile: MachineProfile,
+    backend: RemoteprocBackend,
+    options: RemoteprocOptions = {},
+  ) {
+    this.profile = profile;
+    this.backend = backend;
+    const cpu = options.cpu ?? profile.cpus[0];
+    if (cpu === undefined) {
+      throw new AmpError("STATE", `Machine "${profile.name}" lists no remote cpu`);
+    }
+    this.cpu = checkCpu(profile, cpu);
+    this.#lc = new Lifecycle(`remote cpu ${cpu} of machine "${profile.name}"`);
+  }
+
+  /** Create with the backend the profile's `control.kind` names (or `options.backend`). */
+  static open(profile: MachineProfile, options: RemoteprocOpenOptions = {}): Promise<Remoteproc> {
+    const backend = options.backend ?? createBackend(profile, options.backendOptions ?? {});
+    const o: RemoteprocOptions = {};
+    if (options.cpu !== undefined) o.cpu = options.cpu;
+    return Promise.resolve(new Remoteproc(profile, backend, o));
+  }
+
+  /** Lifecycle state as amp tracks it. */
+  get state(): RemoteprocState {
+    return this.#lc.state;
+  }
+
+  /** True after {@linkcode close}. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Name of the loaded firmware, if any. */
+  get firmware(): string | undefined {
+    return this.#firmware;
+  }
+
+  /** Boot address of the loaded firmware, if any. */
+  get entry(): number | undefined {
+    return this.#entry;
+  }
+
+  /**
+   * The processed resource table of the loaded firmware (undefined before a
+   * load, for firmware without a table, and when the backend loads firmware itself).
+   */
+  get resourceTable(): HostResourceTable | undefined {
+    return this.#rsc;
+  }
+
+  #ensureOpen(what: string): void {
+    if (this.#closed) {
+      throw new AmpError("STATE", `Cannot ${what} remote cpu ${this.cpu}: it has been closed`);
+    }
+  }
+
+  /** The machine memory, mapped on first use. */
+  async memory(): Promise<MemoryMap> {
+    this.#ensureOpen("map memory of");
+    if (!this.#memory) this.#memory = await this.backend.mapMemory();
+    return this.#memory;
+  }
+
+  /**
+   * Load firmware (a path or the file's bytes): parse and check the ELF,
+   * process its resource table for the machine layout (vrings with da ANY get
+   * the layout's addresses, vdev status reset to 0), then copy the segments
+   * and write the host's table to the layout address and the section address.
+   * Everything is checked before the first byte is written. Refused with
+   * `STATE` while running.
+   */
+  async load(fw: string | Uint8Array, options: RemoteprocLoadOptions = {}): Promise<LoadSummary> {
+    this.#ensureOpen("load");
+    this.#lc.check("load");
+    const name = options.name ?? (typeof fw === "string" ? fw : "firmware");
+    const bytes = typeof fw === "string" ? await readFirmware(fw) : fw;
+    const img = parseElf(bytes, { name });
+
+    if (this.backend.loadFirmware) {
+      await this.backend.loadFirmware(this.cpu, { bytes, name });
+      this.#rsc = undefined;
+      return this.#loaded(name, img.entry, {
+        name,
+        entry: img.entry,
+        bytesCopied: 0,
+        bytesZeroed: 0,
+        warnings: [],
+      });
+    }
+
+    const map = await this.memory();
+    const plan = planLoad(img, map, { name });
+    const rsc = plan.rsc
+      ? prepareHostTable(
+        { imageAddr: plan.rsc.imageAddr, bytes: plan.rsc.bytes, table: plan.rsc.table },
+        this.profile,
+        map,
+        name,
+      )
+      : undefined;
+    if (rsc && !map.find(rsc.pa, rsc.bytes.length)) {
+      throw new LoadError(
+        "LOAD_RSC_OUTSIDE_REGIONS",
+        `Cannot load firmware "${name}": the machine's resource table [${hex(rsc.pa)}, +${
+          hex(rsc.bytes.length)
+        }) is not inside one mapped region`,
+      );
+    }
+    const loadOpts: Parameters<typeof loadElf>[2] = { name };
+    if (options.onProgress) loadOpts.onProgress = options.onProgress;
+    let result: ReturnType<typeof loadElf>;
+    try {
+      result = loadElf(img, map, loadOpts);
+      if (rsc) writeHostTable(rsc, map);
+    } catch (e) {
+      // Memory may hold part of the new image: nothing loaded is runnable any more.
+      this.#lc = new Lifecycle(this.#lc.subject);
+      this.#rsc = undefined;
+      this.#entry = undefined;
+      this.#firmware = undefined;
+      throw e;
+    }
+    this.#rsc = rsc;
+    return this.#loaded(name, result.entry, {
+      name,
+      entry: result.entry,
+      bytesCopied: result.bytesCopied,
+      bytesZeroed: result.bytesZeroed,
+      warnings: [...result.warnings, ...(rsc?.warnings ?? [])],
+    });
+  }
+
+  #loaded(name: string, entry: number, summary: LoadSummary): LoadSummary {
+    this.#firmware = name;
+    this.#entry = entry;
+    this.#lc.apply("load");
+    return summary;
+  }
+
+  /**
+   * Write the host's processed table again (to the layout address and the
+   * section address). The rpmsg layer calls this once the remote has copied
+   * its own table over it (machines.md section 1: the host's copy wins).
+   */
+  async writeResourceTable(): Promise<void> {
+    this.#ensureOpen("write the resource table of");
+    if (!this.#rsc) {
+      throw new AmpError("STATE", `Remote cpu ${this.cpu} has no processed resource table`);
+    }
+    writeHostTable(this.#rsc, await this.memory());
+  }
+
+  /** Start the loaded firmware at its entry address. */
+  async start(): Promise<void> {
+    this.#ensureOpen("start");
+    this.#lc.check("start");
+    await this.backend.start(this.cpu, this.#entry!);
+    this.#lc.apply("start");
+  }
+
+  /** Stop the core (running or crashed). */
+  async stop(): Promise<void> {
+    this.#ensureOpen("stop");
+    this.#lc.check("stop");
+    await this.backend.stop(this.cpu);
+    this.#lc.apply("stop");
+  }
+
+  /**
+   * Ask the backend for the core's state and record a crash: a core amp
+   * started that the platform reports as `crashed`, `offline` or `invalid`
+   * becomes `crashed`. Returns the platform's word.
+   */
+  async poll(): Promise<string> {
+    this.#ensureOpen("query");
+    const s = await this.backend.state(this.cpu);
+    if (this.#lc.state === "running" && CRASH_WORDS.includes(s)) this.#lc.apply("crash");
+    return s;
+  }
+
+  /**
+   * Stop the core if it runs, release the backend and unmap memory. Every
+   * step runs even if an earlier one fails; the first failure is rethrown.
+   * A second call is harmless.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    let first: unknown;
+    if (this.#lc.state === "running") {
+      try {
+        await this.backend.stop(this.cpu);
+        this.#lc.apply("stop");
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    try {
+      await this.backend.close();
+    } catch (e) {
+      first ??= e;
+    }
+    try {
+      this.#memory?.close();
+    } catch (e) {
+      first ??= e;
+    }
+    this.#memory = undefined;
+    if (first !== undefined) throw first;
+  }
+
+  /** `close()` for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Platform state words that mean a core amp started is no longer running. */
+const CRASH_WORDS: readonly string[] = ["crashed", "offline", "invalid"];
+
+async function readFirmware(path: string): Promise<Uint8Array> {
+  try {
+    const st = await Deno.stat(path);
+    if (!st.isFile) {
+      throw new LoadError("LOAD_READ", `Cannot load firmware "${path}": not a regular file`);
+    }
+    if (st.size > MAX_FIRMWARE_BYTES) {
+      throw new LoadError(
+        "LOAD_TOO_BIG",
+        `Cannot load firmware "${path}": ${st.size} bytes, more than the ${MAX_FIRMWARE_BYTES} allowed`,
+      );
+    }
+    return await Deno.readFile(path);
+  } catch (e) {
+    if (isAmpError(e)) throw e;
+    throw new LoadError(
+      "LOAD_READ",
+      `Cannot load firmware "${path}": ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+}
