@@ -1,0 +1,63 @@
+/**
+ * File access for CLI commands, with Deno's I/O errors turned into amp's
+ * {@linkcode OsError} so the CLI reports them as one clean line.
+ *
+ * @module
+ */
+
+import { ERRNO_NAMES, OsError } from "../errors.ts";
+
+/** Errno of a Deno I/O error: from "(os error N)" in its message, else from its code name. */
+function errnoOf(e: Error): number | undefined {
+  const m = /\(os error (\d+)\)/.exec(e.message);
+  if (m) return Number(m[1]);
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== "string") return undefined;
+  for (const [n, name] of Object.entries(ERRNO_NAMES)) {
+    if (name.startsWith(code + " ")) return Number(n);
+  }
+  return undefined;
+}
+
+/**
+ * Turn an error thrown by a Deno file API into an {@linkcode OsError};
+ * anything else is returned unchanged.
+ *
+ * @example
+ * ```ts
+ * import { toOsError } from "./_files.ts";
+ * import { isAmpError } from "../errors.ts";
+ * const e = toOsError(new Deno.errors.NotFound("No such file or directory (os error 2)"), "read", "x");
+ * console.assert(isAmpError(e) && e.message.includes("ENOENT"));
+ * ```
+ */
+export function toOsError(e: unknown, syscall: string, target: string): unknown {
+  if (!(e instanceof Error) || !Object.values(Deno.errors).some((c) => e instanceof c)) return e;
+  const errno = errnoOf(e);
+  return errno === undefined
+    ? new OsError(syscall, -1, `${target}: ${e.message}`, { cause: e })
+    : new OsError(syscall, errno, target, { cause: e });
+}
+
+/**
+ * Read a whole file; failures become {@linkcode OsError} naming the path.
+ *
+ * @example
+ * ```ts
+ * import { readInputFile } from "./_files.ts";
+ * import { OsError } from "../errors.ts";
+ * try {
+ *   await readInputFile("/nonexistent/fw.elf");
+ *   console.assert(false);
+ * } catch (e) {
+ *   console.assert(e instanceof OsError && e.errno === 2);
+ * }
+ * ```
+ */
+export async function readInputFile(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw toOsError(e, "read", path);
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * Text helpers for CLI output: names of ELF and virtio numbers, flag
+ * decoding, and aligned tables.
+ *
+ * @module
+ */
+
+import { hex } from "../mem/region.ts";
+import { FW_RSC_U32_ADDR_ANY } from "../rsc/layout.ts";
+
+export { hex };
+
+/**
+ * A 32-bit device address as hex, or `"ANY"` for `FW_RSC_U32_ADDR_ANY`.
+ *
+ * @example
+ * ```ts
+ * import { daHex } from "./_format.ts";
+ * console.assert(daHex(0xffff_ffff) === "ANY" && daHex(0x1000) === "0x1000");
+ * ```
+ */
+export function daHex(n: number): string {
+  return n === FW_RSC_U32_ADDR_ANY ? "ANY" : hex(n);
+}
+
+/** Names of ELF `e_machine` values amp is likely to meet. */
+export const ELF_MACHINE_NAMES: Readonly<Record<number, string>> = {
+  3: "x86",
+  8: "MIPS",
+  20: "PowerPC",
+  40: "ARM",
+  62: "x86-64",
+  94: "Xtensa",
+  183: "AArch64",
+  243: "RISC-V",
+};
+
+/** Names of ELF `e_type` values. */
+export const ELF_TYPE_NAMES: Readonly<Record<number, string>> = {
+  0: "NONE",
+  1: "REL",
+  2: "EXEC",
+  3: "DYN",
+  4: "CORE",
+};
+
+/** Names of program header `p_type` values. */
+export const SEGMENT_TYPE_NAMES: Readonly<Record<number, string>> = {
+  0: "NULL",
+  1: "LOAD",
+  2: "DYNAMIC",
+  3: "INTERP",
+  4: "NOTE",
+  6: "PHDR",
+  7: "TLS",
+  0x6474e550: "GNU_EH_FRAME",
+  0x6474e551: "GNU_STACK",
+  0x6474e552: "GNU_RELRO",
+  0x70000003: "RISCV_ATTRIBUTES",
+};
+
+/** Names of section header `sh_type` values. */
+export const SECTION_TYPE_NAMES: Readonly<Record<number, string>> = {
+  0: "NULL",
+  1: "PROGBITS",
+  2: "SYMTAB",
+  3: "STRTAB",
+  4: "RELA",
+  5: "HASH",
+  6: "DYNAMIC",
+  7: "NOTE",
+  8: "NOBITS",
+  9: "REL",
+  11: "DYNSYM",
+  14: "INIT_ARRAY",
+  15: "FINI_ARRAY",
+};
+
+/** Virtio device ids by number. */
+export const VIRTIO_DEVICE_NAMES: Readonly<Record<number, string>> = {
+  1: "net",
+  2: "block",
+  3: "console",
+  4: "entropy",
+  5: "balloon",
+  7: "rpmsg",
+  9: "9p",
+};
+
+/** Feature bit names per virtio device id (bit number → name). */
+export const VIRTIO_FEATURE_NAMES: Readonly<Record<number, Readonly<Record<number, string>>>> = {
+  7: { 0: "NS" },
+};
+
+/** Virtio status bit names (bit value → name). */
+export const VIRTIO_STATUS_NAMES: Readonly<Record<number, string>> = {
+  1: "ACKNOWLEDGE",
+  2: "DRIVER",
+  4: "DRIVER_OK",
+  8: "FEATURES_OK",
+  0x40: "NEEDS_RESET",
+  0x80: "FAILED",
+};
+
+/**
+ * A number's name from `table`, or `fallback(n)` (default `hex`).
+ *
+ * @example
+ * ```ts
+ * import { nameOf, ELF_MACHINE_NAMES } from "./_format.ts";
+ * console.assert(nameOf(ELF_MACHINE_NAMES, 243) === "RISC-V");
+ * console.assert(nameOf(ELF_MACHINE_NAMES, 9999) === "0x270f");
+ * ```
+ */
+export function nameOf(
+  table: Readonly<Record<number, string>>,
+  n: number,
+  fallback: (n: number) => string = hex,
+): string {
+  return table[n] ?? fallback(n);
+}
+
+/**
+ * Names of the set bits of a 32-bit feature word for a virtio device id;
+ * bits without a name are shown as `bitN`.
+ *
+ * @example
+ * ```ts
+ * import { featureNames } from "./_format.ts";
+ * console.assert(featureNames(7, 1).join() === "NS");
+ * console.assert(featureNames(7, 0b101).join() === "NS,bit2");
+ * console.assert(featureNames(7, 0).length === 0);
+ * ```
+ */
+export function featureNames(deviceId: number, features: number): string[] {
+  const names = VIRTIO_FEATURE_NAMES[deviceId] ?? {};
+  const out: string[] = [];
+  for (let bit = 0; bit < 32; bit++) {
+    if ((features >>> bit) & 1) out.push(names[bit] ?? `bit${bit}`);
+  }
+  return out;
+}
+
+/**
+ * Names of the set bits of a virtio status byte; unknown bits as hex.
+ * Zero is the reset state and gives an empty list.
+ *
+ * @example
+ * ```ts
+ * import { statusNames } from "./_format.ts";
+ * console.assert(statusNames(0).length === 0);
+ * console.assert(statusNames(7).join("|") === "ACKNOWLEDGE|DRIVER|DRIVER_OK");
+ * console.assert(statusNames(0x10).join() === "0x10");
+ * ```
+ */
+export function statusNames(status: number): string[] {
+  const out: string[] = [];
+  for (let bit = 1; bit <= 0x80; bit <<= 1) {
+    if (status & bit) out.push(VIRTIO_STATUS_NAMES[bit] ?? hex(bit));
+  }
+  return out;
+}
+
+/**
+ * Segment flags as `RWX` letters (`-` for a clear bit).
+ *
+ * @example
+ * ```ts
+ * import { rwx } from "./_format.ts";
+ * console.assert(rwx(5) === "R-X" && rwx(6) === "RW-");
+ * ```
+ */
+export function rwx(flags: number): string {
+  return (flags & 4 ? "R" : "-") + (flags & 2 ? "W" : "-") + (flags & 1 ? "X" : "-");
+}
+
+/**
+ * Section flags as letters: W (write), A (alloc), X (exec).
+ *
+ * @example
+ * ```ts
+ * import { sectionFlags } from "./_format.ts";
+ * console.assert(sectionFlags(6) === "AX" && sectionFlags(3) === "WA");
+ * ```
+ */
+export function sectionFlags(flags: number): string {
+  return (flags & 1 ? "W" : "") + (flags & 2 ? "A" : "") + (flags & 4 ? "X" : "");
+}
+
+/**
+ * Rows of cells as text lines with columns padded to equal width. Columns
+ * whose header is listed in `right` are right-aligned.
+ *
+ * @example
+ * ```ts
+ * import { table } from "./_format.ts";
+ * const lines = table(["idx", "name"], [["0", "text"], ["10", "data"]], ["idx"]);
+ * console.assert(lines[0] === "idx  name" && lines[2] === " 10  data");
+ * ```
+ */
+export function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  right: readonly string[] = [],
+): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => {
+      const w = widths[i] ?? 0;
+      if (i === cells.length - 1 && !right.includes(header[i] ?? "")) return c;
+      return right.includes(header[i] ?? "") ? c.padStart(w) : c.padEnd(w);
+    }).join("  ");
+  return [line(header), ...rows.map(line)];
+}
