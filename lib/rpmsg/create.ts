@@ -1,0 +1,65 @@
+/**
+ * Build an {@linkcode RpmsgDevice} and its two split virtqueues from their
+ * placement in shared memory.
+ *
+ * @module
+ */
+
+import { SplitVirtqueue } from "../virtio/virtqueue.ts";
+import { RpmsgDevice, type RpmsgDeviceOptions } from "./device.ts";
+
+/** Where one vring is: descriptor table address, entries, used-ring alignment. */
+export interface VringPlacement {
+  /** Physical address of the descriptor table. */
+  pa: number;
+  /** Entries (power of two). */
+  num: number;
+  /** Used ring alignment (power of two). */
+  align: number;
+}
+
+/** Options for {@linkcode createRpmsgDevice}: those of RpmsgDevice with placements instead of queues. */
+export interface CreateRpmsgOptions extends Omit<RpmsgDeviceOptions, "vrings"> {
+  /** vring0 (device -> driver). */
+  vring0: VringPlacement;
+  /** vring1 (driver -> device). */
+  vring1: VringPlacement;
+}
+
+/**
+ * Create the vrings for `options.role` (the device role restricts descriptors
+ * to the buffer pool) and the rpmsg bus over them.
+ *
+ * @example
+ * ```ts
+ * import { createRpmsgDevice } from "./create.ts";
+ * import { heapRegion } from "../mem/region.ts";
+ * import { InProcessNotifier } from "../notify/in_process.ts";
+ * const shm = heapRegion(0, 0x50000);
+ * const [nh, nr] = InProcessNotifier.pair();
+ * const layout = {
+ *   vring0: { pa: 0x4000, num: 256, align: 0x1000 },
+ *   vring1: { pa: 0x8000, num: 256, align: 0x1000 },
+ *   pool: { base: 0x10000, size: 0x40000 },
+ * };
+ * const host = createRpmsgDevice({ role: "driver", region: shm, notifier: nh, ...layout });
+ * const remote = createRpmsgDevice({ role: "device", region: shm, notifier: nr, ...layout });
+ * console.assert(host.rxBuffers === 256 && host.txBuffers === 256);
+ * console.assert(remote.vrings[0].hasAvail());
+ * ```
+ */
+export function createRpmsgDevice(options: CreateRpmsgOptions): RpmsgDevice {
+  const { vring0, vring1, ...rest } = options;
+  const device = options.role === "device";
+  const bufferRange = device ? { base: options.pool.base, size: options.pool.size } : undefined;
+  const q = (name: string, p: VringPlacement) =>
+    new SplitVirtqueue(options.region, {
+      name,
+      pa: p.pa,
+      num: p.num,
+      align: p.align,
+      role: options.role,
+      bufferRange,
+    });
+  return new RpmsgDevice({ ...rest, vrings: [q("vring0", vring0), q("vring1", vring1)] });
+}

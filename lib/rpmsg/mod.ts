@@ -1,0 +1,68 @@
+/**
+ * RPMsg over virtio (openamp-wire.md section 4): endpoints, name service,
+ * copying and zero-copy send/receive, in the host (driver) or remote (device)
+ * role.
+ *
+ * @example
+ * ```ts
+ * import { createRpmsgDevice } from "./mod.ts";
+ * import { heapRegion } from "../mem/region.ts";
+ * import { InProcessNotifier } from "../notify/mod.ts";
+ * const shm = heapRegion(0, 0x50000);
+ * const [nh, nr] = InProcessNotifier.pair();
+ * const layout = {
+ *   vring0: { pa: 0x4000, num: 256, align: 0x1000 },
+ *   vring1: { pa: 0x8000, num: 256, align: 0x1000 },
+ *   pool: { base: 0x10000, size: 0x40000 },
+ * };
+ * const host = createRpmsgDevice({ role: "driver", region: shm, notifier: nh, ...layout });
+ * const remote = createRpmsgDevice({ role: "device", region: shm, notifier: nr, ...layout });
+ * remote.createEndpoint({ name: "echo", onMessage: (d, _src, ep) => ep.trySend(d) });
+ * let reply = "";
+ * const ep = host.createEndpoint({ name: "echo", onMessage: (d) => (reply = new TextDecoder().decode(d)) });
+ * remote.poll();
+ * host.poll();
+ * await ep.send(new TextEncoder().encode("ping"));
+ * remote.poll();
+ * host.poll();
+ * console.assert(reply === "ping");
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type RpmsgCallback,
+  type RpmsgCounters,
+  RpmsgDevice,
+  type RpmsgDeviceCounters,
+  type RpmsgDeviceOptions,
+  RpmsgEndpoint,
+  type RpmsgEndpointOptions,
+  type RpmsgPool,
+  type RpmsgRole,
+  type RpmsgRunOptions,
+  type RpmsgRxHandle,
+  type RpmsgSendOptions,
+  type RpmsgTxBuffer,
+} from "./device.ts";
+export { createRpmsgDevice, type CreateRpmsgOptions, type VringPlacement } from "./create.ts";
+export {
+  AddressBitmap,
+  decodeNs,
+  encodeNs,
+  type NsMessage,
+  readHeader,
+  RPMSG_ADDR_ANY,
+  RPMSG_DEFAULT_BUF_SIZE,
+  RPMSG_HDR_SIZE,
+  RPMSG_NAME_SIZE,
+  RPMSG_NS_ADDR,
+  RPMSG_NS_CREATE,
+  RPMSG_NS_DESTROY,
+  RPMSG_NS_MSG_SIZE,
+  RPMSG_RESERVED_ADDRESSES,
+  type RpmsgHeader,
+  writeHeader,
+} from "./_wire.ts";
+export { type ServeRemoteOptions, serveRpmsgRemote } from "./remote.ts";

@@ -1,0 +1,31 @@
+/**
+ * amp: drive asymmetric multiprocessing (OpenAMP) systems from Linux.
+ *
+ * The library behind the `amp` CLI: a bounded memory layer (heap, mmap of
+ * files, /dev/shm, /dev/mem and UIO), a hardened ELF loader, resource tables,
+ * remoteproc lifecycle with machine profiles and backends, split virtqueues,
+ * rpmsg in both roles with name service and zero-copy, notifiers, and the
+ * seed's demo applications.
+ *
+ * @example
+ * ```ts
+ * import { buildElf, parseElf } from "./mod.ts";
+ * const img = parseElf(buildElf({ class: 64, entry: 0x9020_0000, segments: [
+ *   { paddr: 0x9020_0000, data: new Uint8Array(16) },
+ * ] }));
+ * console.assert(img.entry === 0x9020_0000);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./lib/errors.ts";
+export * from "./lib/mem/mod.ts";
+export * from "./lib/elf/mod.ts";
+export * from "./lib/rsc/mod.ts";
+export * from "./lib/virtio/mod.ts";
+export * from "./lib/notify/mod.ts";
+export * from "./lib/rpmsg/mod.ts";
+export * from "./lib/remoteproc/mod.ts";
+export * from "./lib/machine/mod.ts";
+export * from "./lib/apps/mod.ts";
