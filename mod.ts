@@ -9,11 +9,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf, parseElf } from "./mod.ts";
  * const img = parseElf(buildElf({ class: 64, entry: 0x9020_0000, segments: [
  *   { paddr: 0x9020_0000, data: new Uint8Array(16) },
  * ] }));
- * console.assert(img.entry === 0x9020_0000);
+ * assert(img.entry === 0x9020_0000);
  * ```
  *
  * @module

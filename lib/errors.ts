@@ -28,9 +28,10 @@ function brand(e: Error, code: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isAmpError, MemoryBoundsError } from "./errors.ts";
- * console.assert(isAmpError(new MemoryBoundsError("BOUNDS", "out of range")));
- * console.assert(!isAmpError(new Error("x")));
+ * assert(isAmpError(new MemoryBoundsError("BOUNDS", "out of range")));
+ * assert(!isAmpError(new Error("x")));
  * ```
  */
 export function isAmpError(e: unknown): e is Error & AmpErrorFields {
@@ -42,9 +43,10 @@ export function isAmpError(e: unknown): e is Error & AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AmpError } from "./errors.ts";
  * const e = new AmpError("STATE", "core 1 is not running");
- * console.assert(e.code === "STATE");
+ * assert(e.code === "STATE");
  * ```
  */
 export class AmpError extends Error implements AmpErrorFields {
@@ -62,9 +64,10 @@ export class AmpError extends Error implements AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ElfError } from "./errors.ts";
  * const e = new ElfError("ELF_BAD_MAGIC", "not an ELF file");
- * console.assert(e instanceof SyntaxError && e.code === "ELF_BAD_MAGIC");
+ * assert(e instanceof SyntaxError && e.code === "ELF_BAD_MAGIC");
  * ```
  */
 export class ElfError extends SyntaxError implements AmpErrorFields {
@@ -82,9 +85,10 @@ export class ElfError extends SyntaxError implements AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ResourceTableError } from "./errors.ts";
  * const e = new ResourceTableError("RSC_BAD_VERSION", "version 2, expected 1");
- * console.assert(e instanceof SyntaxError);
+ * assert(e instanceof SyntaxError);
  * ```
  */
 export class ResourceTableError extends SyntaxError implements AmpErrorFields {
@@ -102,9 +106,10 @@ export class ResourceTableError extends SyntaxError implements AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryBoundsError } from "./errors.ts";
  * const e = new MemoryBoundsError("MEM_OUT_OF_BOUNDS", "[0x10, +0x4) is outside region shm");
- * console.assert(e instanceof RangeError);
+ * assert(e instanceof RangeError);
  * ```
  */
 export class MemoryBoundsError extends RangeError implements AmpErrorFields {
@@ -122,9 +127,10 @@ export class MemoryBoundsError extends RangeError implements AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LoadError } from "./errors.ts";
  * const e = new LoadError("LOAD_OUTSIDE_REGIONS", 'Cannot load firmware "fw.elf": ...');
- * console.assert(e.code === "LOAD_OUTSIDE_REGIONS");
+ * assert(e.code === "LOAD_OUTSIDE_REGIONS");
  * ```
  */
 export class LoadError extends Error implements AmpErrorFields {
@@ -142,9 +148,10 @@ export class LoadError extends Error implements AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OsError } from "./errors.ts";
  * const e = new OsError("open", 2, "/dev/uio9");
- * console.assert(e.errno === 2 && e.code === "ENOENT" && e.message.includes("ENOENT"));
+ * assert(e.errno === 2 && e.code === "ENOENT" && e.message.includes("ENOENT"));
  * ```
  */
 export class OsError extends Error implements AmpErrorFields {
@@ -192,9 +199,10 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VirtioError } from "./errors.ts";
  * const e = new VirtioError("VQ_USED_ID_RANGE", "vring0: used id 300 >= num 256");
- * console.assert(e.code === "VQ_USED_ID_RANGE");
+ * assert(e.code === "VQ_USED_ID_RANGE");
  * ```
  */
 export class VirtioError extends Error implements AmpErrorFields {
@@ -212,9 +220,10 @@ export class VirtioError extends Error implements AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RpmsgError } from "./errors.ts";
  * const e = new RpmsgError("RPMSG_NO_BUFFER", "no free TX buffer within 15000 ms");
- * console.assert(e.code === "RPMSG_NO_BUFFER");
+ * assert(e.code === "RPMSG_NO_BUFFER");
  * ```
  */
 export class RpmsgError extends Error implements AmpErrorFields {
@@ -232,9 +241,10 @@ export class RpmsgError extends Error implements AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TimeoutError } from "./errors.ts";
  * const e = new TimeoutError("waiting for DRIVER_OK", 5000);
- * console.assert(e.message.includes("5000 ms"));
+ * assert(e.message.includes("5000 ms"));
  * ```
  */
 export class TimeoutError extends Error implements AmpErrorFields {
@@ -255,9 +265,10 @@ export class TimeoutError extends Error implements AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConfigError } from "./errors.ts";
  * const e = new ConfigError("PROFILE_FIELD", "board.json: regions[0].size must be > 0");
- * console.assert(e.code === "PROFILE_FIELD");
+ * assert(e.code === "PROFILE_FIELD");
  * ```
  */
 export class ConfigError extends Error implements AmpErrorFields {
@@ -275,9 +286,10 @@ export class ConfigError extends Error implements AmpErrorFields {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UsageError } from "./errors.ts";
  * const e = new UsageError("missing <fw.elf>");
- * console.assert(e.code === "USAGE");
+ * assert(e.code === "USAGE");
  * ```
  */
 export class UsageError extends Error implements AmpErrorFields {

@@ -43,11 +43,12 @@ export interface DemoResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { channelPair } from "./channel.ts";
  * const [a, b] = channelPair(496);
  * await a.send(new Uint8Array([1, 2, 3]));
  * const got = await b.recv(1000);
- * console.assert(got.length === 3);
+ * assert(got.length === 3);
  * ```
  */
 export function channelPair(maxPayload: number): [Channel, Channel] {

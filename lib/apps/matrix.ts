@@ -31,9 +31,10 @@ export interface Matrix {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeMatrices, MATRIX_BYTES } from "./matrix.ts";
  * const m = { size: 6, elements: new Uint32Array(36).fill(1) };
- * console.assert(encodeMatrices([m, m]).length === 2 * MATRIX_BYTES);
+ * assert(encodeMatrices([m, m]).length === 2 * MATRIX_BYTES);
  * ```
  */
 export function encodeMatrices(ms: readonly Matrix[]): Uint8Array {
@@ -53,10 +54,11 @@ export function encodeMatrices(ms: readonly Matrix[]): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeMatrices, encodeMatrices } from "./matrix.ts";
  * const m = { size: 2, elements: new Uint32Array(36) };
- * console.assert(decodeMatrices(encodeMatrices([m]), 1)?.[0]?.size === 2);
- * console.assert(decodeMatrices(new Uint8Array(10), 1) === null);
+ * assert(decodeMatrices(encodeMatrices([m]), 1)?.[0]?.size === 2);
+ * assert(decodeMatrices(new Uint8Array(10), 1) === null);
  * ```
  */
 export function decodeMatrices(bytes: Uint8Array, count: number): Matrix[] | null {
@@ -79,10 +81,11 @@ export function decodeMatrices(bytes: Uint8Array, count: number): Matrix[] | nul
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { multiply } from "./matrix.ts";
  * const id = new Uint32Array(36); for (let i = 0; i < 6; i++) id[i * 7] = 1;
  * const a = { size: 6, elements: new Uint32Array(36).map((_, i) => i) };
- * console.assert(multiply(a, { size: 6, elements: id }).elements[35] === 35);
+ * assert(multiply(a, { size: 6, elements: id }).elements[35] === 35);
  * ```
  */
 export function multiply(a: Matrix, b: Matrix): Matrix {
@@ -105,9 +108,10 @@ export function multiply(a: Matrix, b: Matrix): Matrix {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { randomMatrix } from "./matrix.ts";
  * const m = randomMatrix();
- * console.assert(m.elements.every((v) => v <= 9));
+ * assert(m.elements.every((v) => v <= 9));
  * ```
  */
 export function randomMatrix(random: () => number = Math.random): Matrix {
@@ -131,6 +135,7 @@ export interface MatrixOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { channelPair } from "./channel.ts";
  * import { runMatrix } from "./matrix.ts";
  * import { serveMatrix } from "./services.ts";
@@ -138,7 +143,7 @@ export interface MatrixOptions {
  * const stop = serveMatrix(remote);
  * const r = await runMatrix(host, { count: 3 });
  * await stop();
- * console.assert(r.passed && r.received === 3);
+ * assert(r.passed && r.received === 3);
  * ```
  */
 export async function runMatrix(ch: Channel, options: MatrixOptions = {}): Promise<DemoResult> {

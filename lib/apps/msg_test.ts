@@ -25,9 +25,10 @@ export type WordSize = 4 | 8;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { maxPingSize } from "./msg_test.ts";
- * console.assert(maxPingSize(496, 8) === 480);
- * console.assert(maxPingSize(496, 4) === 488);
+ * assert(maxPingSize(496, 8) === 480);
+ * assert(maxPingSize(496, 4) === 488);
  * ```
  */
 export function maxPingSize(maxPayload: number, wordSize: WordSize): number {
@@ -39,9 +40,10 @@ export function maxPingSize(maxPayload: number, wordSize: WordSize): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePing } from "./msg_test.ts";
  * const p = encodePing(3, 2, 8);
- * console.assert(p.length === 18 && p[0] === 3 && p[8] === 2 && p[17] === 0xa5);
+ * assert(p.length === 18 && p[0] === 3 && p[8] === 2 && p[17] === 0xa5);
  * ```
  */
 export function encodePing(num: number, size: number, wordSize: WordSize): Uint8Array {
@@ -63,8 +65,9 @@ export function encodePing(num: number, size: number, wordSize: WordSize): Uint8
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePing, encodePing } from "./msg_test.ts";
- * console.assert(decodePing(encodePing(7, 5, 4), 4)?.size === 5);
+ * assert(decodePing(encodePing(7, 5, 4), 4)?.size === 5);
  * ```
  */
 export function decodePing(
@@ -112,6 +115,7 @@ export interface MsgTestOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { channelPair } from "./channel.ts";
  * import { runMsgTest } from "./msg_test.ts";
  * import { serveEcho } from "./services.ts";
@@ -119,7 +123,7 @@ export interface MsgTestOptions {
  * const stop = serveEcho(remote);
  * const r = await runMsgTest(host, { wordSize: 8, maxSize: 8 });
  * await stop();
- * console.assert(r.passed && r.sent === 8);
+ * assert(r.passed && r.sent === 8);
  * ```
  */
 export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<DemoResult> {

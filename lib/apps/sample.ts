@@ -31,6 +31,7 @@ export interface SampleOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { channelPair } from "./channel.ts";
  * import { runSample } from "./sample.ts";
  * import { serveSample } from "./services.ts";
@@ -38,7 +39,7 @@ export interface SampleOptions {
  * const stop = serveSample(remote);
  * const r = await runSample(host);
  * await stop();
- * console.assert(r.passed && r.received === 100);
+ * assert(r.passed && r.received === 100);
  * ```
  */
 export async function runSample(ch: Channel, options: SampleOptions = {}): Promise<DemoResult> {

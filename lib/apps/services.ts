@@ -29,9 +29,10 @@ export interface Service {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { echoService } from "./services.ts";
  * const s = echoService();
- * console.assert(s.handle(new Uint8Array([1, 2]))[0]?.length === 2);
+ * assert(s.handle(new Uint8Array([1, 2]))[0]?.length === 2);
  * ```
  */
 export function echoService(options: { name?: string } = {}): Service {
@@ -71,10 +72,11 @@ function matrixReply(msg: Uint8Array): Uint8Array[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matrixService } from "./services.ts";
  * import { encodeMatrices, randomMatrix } from "./matrix.ts";
  * const out = matrixService().handle(encodeMatrices([randomMatrix(), randomMatrix()]));
- * console.assert(out[0]?.length === 148);
+ * assert(out[0]?.length === 148);
  * ```
  */
 export function matrixService(options: { name?: string } = {}): Service {
@@ -92,9 +94,10 @@ export function matrixService(options: { name?: string } = {}): Service {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sampleService } from "./services.ts";
  * const s = sampleService();
- * console.assert(s.handle(new TextEncoder().encode("hi"))[0]?.length === 2);
+ * assert(s.handle(new TextEncoder().encode("hi"))[0]?.length === 2);
  * ```
  */
 export function sampleService(): Service & { readonly count: number } {

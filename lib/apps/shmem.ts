@@ -28,9 +28,10 @@ export const SHM_BUFFER_SIZE = 0x400;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeShmMessage } from "./shmem.ts";
  * const m = encodeShmMessage(0);
- * console.assert(m.length === 8 + 42 && m[4] === 42 && m[m.length - 1] === 0);
+ * assert(m.length === 8 + 42 && m[4] === 42 && m[m.length - 1] === 0);
  * ```
  */
 export function encodeShmMessage(index: number, text = SHM_TEST_MSG): Uint8Array {
@@ -68,6 +69,7 @@ async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Pr
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heapRegion } from "../mem/region.ts";
  * import { runShmemDemo, ShmemResponder } from "./shmem.ts";
  * const r = heapRegion(0x9000_0000, 0x1000);
@@ -75,7 +77,7 @@ async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Pr
  * const timer = setInterval(() => remote.poll(), 1);
  * const res = await runShmemDemo(r, 0x9000_0000, { count: 2 });
  * clearInterval(timer);
- * console.assert(res.passed);
+ * assert(res.passed);
  * ```
  */
 export async function runShmemDemo(
@@ -149,10 +151,11 @@ export async function runShmemDemo(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heapRegion } from "../mem/region.ts";
  * import { ShmemResponder } from "./shmem.ts";
  * const r = heapRegion(0, 0x1000);
- * console.assert(new ShmemResponder(r, 0).poll() === false);
+ * assert(new ShmemResponder(r, 0).poll() === false);
  * ```
  */
 export class ShmemResponder {

@@ -29,9 +29,10 @@ export type Mutator = (bytes: Uint8Array, rng: Rng) => Uint8Array;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mulberry32 } from "./_fuzz.ts";
  * const a = mulberry32(42), b = mulberry32(42);
- * console.assert(a() === b() && a() < 1);
+ * assert(a() === b() && a() < 1);
  * ```
  */
 export function mulberry32(seed: number): Rng {
@@ -50,9 +51,10 @@ export function mulberry32(seed: number): Rng {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mulberry32, randInt } from "./_fuzz.ts";
  * const v = randInt(mulberry32(1), 10);
- * console.assert(v >= 0 && v < 10);
+ * assert(v >= 0 && v < 10);
  * ```
  */
 export function randInt(rng: Rng, n: number): number {
@@ -81,10 +83,11 @@ export interface FieldSite {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { fieldSites } from "./_fuzz.ts";
  * const sites = fieldSites(buildElf({ class: 32, segments: [{ paddr: 0, data: new Uint8Array(4) }] }));
- * console.assert(sites.some((s) => s.label === "ph[0].p_filesz" && s.at === 52 + 16));
+ * assert(sites.some((s) => s.label === "ph[0].p_filesz" && s.at === 52 + 16));
  * ```
  */
 export function fieldSites(bytes: Uint8Array): FieldSite[] {
@@ -118,10 +121,11 @@ export function fieldSites(bytes: Uint8Array): FieldSite[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { flipBits, mulberry32 } from "./_fuzz.ts";
  * const src = new Uint8Array(64);
  * const out = flipBits(src, mulberry32(3));
- * console.assert(out.some((b) => b !== 0) && src.every((b) => b === 0));
+ * assert(out.some((b) => b !== 0) && src.every((b) => b === 0));
  * ```
  */
 export function flipBits(bytes: Uint8Array, rng: Rng): Uint8Array {
@@ -140,9 +144,10 @@ export function flipBits(bytes: Uint8Array, rng: Rng): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mulberry32, truncate } from "./_fuzz.ts";
  * const out = truncate(new Uint8Array(100), mulberry32(5));
- * console.assert(out.length < 100);
+ * assert(out.length < 100);
  * ```
  */
 export function truncate(bytes: Uint8Array, rng: Rng): Uint8Array {
@@ -167,11 +172,12 @@ function boundaries(size: 1 | 2 | 4 | 8): bigint[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { boundaryValue, mulberry32 } from "./_fuzz.ts";
  * const src = buildElf({ class: 64, segments: [{ paddr: 0, data: new Uint8Array(4) }] });
  * const out = boundaryValue(src, mulberry32(9));
- * console.assert(out.length === src.length);
+ * assert(out.length === src.length);
  * ```
  */
 export function boundaryValue(bytes: Uint8Array, rng: Rng): Uint8Array {
@@ -185,10 +191,11 @@ export function boundaryValue(bytes: Uint8Array, rng: Rng): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { mulberry32, nearFileSize } from "./_fuzz.ts";
  * const src = buildElf({ class: 32, segments: [{ paddr: 0, data: new Uint8Array(4) }] });
- * console.assert(nearFileSize(src, mulberry32(2)).length === src.length);
+ * assert(nearFileSize(src, mulberry32(2)).length === src.length);
  * ```
  */
 export function nearFileSize(bytes: Uint8Array, rng: Rng): Uint8Array {
@@ -206,10 +213,11 @@ export function nearFileSize(bytes: Uint8Array, rng: Rng): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { mulberry32, randomField } from "./_fuzz.ts";
  * const src = buildElf({ class: 32, segments: [{ paddr: 0, data: new Uint8Array(4) }] });
- * console.assert(randomField(src, mulberry32(4)).length === src.length);
+ * assert(randomField(src, mulberry32(4)).length === src.length);
  * ```
  */
 export function randomField(bytes: Uint8Array, rng: Rng): Uint8Array {
@@ -249,11 +257,12 @@ export const MUTATORS: readonly Mutator[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { mulberry32, mutate } from "./_fuzz.ts";
  * const src = buildElf({ class: 32, segments: [{ paddr: 0, data: new Uint8Array(4) }] });
  * const a = mutate(src, mulberry32(7)), b = mutate(src, mulberry32(7));
- * console.assert(a.length === b.length && a.every((x, i) => x === b[i]));
+ * assert(a.length === b.length && a.every((x, i) => x === b[i]));
  * ```
  */
 export function mutate(bytes: Uint8Array, rng: Rng): Uint8Array {

@@ -4,13 +4,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf, parseElf, sectionByName } from "./mod.ts";
  * const img = parseElf(buildElf({
  *   class: 32,
  *   segments: [{ paddr: 0x8000_0000, data: new Uint8Array(16) }],
  *   resourceTable: { addr: 0x8000_1000, data: new Uint8Array(16) },
  * }), { name: "fw.elf" });
- * console.assert(sectionByName(img, ".resource_table")?.addr === 0x8000_1000);
+ * assert(sectionByName(img, ".resource_table")?.addr === 0x8000_1000);
  * ```
  *
  * @module

@@ -58,13 +58,14 @@ export interface ElfCheckResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { parseElf } from "./reader.ts";
  * const bytes = buildElf({ class: 32, entry: 0x8000_0000, segments: [
  *   { paddr: 0x8000_0000, data: new Uint8Array([0x13, 0, 0, 0]) },
  * ] });
  * const img = parseElf(bytes, { name: "fw.elf" });
- * console.assert(img.entry === 0x8000_0000 && img.segments.length === 1);
+ * assert(img.entry === 0x8000_0000 && img.segments.length === 1);
  * ```
  */
 export function parseElf(bytes: Uint8Array, options?: ParseElfOptions): ElfImage {
@@ -81,6 +82,7 @@ export function parseElf(bytes: Uint8Array, options?: ParseElfOptions): ElfImage
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { checkElf } from "./reader.ts";
  * const bytes = buildElf({ class: 64, segments: [
@@ -88,8 +90,8 @@ export function parseElf(bytes: Uint8Array, options?: ParseElfOptions): ElfImage
  *   { paddr: 0x1008, data: new Uint8Array(16) },
  * ] });
  * const { image, problems } = checkElf(bytes, { name: "fw.elf" });
- * console.assert(image === undefined);
- * console.assert(problems[0]?.code === "ELF_SEGMENTS_OVERLAP");
+ * assert(image === undefined);
+ * assert(problems[0]?.code === "ELF_SEGMENTS_OVERLAP");
  * ```
  */
 export function checkElf(bytes: Uint8Array, options?: ParseElfOptions): ElfCheckResult {
@@ -105,12 +107,13 @@ export function checkElf(bytes: Uint8Array, options?: ParseElfOptions): ElfCheck
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { parseElf, sectionByName } from "./reader.ts";
  * const img = parseElf(buildElf({ class: 32, segments: [{ paddr: 0, data: new Uint8Array(4) }],
  *   resourceTable: { addr: 0x100, data: new Uint8Array(16) } }));
- * console.assert(sectionByName(img, ".resource_table")?.addr === 0x100);
- * console.assert(sectionByName(img, ".nope") === undefined);
+ * assert(sectionByName(img, ".resource_table")?.addr === 0x100);
+ * assert(sectionByName(img, ".nope") === undefined);
  * ```
  */
 export function sectionByName(img: ElfImage, name: string): ElfSection | undefined {
@@ -123,12 +126,13 @@ export function sectionByName(img: ElfImage, name: string): ElfSection | undefin
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { parseElf, sectionByName, sectionData } from "./reader.ts";
  * const img = parseElf(buildElf({ class: 64, segments: [{ paddr: 0, data: new Uint8Array(4) }],
  *   sections: [{ name: ".data", addr: 0x40, data: new Uint8Array([1, 2, 3]) }] }));
  * const d = sectionData(img, sectionByName(img, ".data")!);
- * console.assert(d.length === 3 && d[2] === 3 && d.buffer === img.bytes.buffer);
+ * assert(d.length === 3 && d[2] === 3 && d.buffer === img.bytes.buffer);
  * ```
  */
 export function sectionData(img: ElfImage, section: ElfSection): Uint8Array {
@@ -141,13 +145,14 @@ export function sectionData(img: ElfImage, section: ElfSection): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { loadSegments, parseElf } from "./reader.ts";
  * const img = parseElf(buildElf({ class: 32, segments: [
  *   { paddr: 0x1000, data: new Uint8Array(8) },
  *   { paddr: 0x2000, data: new Uint8Array(0), memsz: 0x100, type: 4 },
  * ] }));
- * console.assert(loadSegments(img).length === 1);
+ * assert(loadSegments(img).length === 1);
  * ```
  */
 export function loadSegments(img: ElfImage): ElfSegment[] {
@@ -160,13 +165,14 @@ export function loadSegments(img: ElfImage): ElfSegment[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { loadSegments, parseElf, segmentData } from "./reader.ts";
  * const img = parseElf(buildElf({ class: 64, segments: [
  *   { paddr: 0x1000, data: new Uint8Array([7, 8]), memsz: 0x10 },
  * ] }));
  * const seg = loadSegments(img)[0]!;
- * console.assert(segmentData(img, seg).length === 2 && seg.memsz === 0x10);
+ * assert(segmentData(img, seg).length === 2 && seg.memsz === 0x10);
  * ```
  */
 export function segmentData(img: ElfImage, segment: ElfSegment): Uint8Array {

@@ -118,6 +118,7 @@ interface PlacedSection {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
  * import { parseElf, sectionByName } from "./reader.ts";
  * const bytes = buildElf({
@@ -128,8 +129,8 @@ interface PlacedSection {
  *   resourceTable: { addr: 0x8000_2000, data: new Uint8Array(16) },
  * });
  * const img = parseElf(bytes);
- * console.assert(img.class === 64 && img.segments.length === 2);
- * console.assert(sectionByName(img, ".resource_table")?.size === 16);
+ * assert(img.class === 64 && img.segments.length === 2);
+ * assert(sectionByName(img, ".resource_table")?.size === 16);
  * ```
  */
 export function buildElf(spec: ElfSpec): Uint8Array {

@@ -115,6 +115,7 @@ class ProfileMemoryMap extends MemoryMap {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mapProfileRegions } from "./map.ts";
  * import { validateProfile } from "./profile.ts";
  * import { RV64_VIRT } from "./profiles/rv64_virt.ts";
@@ -123,7 +124,7 @@ class ProfileMemoryMap extends MemoryMap {
  *   regions: RV64_VIRT.regions.map((r) => ({ ...r, backing: { kind: "heap" } })),
  * }, "heap copy");
  * const map = await mapProfileRegions(p);
- * console.assert(map.get(0x9010_0000, 16).name === "90100000.shm");
+ * assert(map.get(0x9010_0000, 16).name === "90100000.shm");
  * map.close();
  * ```
  */

@@ -5,9 +5,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadProfile, regionWithRole } from "./mod.ts";
  * const p = await loadProfile("rv64-virt");
- * console.assert(regionWithRole(p, "shm")?.name === "90100000.shm");
+ * assert(regionWithRole(p, "shm")?.name === "90100000.shm");
  * ```
  *
  * @module

@@ -219,8 +219,9 @@ function alignUp(n: number, a: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { vringBytes } from "./profile.ts";
- * console.assert(vringBytes(256, 0x1000) === 0x2806);
+ * assert(vringBytes(256, 0x1000) === 0x2806);
  * ```
  */
 export function vringBytes(num: number, align: number, pa = 0): number {
@@ -539,10 +540,11 @@ function checkPlacement(ctx: CheckCtx, p: MachineProfile): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validateProfile } from "./profile.ts";
  * import { RV64_VIRT } from "./profiles/rv64_virt.ts";
  * const p = validateProfile(JSON.parse(JSON.stringify(RV64_VIRT)), "copy");
- * console.assert(p.layout.bufSize.rx === 512);
+ * assert(p.layout.bufSize.rx === 512);
  * const bad = JSON.parse(JSON.stringify(RV64_VIRT));
  * bad.regions[1].size = -4;
  * let message = "";
@@ -608,9 +610,10 @@ export function validateProfile(json: unknown, source: string): MachineProfile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { regionWithRole } from "./profile.ts";
  * import { RV64_VIRT } from "./profiles/rv64_virt.ts";
- * console.assert(regionWithRole(RV64_VIRT, "image")?.pa === 0x9020_0000);
+ * assert(regionWithRole(RV64_VIRT, "image")?.pa === 0x9020_0000);
  * ```
  */
 export function regionWithRole(
@@ -649,8 +652,9 @@ const MAX_PROFILE_BYTES = 1 << 20;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { builtinProfileNames } from "./profile.ts";
- * console.assert(builtinProfileNames().includes("sim"));
+ * assert(builtinProfileNames().includes("sim"));
  * ```
  */
 export function builtinProfileNames(): string[] {
@@ -665,9 +669,10 @@ export function builtinProfileNames(): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadProfile } from "./profile.ts";
  * const p = await loadProfile("openamp-linux");
- * console.assert(p.regions[0]?.backing.kind === "shm");
+ * assert(p.regions[0]?.backing.kind === "shm");
  * ```
  */
 export async function loadProfile(nameOrPath: string): Promise<MachineProfile> {

@@ -12,11 +12,12 @@ import { hex, type MemoryRegion } from "./region.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryMap } from "./memory_map.ts";
  * import { heapRegion } from "./region.ts";
  * const map = new MemoryMap([heapRegion(0x9020_0000, 0x1000, { name: "image" })]);
- * console.assert(map.find(0x9020_0ff0, 16)?.name === "image");
- * console.assert(map.find(0x9020_0ff0, 17) === undefined);
+ * assert(map.find(0x9020_0ff0, 16)?.name === "image");
+ * assert(map.find(0x9020_0ff0, 17) === undefined);
  * map.close();
  * ```
  */

@@ -47,9 +47,10 @@ const U64_MAX = (1n << 64n) - 1n;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pageSize } from "./mmap.ts";
  * const p = pageSize();
- * console.assert(p >= 4096 && (p & (p - 1)) === 0);
+ * assert(p >= 4096 && (p & (p - 1)) === 0);
  * ```
  */
 export function pageSize(): number {
@@ -132,13 +133,14 @@ function checkInt(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mapFile } from "./mmap.ts";
  * const path = Deno.makeTempFileSync();
  * try {
  *   const a = mapFile(path, { base: 0x1000, size: 64, create: true });
  *   const b = mapFile(path, { base: 0x2000, size: 64 });
  *   a.setU32(0x1010, 0x12345678);
- *   console.assert(b.u32(0x2010) === 0x12345678);
+ *   assert(b.u32(0x2010) === 0x12345678);
  *   a.close();
  *   b.close();
  * } finally {
@@ -292,12 +294,13 @@ function shmPath(name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mapShm, removeShm } from "./mmap.ts";
  * const name = `amp-doc-${Deno.pid}`;
  * try {
  *   const shm = mapShm(name, 0x1000);
  *   shm.setU8(0x10, 7);
- *   console.assert(shm.u8(0x10) === 7);
+ *   assert(shm.u8(0x10) === 7);
  *   shm.close();
  * } finally {
  *   removeShm(name);
@@ -323,11 +326,12 @@ export function mapShm(name: string, size: number, options: MapShmOptions = {}):
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mapShm, removeShm } from "./mmap.ts";
  * const name = `amp-doc-rm-${Deno.pid}`;
  * mapShm(name, 4096).close();
- * console.assert(removeShm(name) === true);
- * console.assert(removeShm(name) === false);
+ * assert(removeShm(name) === true);
+ * assert(removeShm(name) === false);
  * ```
  */
 export function removeShm(name: string): boolean {
@@ -358,6 +362,7 @@ export interface MapDevMemOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mapDevMem } from "./mmap.ts";
  * // A regular file stands in for /dev/mem here.
  * const path = Deno.makeTempFileSync();
@@ -365,7 +370,7 @@ export interface MapDevMemOptions {
  *   Deno.truncateSync(path, 0x3000);
  *   const r = mapDevMem(0x2000, 0x100, { path });
  *   r.setU32(0x2004, 1);
- *   console.assert(r.base === 0x2000 && r.u32(0x2004) === 1);
+ *   assert(r.base === 0x2000 && r.u32(0x2004) === 1);
  *   r.close();
  * } finally {
  *   Deno.removeSync(path);
@@ -473,12 +478,13 @@ function sortUio(names: string[]): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findUio } from "./mmap.ts";
  * const sys = Deno.makeTempDirSync();
  * try {
  *   Deno.mkdirSync(`${sys}/bus/platform/devices/90100000.shm/uio/uio3`, { recursive: true });
  *   Deno.mkdirSync(`${sys}/class/uio/uio3`, { recursive: true });
- *   console.assert(findUio("90100000.shm", { sysfsRoot: sys }) === "uio3");
+ *   assert(findUio("90100000.shm", { sysfsRoot: sys }) === "uio3");
  * } finally {
  *   Deno.removeSync(sys, { recursive: true });
  * }
@@ -563,6 +569,7 @@ function parseHexAttr(text: string, code: string, path: string): bigint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readUioMap } from "./mmap.ts";
  * const sys = Deno.makeTempDirSync();
  * try {
@@ -573,7 +580,7 @@ function parseHexAttr(text: string, code: string, path: string): bigint {
  *   Deno.writeTextFileSync(`${d}/size`, "0x0000000000100000\n");
  *   Deno.writeTextFileSync(`${d}/offset`, "0x0\n");
  *   const m = readUioMap("uio0", 0, { sysfsRoot: sys });
- *   console.assert(m.addr === 0x9010_0000 && m.size === 0x10_0000 && m.name === "shm");
+ *   assert(m.addr === 0x9010_0000 && m.size === 0x10_0000 && m.name === "shm");
  * } finally {
  *   Deno.removeSync(sys, { recursive: true });
  * }
@@ -655,6 +662,7 @@ export interface MapUioOptions extends UioOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mapUio, pageSize } from "./mmap.ts";
  * const root = Deno.makeTempDirSync();
  * try {
@@ -667,7 +675,7 @@ export interface MapUioOptions extends UioOptions {
  *   Deno.mkdirSync(`${root}/dev`);
  *   Deno.writeFileSync(`${root}/dev/uio0`, new Uint8Array(pageSize()).fill(0x5a));
  *   const r = mapUio("90100000.shm", 0, { sysfsRoot: `${root}/sys`, devRoot: `${root}/dev` });
- *   console.assert(r.base === 0x9010_0000 && r.u8(0x9010_0000) === 0x5a);
+ *   assert(r.base === 0x9010_0000 && r.u8(0x9010_0000) === 0x5a);
  *   r.close();
  * } finally {
  *   Deno.removeSync(root, { recursive: true });

@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heapRegion, MemoryMap } from "./mod.ts";
  * const map = new MemoryMap([heapRegion(0x9010_0000, 0x1000, { name: "shm" })]);
  * map.get(0x9010_0000, 4).setU32(0x9010_0000, 1);
- * console.assert(map.get(0x9010_0000).u32(0x9010_0000) === 1);
+ * assert(map.get(0x9010_0000).u32(0x9010_0000) === 1);
  * map.close();
  * ```
  *

@@ -17,10 +17,11 @@ import { AmpError, MemoryBoundsError } from "../errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hex } from "./region.ts";
- * console.assert(hex(0x9010_0000) === "0x90100000");
- * console.assert(hex(-16) === "-0x10");
- * console.assert(hex(NaN) === "NaN");
+ * assert(hex(0x9010_0000) === "0x90100000");
+ * assert(hex(-16) === "-0x10");
+ * assert(hex(NaN) === "NaN");
  * ```
  */
 export function hex(n: number | bigint): string {
@@ -69,10 +70,11 @@ interface State {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryRegion } from "./region.ts";
  * const r = new MemoryRegion(0x9010_0000, new ArrayBuffer(0x1000), { name: "shm" });
  * r.setU32(0x9010_0010, 0xdeadbeef);
- * console.assert(r.u32(0x9010_0010) === 0xdeadbeef);
+ * assert(r.u32(0x9010_0010) === 0xdeadbeef);
  * r.close();
  * ```
  */
@@ -377,10 +379,11 @@ export class MemoryRegion {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heapRegion } from "./region.ts";
  * const r = heapRegion(0x8000_0000, 4096, { name: "ram" });
  * r.fill(0x8000_0000, 16, 0xa5);
- * console.assert(r.u8(0x8000_000f) === 0xa5);
+ * assert(r.u8(0x8000_000f) === 0xa5);
  * ```
  */
 export function heapRegion(

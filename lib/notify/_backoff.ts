@@ -52,10 +52,11 @@ function sleep(ms: number, wake: Promise<unknown> | null): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { backoffWait } from "./_backoff.ts";
  * let n = 0;
  * const ok = await backoffWait(() => ++n > 3, { deadlineMs: 100 });
- * console.assert(ok && n === 4);
+ * assert(ok && n === 4);
  * ```
  */
 export async function backoffWait(check: () => boolean, options: BackoffOptions): Promise<boolean> {

@@ -15,9 +15,10 @@ let cached: YieldFn | null | undefined;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { osYield } from "./_os_yield.ts";
  * const y = osYield();
- * if (y) console.assert(y() === 0);
+ * if (y) assert(y() === 0);
  * ```
  */
 export function osYield(): YieldFn | null {

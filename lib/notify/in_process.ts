@@ -14,12 +14,13 @@ import type { Notifier, NotifyWaitOptions } from "./types.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InProcessNotifier } from "./in_process.ts";
  * const [a, b] = InProcessNotifier.pair();
  * a.notify(1);
- * console.assert(b.pending());
- * console.assert(await b.wait({ deadlineMs: 100 }));
- * console.assert(!b.pending());
+ * assert(b.pending());
+ * assert(await b.wait({ deadlineMs: 100 }));
+ * assert(!b.pending());
  * ```
  */
 export class InProcessNotifier implements Notifier {

@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InProcessNotifier } from "./mod.ts";
  * const [host, remote] = InProcessNotifier.pair();
  * host.notify(0);
- * console.assert(await remote.wait({ deadlineMs: 100 }));
+ * assert(await remote.wait({ deadlineMs: 100 }));
  * ```
  *
  * @module

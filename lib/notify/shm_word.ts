@@ -39,15 +39,16 @@ export interface ShmWordOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heapRegion } from "../mem/region.ts";
  * import { ShmWordNotifier } from "./shm_word.ts";
  * const shm = heapRegion(0x9000_0000, 8);
  * const host = new ShmWordNotifier(shm, { notifyPa: 0x9000_0000, watchPa: 0x9000_0004 });
  * const remote = new ShmWordNotifier(shm, { notifyPa: 0x9000_0004, watchPa: 0x9000_0000 });
  * host.notify(1);
- * console.assert(remote.pending() && !host.pending());
- * console.assert(await remote.wait({ deadlineMs: 10 }));
- * console.assert(!remote.pending());
+ * assert(remote.pending() && !host.pending());
+ * assert(await remote.wait({ deadlineMs: 10 }));
+ * assert(!remote.pending());
  * ```
  */
 export class ShmWordNotifier implements Notifier {

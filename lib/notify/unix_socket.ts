@@ -42,13 +42,14 @@ function osError(e: unknown, syscall: string, path: string): OsError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UnixSocketNotifier } from "./unix_socket.ts";
  * const path = Deno.makeTempFileSync() + ".sock";
  * const device = UnixSocketNotifier.listen(path);
  * const driver = await UnixSocketNotifier.connect(path);
  * await device.waitConnected({ deadlineMs: 5000 });
  * driver.notify(1);
- * console.assert(await device.wait({ deadlineMs: 5000 }));
+ * assert(await device.wait({ deadlineMs: 5000 }));
  * driver.close();
  * device.close();
  * ```

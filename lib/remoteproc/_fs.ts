@@ -39,9 +39,10 @@ const ERRNO_BY_CLASS: readonly [new (...a: never[]) => Error, number][] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toOsError } from "./_fs.ts";
  * const e = toOsError(new Deno.errors.Busy("busy"), "write", "/sys/x");
- * console.assert(e.errno === 16 && e.syscall === "write");
+ * assert(e.errno === 16 && e.syscall === "write");
  * ```
  */
 export function toOsError(e: unknown, syscall: string, path: string): OsError {
@@ -62,11 +63,12 @@ const MAX_READ = 1 << 16;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { realControlFs } from "./_fs.ts";
  * const dir = await Deno.makeTempDir();
  * await realControlFs.install(`${dir}/a`, new TextEncoder().encode("x"));
  * await realControlFs.write(`${dir}/a`, "start");
- * console.assert(await realControlFs.read(`${dir}/a`) === "start");
+ * assert(await realControlFs.read(`${dir}/a`) === "start");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -25,11 +25,12 @@ export interface FsCall {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RecordingFs } from "./_recording_fs.ts";
  * const fs = new RecordingFs({ "/s/state": "offline" });
  * fs.failures.set("/s/busy", 16);
  * await fs.write("/s/state", "start");
- * console.assert(fs.files.get("/s/state") === "start" && fs.calls.length === 1);
+ * assert(fs.files.get("/s/state") === "start" && fs.calls.length === 1);
  * ```
  */
 export class RecordingFs implements ControlFs {

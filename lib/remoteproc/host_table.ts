@@ -108,6 +108,7 @@ function range(pa: number, len: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { prepareHostTable } from "./host_table.ts";
  * import { buildResourceTable, rpmsgVdev, serializeResourceTable } from "../rsc/table.ts";
  * import { MemoryMap } from "../mem/memory_map.ts";
@@ -123,7 +124,7 @@ function range(pa: number, len: number): string {
  *   { imageAddr: 0x9010_0000, bytes: serializeResourceTable(table), table },
  *   RV64_VIRT, map,
  * );
- * console.assert(t.vdevs[0]?.vrings[1]?.pa === 0x9016_4000);
+ * assert(t.vdevs[0]?.vrings[1]?.pa === 0x9016_4000);
  * ```
  */
 export function prepareHostTable(
@@ -252,12 +253,13 @@ export function prepareHostTable(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeHostTable } from "./host_table.ts";
  * import { MemoryMap } from "../mem/memory_map.ts";
  * import { heapRegion } from "../mem/region.ts";
  * const map = new MemoryMap([heapRegion(0x1000, 0x100)]);
  * writeHostTable({ pa: 0x1000, imageAddr: 0x1080, bytes: Uint8Array.of(1, 0, 0, 0) }, map);
- * console.assert(map.get(0x1080).u32(0x1080) === 1);
+ * assert(map.get(0x1080).u32(0x1080) === 1);
  * ```
  */
 export function writeHostTable(

@@ -50,11 +50,12 @@ const HINTS: Readonly<Partial<Record<`${RemoteprocState}:${LifecycleEvent}`, str
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Lifecycle } from "./lifecycle.ts";
  * const lc = new Lifecycle("cpu 1");
  * lc.apply("load");
  * lc.apply("start");
- * console.assert(lc.state === "running" && !lc.can("load"));
+ * assert(lc.state === "running" && !lc.can("load"));
  * ```
  */
 export class Lifecycle {

@@ -134,6 +134,7 @@ function placementError(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "../elf/writer.ts";
  * import { parseElf } from "../elf/reader.ts";
  * import { MemoryMap } from "../mem/memory_map.ts";
@@ -144,7 +145,7 @@ function placementError(
  * }));
  * const map = new MemoryMap([heapRegion(0x9020_0000, 0x10000, { name: "image" })]);
  * const plan = planLoad(img, map);
- * console.assert(plan.segments[0]?.region.name === "image" && plan.totalBytes === 0x1000);
+ * assert(plan.segments[0]?.region.name === "image" && plan.totalBytes === 0x1000);
  * ```
  */
 export function planLoad(img: ElfImage, map: MemoryMap, options: PlanLoadOptions = {}): LoadPlan {
@@ -229,6 +230,7 @@ function rscError(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "../elf/writer.ts";
  * import { parseElf } from "../elf/reader.ts";
  * import { MemoryMap } from "../mem/memory_map.ts";
@@ -241,8 +243,8 @@ function rscError(
  * const ram = heapRegion(0x9020_0000, 0x1000, { name: "image" });
  * ram.fill(0x9020_0000, 0x10, 0xff);
  * const r = loadElf(img, new MemoryMap([ram]), { name: "fw.elf" });
- * console.assert(r.bytesCopied === 4 && r.bytesZeroed === 12);
- * console.assert(ram.u32(0x9020_0000) === 0x0403_0201 && ram.u8(0x9020_000f) === 0);
+ * assert(r.bytesCopied === 4 && r.bytesZeroed === 12);
+ * assert(ram.u32(0x9020_0000) === 0x0403_0201 && ram.u8(0x9020_000f) === 0);
  * ```
  */
 export function loadElf(img: ElfImage, map: MemoryMap, options: LoadOptions = {}): LoadResult {

@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Lifecycle, TRANSITIONS } from "./mod.ts";
  * const lc = new Lifecycle("cpu 1");
- * console.assert(TRANSITIONS.offline.load === "loaded" && !lc.can("start"));
+ * assert(TRANSITIONS.offline.load === "loaded" && !lc.can("start"));
  * ```
  *
  * @module

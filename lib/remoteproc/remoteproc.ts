@@ -66,6 +66,7 @@ export interface LoadSummary {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Remoteproc } from "./remoteproc.ts";
  * import { SimBackend } from "./backends/sim.ts";
  * import { buildElf } from "../elf/writer.ts";
@@ -80,7 +81,7 @@ export interface LoadSummary {
  *   segments: [{ paddr: 0x9020_0000, data: new Uint8Array(64) }] });
  * await rp.load(fw, { name: "fw.elf" });
  * await rp.start();
- * console.assert(rp.state === "running");
+ * assert(rp.state === "running");
  * await rp.close();
  * ```
  */

@@ -63,10 +63,11 @@ const MAX_STATE_BYTES = 1 << 20;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultStateDir } from "./state_file.ts";
- * console.assert(defaultStateDir({ AMP_STATE_DIR: "/x" }) === "/x");
- * console.assert(defaultStateDir({ XDG_RUNTIME_DIR: "/run/user/7" }) === "/run/user/7/amp");
- * console.assert(defaultStateDir({}, 7) === "/tmp/amp-7");
+ * assert(defaultStateDir({ AMP_STATE_DIR: "/x" }) === "/x");
+ * assert(defaultStateDir({ XDG_RUNTIME_DIR: "/run/user/7" }) === "/run/user/7/amp");
+ * assert(defaultStateDir({}, 7) === "/tmp/amp-7");
  * ```
  */
 export function defaultStateDir(
@@ -106,8 +107,9 @@ export interface ProcessInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { processInfo } from "./state_file.ts";
- * console.assert(processInfo(Deno.pid).alive);
+ * assert(processInfo(Deno.pid).alive);
  * ```
  */
 export function processInfo(pid: number): ProcessInfo {
@@ -151,10 +153,11 @@ function signalZero(pid: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isStale } from "./state_file.ts";
  * const e = { cpu: 1, machine: "sim", pid: Deno.pid, firmware: "fw", state: "running",
  *   startedAt: "", updatedAt: "" };
- * console.assert(!isStale(e) && isStale({ ...e, pidStart: -1 }));
+ * assert(!isStale(e) && isStale({ ...e, pidStart: -1 }));
  * ```
  */
 export function isStale(entry: CpuEntry): boolean {
@@ -168,11 +171,12 @@ export function isStale(entry: CpuEntry): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StateFile } from "./state_file.ts";
  * const dir = await Deno.makeTempDir();
  * const sf = new StateFile({ dir });
  * await sf.update((s) => { s.entries = []; });
- * console.assert((await sf.read()).entries.length === 0);
+ * assert((await sf.read()).entries.length === 0);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -351,11 +355,12 @@ export interface RunRecord {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { registerRun, statusReport } from "./state_file.ts";
  * const dir = await Deno.makeTempDir();
  * const run = await registerRun({ cpu: 1, machine: "sim", firmware: "fw.elf" }, { dir });
  * await run.update("running");
- * console.assert((await statusReport({ dir }))[0]?.state === "running");
+ * assert((await statusReport({ dir }))[0]?.state === "running");
  * await run.release();
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -432,9 +437,10 @@ export interface StatusOptions extends StateFileOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { statusReport } from "./state_file.ts";
  * const dir = await Deno.makeTempDir();
- * console.assert((await statusReport({ dir })).length === 0);
+ * assert((await statusReport({ dir })).length === 0);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -483,12 +489,13 @@ export interface StopCpuResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stopCpu } from "./state_file.ts";
  * const dir = await Deno.makeTempDir();
  * try {
  *   await stopCpu(1, { dir, deadlineMs: 100 });
  * } catch (e) {
- *   console.assert((e as { code?: string }).code === "NOT_OWNED");
+ *   assert((e as { code?: string }).code === "NOT_OWNED");
  * }
  * await Deno.remove(dir, { recursive: true });
  * ```

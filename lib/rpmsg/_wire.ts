@@ -46,10 +46,11 @@ export interface RpmsgHeader {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readHeader, writeHeader } from "./_wire.ts";
  * const dv = new DataView(new ArrayBuffer(16));
  * writeHeader(dv, 0, 1024, 53, 40);
- * console.assert(readHeader(dv, 0).len === 40);
+ * assert(readHeader(dv, 0).len === 40);
  * ```
  */
 export function writeHeader(
@@ -71,11 +72,12 @@ export function writeHeader(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readHeader } from "./_wire.ts";
  * const b = new Uint8Array(16);
  * b[0] = 0x35; b[12] = 5;
  * const h = readHeader(new DataView(b.buffer), 0);
- * console.assert(h.src === 53 && h.len === 5 && h.dst === 0);
+ * assert(h.src === 53 && h.len === 5 && h.dst === 0);
  * ```
  */
 export function readHeader(view: DataView, offset: number): RpmsgHeader {
@@ -107,9 +109,10 @@ const decoder = new TextDecoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeNs, encodeNs, RPMSG_NS_CREATE } from "./_wire.ts";
  * const m = encodeNs("rpmsg-client-sample", 1024, RPMSG_NS_CREATE);
- * console.assert(m.length === 40 && decodeNs(m).addr === 1024);
+ * assert(m.length === 40 && decodeNs(m).addr === 1024);
  * ```
  */
 export function encodeNs(name: string, addr: number, flags: number): Uint8Array {
@@ -137,11 +140,12 @@ export function encodeNs(name: string, addr: number, flags: number): Uint8Array 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeNs } from "./_wire.ts";
  * try {
  *   decodeNs(new Uint8Array(39));
  * } catch (e) {
- *   console.assert((e as { code: string }).code === "RPMSG_NS_BAD_LENGTH");
+ *   assert((e as { code: string }).code === "RPMSG_NS_BAD_LENGTH");
  * }
  * ```
  */
@@ -185,11 +189,12 @@ export function decodeNs(payload: Uint8Array): NsMessage {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AddressBitmap } from "./_wire.ts";
  * const b = new AddressBitmap(64);
- * console.assert(b.alloc() === 1024 && b.alloc() === 1025);
+ * assert(b.alloc() === 1024 && b.alloc() === 1025);
  * b.free(1024);
- * console.assert(b.alloc() === 1024);
+ * assert(b.alloc() === 1024);
  * ```
  */
 export class AddressBitmap {

@@ -32,6 +32,7 @@ export interface CreateRpmsgOptions extends Omit<RpmsgDeviceOptions, "vrings"> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createRpmsgDevice } from "./create.ts";
  * import { heapRegion } from "../mem/region.ts";
  * import { InProcessNotifier } from "../notify/in_process.ts";
@@ -44,8 +45,8 @@ export interface CreateRpmsgOptions extends Omit<RpmsgDeviceOptions, "vrings"> {
  * };
  * const host = createRpmsgDevice({ role: "driver", region: shm, notifier: nh, ...layout });
  * const remote = createRpmsgDevice({ role: "device", region: shm, notifier: nr, ...layout });
- * console.assert(host.rxBuffers === 256 && host.txBuffers === 256);
- * console.assert(remote.vrings[0].hasAvail());
+ * assert(host.rxBuffers === 256 && host.txBuffers === 256);
+ * assert(remote.vrings[0].hasAvail());
  * ```
  */
 export function createRpmsgDevice(options: CreateRpmsgOptions): RpmsgDevice {

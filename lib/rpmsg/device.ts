@@ -199,6 +199,7 @@ let markDestroyed: (ep: RpmsgEndpoint) => void;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RpmsgDevice } from "./device.ts";
  * import { SplitVirtqueue } from "../virtio/virtqueue.ts";
  * import { heapRegion } from "../mem/region.ts";
@@ -214,10 +215,10 @@ let markDestroyed: (ep: RpmsgEndpoint) => void;
  * remote.createEndpoint({ name: "echo", onMessage: (d, src, ep) => ep.trySend(d) });
  * const ep = host.createEndpoint({ name: "echo", onMessage: (d) => got.push(new TextDecoder().decode(d)) });
  * remote.poll(); host.poll(); // name service binds both sides
- * console.assert(ep.ready);
+ * assert(ep.ready);
  * ep.trySend(new TextEncoder().encode("hi"));
  * remote.poll(); host.poll();
- * console.assert(got[0] === "hi");
+ * assert(got[0] === "hi");
  * ```
  */
 export class RpmsgEndpoint {
@@ -312,6 +313,7 @@ const NO_LOG_WINDOW_MS = 1000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RpmsgDevice } from "./device.ts";
  * import { SplitVirtqueue } from "../virtio/virtqueue.ts";
  * import { heapRegion } from "../mem/region.ts";
@@ -323,12 +325,12 @@ const NO_LOG_WINDOW_MS = 1000;
  * const pool = { base: 0x4000, size: 0x2000 };
  * const host = new RpmsgDevice({ role: "driver", region: shm, vrings: [q(0, "driver"), q(0x1000, "driver")], pool, notifier: nh });
  * const remote = new RpmsgDevice({ role: "device", region: shm, vrings: [q(0, "device"), q(0x1000, "device")], pool, notifier: nr });
- * console.assert(host.rxBuffers === 8 && host.txBuffers === 8 && host.maxPayload === 496);
+ * assert(host.rxBuffers === 8 && host.txBuffers === 8 && host.maxPayload === 496);
  * const ep = host.createEndpoint({ addr: 1024, dst: 1024, onMessage: () => {} });
  * let got = 0;
  * remote.createEndpoint({ addr: 1024, onMessage: (d) => (got = d.length) });
- * console.assert(ep.trySend(new Uint8Array(10)));
- * console.assert(remote.poll() === 1 && got === 10);
+ * assert(ep.trySend(new Uint8Array(10)));
+ * assert(remote.poll() === 1 && got === 10);
  * ```
  */
 export class RpmsgDevice {

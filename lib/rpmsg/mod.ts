@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createRpmsgDevice } from "./mod.ts";
  * import { heapRegion } from "../mem/region.ts";
  * import { InProcessNotifier } from "../notify/mod.ts";
@@ -25,7 +26,7 @@
  * await ep.send(new TextEncoder().encode("ping"));
  * remote.poll();
  * host.poll();
- * console.assert(reply === "ping");
+ * assert(reply === "ping");
  * ```
  *
  * @module

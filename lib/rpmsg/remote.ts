@@ -34,6 +34,7 @@ export interface ServeRemoteOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveRpmsgRemote } from "./remote.ts";
  * import { createRpmsgDevice } from "./create.ts";
  * import { SharedVdev } from "../virtio/vdev.ts";
@@ -59,7 +60,7 @@ export interface ServeRemoteOptions {
  * const host = createRpmsgDevice({ role: "driver", region: shm, notifier: nh, ...layout });
  * vdev.writeGuestFeatures(1);
  * vdev.setDriverOk();
- * console.assert((await served) === 1);
+ * assert((await served) === 1);
  * ```
  */
 export async function serveRpmsgRemote(

@@ -13,9 +13,10 @@ export type Rng = () => number;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { seededRng } from "./_fuzz.ts";
  * const a = seededRng(42), b = seededRng(42);
- * console.assert(a() === b() && a() < 1);
+ * assert(a() === b() && a() < 1);
  * ```
  */
 export function seededRng(seed: number): Rng {
@@ -80,10 +81,11 @@ const BOUNDARY_U8 = [0, 1, 2, 3, 4, 0x7f, 0x80, 0xff];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mutateTable, seededRng } from "./_fuzz.ts";
  * const src = new Uint8Array(64);
  * const out = mutateTable(src, seededRng(1));
- * console.assert(out !== src && src.every((b) => b === 0));
+ * assert(out !== src && src.every((b) => b === 0));
  * ```
  */
 export function mutateTable(bytes: Uint8Array, rng: Rng): Uint8Array {

@@ -91,6 +91,7 @@ function prefix(options: FindResourceTableOptions): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "../elf/writer.ts";
  * import { parseElf } from "../elf/reader.ts";
  * import { buildResourceTable, rpmsgVdev, serializeResourceTable } from "./table.ts";
@@ -103,8 +104,8 @@ function prefix(options: FindResourceTableOptions): string {
  *   resourceTable: { addr: 0x9020_1000, data: table },
  * }));
  * const found = findResourceTable(img);
- * console.assert(found?.section.addr === 0x9020_1000);
- * console.assert(found?.table.entries[0]?.kind === "vdev");
+ * assert(found?.section.addr === 0x9020_1000);
+ * assert(found?.table.entries[0]?.kind === "vdev");
  * ```
  */
 export function findResourceTable(
@@ -142,6 +143,7 @@ export interface ElfResourceTableCheck {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildElf } from "../elf/writer.ts";
  * import { parseElf } from "../elf/reader.ts";
  * import { checkElfResourceTable } from "./elf.ts";
@@ -150,7 +152,7 @@ export interface ElfResourceTableCheck {
  *   sections: [{ name: ".resource_table", addr: 0x2000, nobitsSize: 0x100 }],
  * }));
  * const r = checkElfResourceTable(img);
- * console.assert(!r.ok && r.problems[0]?.code === "RSC_SECTION_NOBITS");
+ * assert(!r.ok && r.problems[0]?.code === "RSC_SECTION_NOBITS");
  * ```
  */
 export function checkElfResourceTable(

@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseResourceTable, rpmsgVdev, buildResourceTable, serializeResourceTable, vdevStatusAddr } from "./mod.ts";
  * const vr = { da: 0xffff_ffff, align: 0x1000, num: 256 };
  * const bytes = serializeResourceTable(buildResourceTable(
@@ -12,7 +13,7 @@
  * ));
  * const table = parseResourceTable(bytes);
  * const vdev = table.entries[0];
- * console.assert(vdev?.kind === "vdev" && vdevStatusAddr(0x9010_0000, vdev) === 0x9010_0048);
+ * assert(vdev?.kind === "vdev" && vdevStatusAddr(0x9010_0000, vdev) === 0x9010_0048);
  * ```
  *
  * @module

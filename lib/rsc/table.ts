@@ -519,12 +519,13 @@ function decode(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildResourceTable, parseResourceTable, rpmsgVdev, serializeResourceTable } from "./table.ts";
  * const bytes = serializeResourceTable(buildResourceTable([
  *   rpmsgVdev({ vrings: [{ da: 0x4000, align: 0x1000, num: 256, notifyid: 1 }] }),
  * ]));
  * const t = parseResourceTable(bytes);
- * console.assert(t.entries[0]?.kind === "vdev" && t.entries[0].offset === 0x14);
+ * assert(t.entries[0]?.kind === "vdev" && t.entries[0].offset === 0x14);
  * ```
  */
 export function parseResourceTable(
@@ -545,11 +546,12 @@ export function parseResourceTable(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkResourceTable } from "./table.ts";
  * const bytes = new Uint8Array(18); // version 0, size not a multiple of 4
  * const r = checkResourceTable(bytes);
- * console.assert(!r.ok);
- * console.assert(r.problems.map((p) => p.code).join() === "RSC_SIZE_UNALIGNED,RSC_BAD_VERSION");
+ * assert(!r.ok);
+ * assert(r.problems.map((p) => p.code).join() === "RSC_SIZE_UNALIGNED,RSC_BAD_VERSION");
  * ```
  */
 export function checkResourceTable(
@@ -570,8 +572,9 @@ export function checkResourceTable(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { vdevStatusOffset } from "./table.ts";
- * console.assert(vdevStatusOffset({ offset: 0x30 }) === 0x48);
+ * assert(vdevStatusOffset({ offset: 0x30 }) === 0x48);
  * ```
  */
 export function vdevStatusOffset(vdev: Pick<Vdev, "offset">): number {
@@ -584,8 +587,9 @@ export function vdevStatusOffset(vdev: Pick<Vdev, "offset">): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { vdevStatusAddr } from "./table.ts";
- * console.assert(vdevStatusAddr(0x9010_0000, { offset: 0x30 }) === 0x9010_0048);
+ * assert(vdevStatusAddr(0x9010_0000, { offset: 0x30 }) === 0x9010_0048);
  * ```
  */
 export function vdevStatusAddr(tableAddr: number, vdev: Pick<Vdev, "offset">): number {
@@ -597,8 +601,9 @@ export function vdevStatusAddr(tableAddr: number, vdev: Pick<Vdev, "offset">): n
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { vringOffset } from "./table.ts";
- * console.assert(vringOffset({ offset: 0x14 }, 1) === 0x14 + 28 + 20);
+ * assert(vringOffset({ offset: 0x14 }, 1) === 0x14 + 28 + 20);
  * ```
  */
 export function vringOffset(vdev: Pick<Vdev, "offset">, index: number): number {
@@ -610,9 +615,10 @@ export function vringOffset(vdev: Pick<Vdev, "offset">, index: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { entrySize, rpmsgVdev } from "./table.ts";
  * const v = rpmsgVdev({ vrings: [{ da: 0, align: 4096, num: 8, notifyid: 0 }], configLen: 3 });
- * console.assert(entrySize(v) === 28 + 20 + 3);
+ * assert(entrySize(v) === 28 + 20 + 3);
  * ```
  */
 export function entrySize(e: EntryInit | ResourceEntry): number {
@@ -650,13 +656,14 @@ export interface BuildResourceTableOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildResourceTable, rpmsgVdev } from "./table.ts";
  * const vr = { da: 0xffff_ffff, align: 0x1000, num: 256 };
  * const t = buildResourceTable(
  *   [rpmsgVdev({ vrings: [{ ...vr, notifyid: 1 }, { ...vr, notifyid: 2 }] })],
  *   { offsetSlots: 8 },
  * );
- * console.assert(t.offsets[0] === 0x30 && t.size === 116);
+ * assert(t.offsets[0] === 0x30 && t.size === 116);
  * ```
  */
 export function buildResourceTable(
@@ -707,9 +714,10 @@ export interface RpmsgVdevOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rpmsgVdev } from "./table.ts";
  * const v = rpmsgVdev({ notifyid: 0, vrings: [{ da: 0x4000, align: 0x1000, num: 256, notifyid: 1 }] });
- * console.assert(v.id === 7 && v.dfeatures === 1 && v.status === 0);
+ * assert(v.id === 7 && v.dfeatures === 1 && v.status === 0);
  * ```
  */
 export function rpmsgVdev(options: RpmsgVdevOptions): EntryInit<Vdev> {
@@ -801,14 +809,15 @@ export interface SerializeResourceTableOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildResourceTable, parseResourceTable, serializeResourceTable } from "./table.ts";
  * const t = buildResourceTable([
  *   { kind: "trace", da: 0x9030_0000, len: 0x1000, name: "trace0" },
  * ]);
  * const bytes = serializeResourceTable(t);
- * console.assert(bytes.length === 16 + 4 + 48);
+ * assert(bytes.length === 16 + 4 + 48);
  * const back = parseResourceTable(bytes).entries[0];
- * console.assert(back?.kind === "trace" && back.name === "trace0");
+ * assert(back?.kind === "trace" && back.name === "trace0");
  * ```
  */
 export function serializeResourceTable(

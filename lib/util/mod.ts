@@ -3,9 +3,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pollUntil } from "./mod.ts";
  * let n = 0;
- * console.assert((await pollUntil(() => ++n === 3, { deadlineMs: 1000 })) === true);
+ * assert((await pollUntil(() => ++n === 3, { deadlineMs: 1000 })) === true);
  * ```
  *
  * @module

@@ -58,11 +58,12 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pollUntil } from "./poll.ts";
  * const word = new Uint32Array(1);
  * setTimeout(() => Atomics.store(word, 0, 7), 5);
  * const v = await pollUntil(() => Atomics.load(word, 0), { deadlineMs: 1000 });
- * console.assert(v === 7);
+ * assert(v === 7);
  * ```
  */
 export async function pollUntil<T>(

@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SplitVirtqueue, vringLayout } from "./mod.ts";
  * import { heapRegion } from "../mem/region.ts";
  * const shm = heapRegion(0x9000_0000, vringLayout(16, 0x1000).size);
@@ -14,7 +15,7 @@
  * tx.addBuf(0x9100_0000, 512, false, 1);
  * const head = rx.getAvail();
  * rx.putUsed(head, 512);
- * console.assert(tx.getUsed() === head && tx.lastToken === 1);
+ * assert(tx.getUsed() === head && tx.lastToken === 1);
  * ```
  *
  * @module

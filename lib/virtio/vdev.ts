@@ -87,6 +87,7 @@ function isPow2(n: number, max: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SharedVdev } from "./vdev.ts";
  * import { heapRegion } from "../mem/region.ts";
  * const shm = heapRegion(0x1000, 0x100);
@@ -96,7 +97,7 @@ function isPow2(n: number, max: number): boolean {
  * host.writeGuestFeatures(host.deviceFeatures());
  * host.setDriverOk();
  * await remote.waitDriverOk({ deadlineMs: 1000 });
- * console.assert(remote.negotiatedFeatures() === 1 && shm.u8(0x1000 + 24) === 4);
+ * assert(remote.negotiatedFeatures() === 1 && shm.u8(0x1000 + 24) === 4);
  * ```
  */
 export class SharedVdev {

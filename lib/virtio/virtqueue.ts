@@ -84,9 +84,10 @@ function checkGeometry(name: string, num: number, align: number, pa: number): vo
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { vringLayout } from "./virtqueue.ts";
  * const l = vringLayout(256, 0x1000);
- * console.assert(l.desc === 0 && l.avail === 0x1000 && l.used === 0x2000 && l.size === 0x2806);
+ * assert(l.desc === 0 && l.avail === 0x1000 && l.used === 0x2000 && l.size === 0x2806);
  * ```
  */
 export function vringLayout(num: number, align: number, pa = 0): VringLayout {
@@ -125,12 +126,13 @@ export interface VringGeometry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readVringSnapshot } from "./virtqueue.ts";
  * import { heapRegion } from "../mem/region.ts";
  * const r = heapRegion(0x1000_0000, 0x4000);
  * r.setU16(0x1000_0000 + 16 * 4 + 2, 1); // avail.idx = 1 (avail ring after 4 descriptors)
  * const s = readVringSnapshot(r, { pa: 0x1000_0000, num: 4, align: 16 });
- * console.assert(s.availIdx === 1 && s.inFlight.length === 1 && s.inFlight[0]!.head === 0);
+ * assert(s.availIdx === 1 && s.inFlight.length === 1 && s.inFlight[0]!.head === 0);
  * ```
  */
 export function readVringSnapshot(
@@ -209,16 +211,17 @@ export function readVringSnapshot(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SplitVirtqueue } from "./virtqueue.ts";
  * import { heapRegion } from "../mem/region.ts";
  * const shm = heapRegion(0x9000_0000, 0x4000);
  * const drv = new SplitVirtqueue(shm, { pa: 0x9000_0000, num: 8, align: 0x1000, role: "driver" });
  * const dev = new SplitVirtqueue(shm, { pa: 0x9000_0000, num: 8, align: 0x1000, role: "device" });
  * const head = drv.addBuf(0x9000_3000, 512, true, 42);
- * console.assert(dev.getAvail() === head && dev.chain[0]!.len === 512);
+ * assert(dev.getAvail() === head && dev.chain[0]!.len === 512);
  * dev.putUsed(head, 100);
- * console.assert(drv.getUsed() === head && drv.lastLen === 100 && drv.lastToken === 42);
- * console.assert(drv.getUsed() === -1);
+ * assert(drv.getUsed() === head && drv.lastLen === 100 && drv.lastToken === 42);
+ * assert(drv.getUsed() === -1);
  * ```
  */
 export class SplitVirtqueue implements Virtqueue {

@@ -21,10 +21,11 @@ export interface OpenampLinuxOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openampLinuxProfile } from "./openamp_linux.ts";
  * const p = openampLinuxProfile({ socketPath: "/tmp/x.sock" });
- * console.assert(p.notify.kind === "socket" && p.notify.path === "/tmp/x.sock");
- * console.assert(p.layout.vrings[1].pa === 0x8000);
+ * assert(p.notify.kind === "socket" && p.notify.path === "/tmp/x.sock");
+ * assert(p.layout.vrings[1].pa === 0x8000);
  * ```
  */
 export function openampLinuxProfile(options: OpenampLinuxOptions = {}): MachineProfile {

@@ -19,9 +19,10 @@ export interface Rv64VirtOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rv64VirtProfile } from "./rv64_virt.ts";
  * const p = rv64VirtProfile({ sysfsRoot: "/tmp/fake-sys" });
- * console.assert(p.control.kind === "rv64-sysfs" && p.control.sysfsRoot === "/tmp/fake-sys");
+ * assert(p.control.kind === "rv64-sysfs" && p.control.sysfsRoot === "/tmp/fake-sys");
  * ```
  */
 export function rv64VirtProfile(options: Rv64VirtOptions = {}): MachineProfile {

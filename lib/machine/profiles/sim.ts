@@ -24,10 +24,11 @@ export interface SimOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { simProfile } from "./sim.ts";
  * const p = simProfile({ prefix: "t1" });
- * console.assert(p.regions.every((r) => r.backing.kind === "shm" && r.backing.create));
- * console.assert(p.regions[1]?.pa === 0x9010_0000);
+ * assert(p.regions.every((r) => r.backing.kind === "shm" && r.backing.create));
+ * assert(p.regions[1]?.pa === 0x9010_0000);
  * ```
  */
 export function simProfile(options: SimOptions = {}): MachineProfile {

@@ -20,10 +20,11 @@ export interface WaitOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { waitUntil } from "./_wait.ts";
  * let n = 0;
- * console.assert(await waitUntil(() => ++n === 3, { timeoutMs: 100 }));
- * console.assert(!(await waitUntil(() => false, { timeoutMs: 5 })));
+ * assert(await waitUntil(() => ++n === 3, { timeoutMs: 100 }));
+ * assert(!(await waitUntil(() => false, { timeoutMs: 5 })));
  * ```
  */
 export async function waitUntil(check: () => boolean, options: WaitOptions): Promise<boolean> {

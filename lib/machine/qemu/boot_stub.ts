@@ -43,8 +43,9 @@ export const STATE_RUNNING = 0x204e_5552;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mailboxAddress } from "./boot_stub.ts";
- * console.assert(mailboxAddress(1) === 0x8000_1040);
+ * assert(mailboxAddress(1) === 0x8000_1040);
  * ```
  */
 export function mailboxAddress(hart: number): number {
@@ -56,9 +57,10 @@ export function mailboxAddress(hart: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bootStubImage } from "./boot_stub.ts";
  * const stub = bootStubImage();
- * console.assert(stub.length > 0 && stub.length <= 0x1000);
+ * assert(stub.length > 0 && stub.length <= 0x1000);
  * ```
  */
 export function bootStubImage(): Uint8Array {

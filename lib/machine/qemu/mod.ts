@@ -5,9 +5,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mailboxAddress, qemuAvailable, QEMU_RAM_BASE } from "./mod.ts";
- * console.assert(mailboxAddress(0) === 0x8000_1000 && QEMU_RAM_BASE === 0x8000_0000);
- * console.assert(typeof qemuAvailable() === "boolean");
+ * assert(mailboxAddress(0) === 0x8000_1000 && QEMU_RAM_BASE === 0x8000_0000);
+ * assert(typeof qemuAvailable() === "boolean");
  * ```
  *
  * @module

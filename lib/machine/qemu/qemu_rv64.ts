@@ -101,9 +101,10 @@ let fileCounter = 0;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { qemuAvailable } from "./qemu_rv64.ts";
- * console.assert(typeof qemuAvailable() === "boolean");
- * console.assert(qemuAvailable("/nonexistent/qemu") === false);
+ * assert(typeof qemuAvailable() === "boolean");
+ * assert(qemuAvailable("/nonexistent/qemu") === false);
  * ```
  */
 export function qemuAvailable(binary = QEMU_BINARY): boolean {
@@ -129,6 +130,7 @@ export function qemuAvailable(binary = QEMU_BINARY): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadRangeOf } from "./qemu_rv64.ts";
  * import { buildElf } from "../../elf/writer.ts";
  * import { parseElf } from "../../elf/reader.ts";
@@ -138,7 +140,7 @@ export function qemuAvailable(binary = QEMU_BINARY): boolean {
  *   { paddr: 0x9024_0000, data: new Uint8Array(0), memsz: 0x1000, flags: 6 },
  * ] }));
  * const r = loadRangeOf(img);
- * console.assert(r.start === 0x9020_0000 && r.len === 0x100);
+ * assert(r.start === 0x9020_0000 && r.len === 0x100);
  * ```
  */
 export function loadRangeOf(img: ElfImage): LoadRange {
@@ -175,16 +177,17 @@ function removeQuietly(path: string, recursive = false): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QemuRv64, qemuAvailable } from "./qemu_rv64.ts";
  * if (qemuAvailable()) {
  *   const q = await QemuRv64.launch({ smp: 2 });
  *   try {
- *     console.assert(q.hartStatus(1).state === "parked");
+ *     assert(q.hartStatus(1).state === "parked");
  *     q.ram.setU32(0x9020_0000, 0x0000_006f); // "j ." : a one-instruction firmware
  *     await q.startHart(1, 0x9020_0000, { start: 0x9020_0000, len: 4 });
- *     console.assert(q.hartStatus(1).state === "running");
+ *     assert(q.hartStatus(1).state === "running");
  *     await q.stop(); // system_reset: every hart parks again
- *     console.assert(q.hartStatus(1).state === "parked" && q.hartStatus(1).boots === 2);
+ *     assert(q.hartStatus(1).state === "parked" && q.hartStatus(1).boots === 2);
  *   } finally {
  *     await q.close();
  *   }

@@ -44,6 +44,7 @@ const INSTANCE_RE = /^remoteproc(\d+)$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { KernelRemoteprocBackend } from "./kernel_remoteproc.ts";
  * import { RecordingFs } from "../_recording_fs.ts";
  * import { RV64_VIRT } from "../../machine/profiles/rv64_virt.ts";
@@ -54,7 +55,7 @@ const INSTANCE_RE = /^remoteproc(\d+)$/;
  * });
  * const b = new KernelRemoteprocBackend(RV64_VIRT, { sysfsRoot: "/s", name: "m4", fs });
  * await b.loadFirmware(1, { bytes: new Uint8Array(4), name: "fw.elf" });
- * console.assert(fs.files.get("/s/class/remoteproc/remoteproc0/firmware") === "fw.elf");
+ * assert(fs.files.get("/s/class/remoteproc/remoteproc0/firmware") === "fw.elf");
  * ```
  */
 export class KernelRemoteprocBackend implements RemoteprocBackend {

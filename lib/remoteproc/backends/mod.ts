@@ -37,11 +37,12 @@ const FACTORIES = new Map<ControlSpec["kind"], BackendFactory>([
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createBackend, registerBackend } from "./mod.ts";
  * import { SimBackend } from "./sim.ts";
  * import { openampLinuxProfile } from "../../machine/profiles/openamp_linux.ts";
  * registerBackend("openamp-linux", (p) => new SimBackend({ ...p, cpus: [0] }));
- * console.assert(createBackend(openampLinuxProfile()).kind === "sim");
+ * assert(createBackend(openampLinuxProfile()).kind === "sim");
  * ```
  */
 export function registerBackend(kind: ControlSpec["kind"], factory: BackendFactory): void {
@@ -54,9 +55,10 @@ export function registerBackend(kind: ControlSpec["kind"], factory: BackendFacto
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createBackend } from "./mod.ts";
  * import { RV64_VIRT } from "../../machine/profiles/rv64_virt.ts";
- * console.assert(createBackend(RV64_VIRT, { sysfsRoot: "/tmp/sys" }).kind === "rv64-sysfs");
+ * assert(createBackend(RV64_VIRT, { sysfsRoot: "/tmp/sys" }).kind === "rv64-sysfs");
  * ```
  */
 export function createBackend(

@@ -41,6 +41,7 @@ export interface Rv64SysfsOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rv64SysfsBackend } from "./rv64_sysfs.ts";
  * import { RecordingFs } from "../_recording_fs.ts";
  * import { RV64_VIRT } from "../../machine/profiles/rv64_virt.ts";
@@ -50,7 +51,7 @@ export interface Rv64SysfsOptions {
  * });
  * const b = new Rv64SysfsBackend(RV64_VIRT, { sysfsRoot: "/s", fs });
  * await b.start(1, 0x9020_0000);
- * console.assert(fs.files.get("/s/firmware/openamp/paddr") === "0x90200000");
+ * assert(fs.files.get("/s/firmware/openamp/paddr") === "0x90200000");
  * ```
  */
 export class Rv64SysfsBackend implements RemoteprocBackend {

@@ -34,14 +34,15 @@ export interface SimBackendOptions extends SimHooks {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SimBackend } from "./sim.ts";
  * import { simProfile } from "../../machine/profiles/sim.ts";
  * const started: number[] = [];
  * const b = new SimBackend(simProfile(), { onStart: (_cpu, entry) => { started.push(entry); } });
  * await b.start(1, 0x9020_0000);
- * console.assert(await b.state(1) === "running" && started[0] === 0x9020_0000);
+ * assert(await b.state(1) === "running" && started[0] === 0x9020_0000);
  * await b.stop(1);
- * console.assert(await b.state(1) === "offline");
+ * assert(await b.state(1) === "offline");
  * await b.close();
  * ```
  */

@@ -1,0 +1,362 @@
+/**
+ * The `qemu-rv64` control backend (machines.md section 4): it launches QEMU
+ * riscv64 `virt` with its guest RAM in the file the profile's regions name,
+ * maps the regions as windows of that RAM, starts a hart through the boot
+ * stub's mailbox, stops with `system_reset` and tears QEMU down on close.
+ *
+ * Only the process that owns the machine (e.g. `amp load`) uses this backend;
+ * every other process maps the same RAM file from the profile's file backings
+ * (`mapProfileRegions`) without launching anything.
+ *
+ * @module
+ */
+
+import { AmpError, ConfigError } from "../../errors.ts";
+import { MemoryMap } from "../../mem/memory_map.ts";
+import { hex } from "../../mem/region.ts";
+import { checkCpu, type MachineProfile, type RegionSpec } from "../../machine/profile.ts";
+import {
+  type LoadRange,
+  QEMU_DEFAULT_RAM_SIZE,
+  QEMU_DTB_RESERVE,
+  QEMU_RAM_BASE,
+  QEMU_STUB_END,
+  QemuRv64,
+  type QemuRv64Options,
+} from "../../machine/qemu/qemu_rv64.ts";
+import type { RemoteprocBackend } from "../types.ts";
+import { registerBackend } from "./mod.ts";
+
+/** Options for {@linkcode QemuRv64Backend}. */
+export interface QemuRv64BackendOptions {
+  /**
+   * Boot argument passed in `a1` (the demo firmware reads its mode from it;
+   * default 0 = the firmware's defaults).
+   */
+  bootArg?: bigint;
+  /**
+   * The range the boot stub re-writes from inside the guest before jumping, so
+   * QEMU drops code translated for an earlier image (default: every region
+   * with role `"image"`). Narrow it with {@linkcode QemuRv64Backend.setLoadRange}.
+   */
+  loadRange?: LoadRange;
+  /** Deadline for QEMU to come up (default 15000 ms). */
+  launchTimeoutMs?: number;
+  /** Deadline for a hart start and for a stop (default 5000 ms). */
+  timeoutMs?: number;
+  /** Extra QEMU arguments. */
+  extraArgs?: string[];
+  /** Directory for QMP socket and serial log (default: a fresh temporary directory). */
+  workDir?: string;
+}
+
+/** The RAM file and geometry a `qemu-rv64` profile describes. */
+export interface QemuRv64Machine {
+  /** The guest RAM file every region maps. */
+  ramFile: string;
+  /** Guest RAM size in bytes. */
+  ramSize: number;
+  /** Harts. */
+  smp: number;
+  /** QEMU binary, when the profile names one. */
+  binary?: string;
+  /** QMP socket path, when the profile names one. */
+  qmpPath?: string;
+}
+
+/**
+ * Check that `profile` describes a QEMU `virt` machine amp can launch: control
+ * kind `qemu-rv64`, RAM base 0x80000000, every region a window of ONE file at
+ * file offset `pa - 0x80000000`, inside usable RAM (above the boot stub, below
+ * the device tree QEMU writes into the top 2 MiB). Throws `ConfigError`
+ * `QEMU_PROFILE` naming what does not fit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { qemuMachineOf } from "./qemu_rv64.ts";
+ * import { qemuRv64Profile } from "../../machine/profiles/qemu_rv64.ts";
+ * const m = qemuMachineOf(qemuRv64Profile({ name: "doc" }));
+ * assert(m.ramFile === "/dev/shm/doc" && m.ramSize === 0x2000_0000 && m.smp === 2);
+ * ```
+ */
+export function qemuMachineOf(profile: MachineProfile): QemuRv64Machine {
+  const c = profile.control;
+  const bad = (what: string): never => {
+    throw new ConfigError("QEMU_PROFILE", `Machine "${profile.name}": ${what}`);
+  };
+  if (c.kind !== "qemu-rv64") return bad(`control kind is "${c.kind}", not "qemu-rv64"`);
+  const ramBase = c.ramBase ?? QEMU_RAM_BASE;
+  if (ramBase !== QEMU_RAM_BASE) {
+    bad(`control.ramBase ${hex(ramBase)} is not the virt board's ${hex(QEMU_RAM_BASE)}`);
+  }
+  const ramSize = c.ramSize ?? QEMU_DEFAULT_RAM_SIZE;
+  const usableEnd = QEMU_RAM_BASE + ramSize - QEMU_DTB_RESERVE;
+  let ramFile: string | undefined;
+  for (const r of profile.regions) {
+    if (r.backing.kind !== "file") {
+      bad(`region ${r.name} is backed by "${r.backing.kind}", not by the guest RAM file`);
+    }
+    const b = r.backing as Extract<RegionSpec["backing"], { kind: "file" }>;
+    ramFile ??= b.path;
+    if (b.path !== ramFile) {
+      bad(`region ${r.name} maps ${b.path}, but an earlier region maps ${ramFile}`);
+    }
+    const want = r.pa - QEMU_RAM_BASE;
+    if ((b.offset ?? 0) !== want) {
+      bad(
+        `region ${r.name} is at file offset ${hex(b.offset ?? 0)}, not ${hex(want)} (pa - ${
+          hex(QEMU_RAM_BASE)
+        })`,
+      );
+    }
+    if (r.pa < QEMU_STUB_END || r.size > usableEnd - r.pa) {
+      bad(
+        `region ${r.name} [${hex(r.pa)}, +${hex(r.size)}) is not inside usable RAM [${
+          hex(QEMU_STUB_END)
+        }, ${hex(usableEnd)})`,
+      );
+    }
+  }
+  if (ramFile === undefined) return bad("no regions");
+  const m: QemuRv64Machine = { ramFile, ramSize, smp: c.smp ?? 2 };
+  if (c.binary !== undefined) m.binary = c.binary;
+  if (c.qmpPath !== undefined) m.qmpPath = c.qmpPath;
+  return m;
+}
+
+/**
+ * Pids of the processes that have `path` mapped (from `/proc/<pid>/maps`;
+ * processes whose maps cannot be read are not seen).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { processesMapping } from "./qemu_rv64.ts";
+ * assert(processesMapping("/dev/shm/no-such-amp-file").length === 0);
+ * ```
+ */
+export function processesMapping(path: string): number[] {
+  const pids: number[] = [];
+  let dir: Iterable<Deno.DirEntry>;
+  try {
+    dir = Deno.readDirSync("/proc");
+  } catch {
+    return pids;
+  }
+  const needle = ` ${path}`;
+  for (const e of dir) {
+    if (!/^\d+$/.test(e.name)) continue;
+    let maps: string;
+    try {
+      maps = Deno.readTextFileSync(`/proc/${e.name}/maps`);
+    } catch {
+      continue; // Gone, or not ours to read.
+    }
+    if (maps.split("\n").some((l) => l.endsWith(needle))) pids.push(Number(e.name));
+  }
+  return pids;
+}
+
+/**
+ * The control backend of `qemu-rv64` machines: it owns one QEMU process.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { QemuRv64Backend } from "./qemu_rv64.ts";
+ * import { qemuAvailable } from "../../machine/qemu/qemu_rv64.ts";
+ * import { qemuRv64Profile } from "../../machine/profiles/qemu_rv64.ts";
+ * const b = new QemuRv64Backend(qemuRv64Profile({ name: `amp-doc-${Deno.pid}` }));
+ * if (qemuAvailable()) {
+ *   const map = await b.mapMemory(); // launches QEMU
+ *   assert(map.get(0x9010_0000, 16).name === "90100000.shm");
+ *   assert(await b.state(1) === "offline");
+ *   map.close();
+ * }
+ * await b.close();
+ * ```
+ */
+export class QemuRv64Backend implements RemoteprocBackend {
+  /** Control kind implemented. */
+  readonly kind = "qemu-rv64";
+  /** What the profile describes. */
+  readonly machine: QemuRv64Machine;
+  readonly #profile: MachineProfile;
+  readonly #options: QemuRv64BackendOptions;
+  #loadRange: LoadRange | undefined;
+  #qemu: QemuRv64 | undefined;
+  #launching: Promise<QemuRv64> | undefined;
+  #closed = false;
+
+  /** Check the profile (`QEMU_PROFILE`); nothing is launched until {@linkcode mapMemory}. */
+  constructor(profile: MachineProfile, options: QemuRv64BackendOptions = {}) {
+    this.machine = qemuMachineOf(profile);
+    this.#profile = profile;
+    this.#options = options;
+    this.#loadRange = options.loadRange;
+  }
+
+  /** The running QEMU, once launched. */
+  get qemu(): QemuRv64 | undefined {
+    return this.#qemu;
+  }
+
+  /**
+   * Re-write only this range before the next start (e.g. `loadRangeOf(elf)`:
+   * the executable segments), instead of every image region.
+   */
+  setLoadRange(range: LoadRange | undefined): void {
+    this.#loadRange = range;
+  }
+
+  /**
+   * Launch QEMU (once) and map the profile's regions as windows of its RAM.
+   * A RAM file left behind by a dead run (no process maps it) is removed
+   * first; one that a live process maps fails with `QEMU_RAM_FILE_BUSY`.
+   */
+  async mapMemory(): Promise<MemoryMap> {
+    const q = await this.#launch();
+    const map = new MemoryMap();
+    try {
+      for (const r of this.#profile.regions) map.add(q.region(r.pa, r.size, r.name));
+    } catch (e) {
+      map.close();
+      throw e;
+    }
+    return map;
+  }
+
+  /** Release `cpu` (a hart) into `entry` through the boot stub. */
+  async start(cpu: number, entry: number): Promise<void> {
+    checkCpu(this.#profile, cpu);
+    const q = await this.#launch();
+    await q.startHart(
+      cpu,
+      entry,
+      this.#loadRange ?? this.#imageRange(),
+      this.#options.bootArg ?? 0n,
+      this.#options.timeoutMs ?? 5000,
+    );
+  }
+
+  /** Reset the machine (QMP `system_reset`) and wait until every hart is parked. Memory is kept. */
+  async stop(cpu: number): Promise<void> {
+    checkCpu(this.#profile, cpu);
+    if (!this.#qemu) return;
+    await this.#qemu.stop(this.#options.timeoutMs ?? 5000);
+  }
+
+  /**
+   * From the hart's mailbox: `running`, `offline` (parked in the stub, or
+   * QEMU not launched), `invalid` (neither: during a reset) or `crashed`
+   * (QEMU exited).
+   */
+  state(cpu: number): Promise<string> {
+    checkCpu(this.#profile, cpu);
+    const q = this.#qemu;
+    if (!q) return Promise.resolve("offline");
+    if (q.exited) return Promise.resolve("crashed");
+    const s = q.hartStatus(cpu).state;
+    return Promise.resolve(s === "running" ? "running" : s === "parked" ? "offline" : "invalid");
+  }
+
+  /** Quit QEMU and remove the RAM file, the QMP socket and the work directory. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pending = this.#launching;
+    this.#launching = undefined;
+    const q = this.#qemu ?? await pending?.catch(() => undefined);
+    this.#qemu = undefined;
+    await q?.close();
+  }
+
+  #imageRange(): LoadRange {
+    const images = this.#profile.regions.filter((r) => r.roles.includes("image"));
+    if (images.length === 0) return { start: 0, len: 0 };
+    const lo = Math.min(...images.map((r) => r.pa));
+    const hi = Math.max(...images.map((r) => r.pa + r.size));
+    return { start: lo, len: hi - lo };
+  }
+
+  #launch(): Promise<QemuRv64> {
+    if (this.#closed) {
+      return Promise.reject(
+        new AmpError("QEMU_CLOSED", `Machine "${this.#profile.name}": the backend was closed`),
+      );
+    }
+    if (this.#qemu) return Promise.resolve(this.#qemu);
+    this.#launching ??= (async () => {
+      const m = this.machine;
+      removeStaleRamFile(m.ramFile);
+      const o: QemuRv64Options = { ramFile: m.ramFile, ramSize: m.ramSize, smp: m.smp };
+      if (m.binary !== undefined) o.binary = m.binary;
+      if (m.qmpPath !== undefined) o.qmpPath = m.qmpPath;
+      if (this.#options.launchTimeoutMs !== undefined) o.timeoutMs = this.#options.launchTimeoutMs;
+      if (this.#options.extraArgs !== undefined) o.extraArgs = this.#options.extraArgs;
+      if (this.#options.workDir !== undefined) o.workDir = this.#options.workDir;
+      const q = await QemuRv64.launch(o);
+      if (this.#closed) {
+        await q.close();
+        throw new AmpError(
+          "QEMU_CLOSED",
+          `Machine "${this.#profile.name}": closed while launching`,
+        );
+      }
+      this.#qemu = q;
+      return q;
+    })();
+    const p = this.#launching;
+    p.catch(() => {
+      if (this.#launching === p) this.#launching = undefined;
+    });
+    return p;
+  }
+}
+
+function removeStaleRamFile(path: string): void {
+  try {
+    Deno.statSync(path);
+  } catch {
+    return; // Not there: the usual case.
+  }
+  const users = processesMapping(path);
+  if (users.length > 0) {
+    throw new AmpError(
+      "QEMU_RAM_FILE_BUSY",
+      `Guest RAM file ${path} is in use by process ${
+        users.join(", ")
+      } (another QEMU machine of this name is running; stop it or use another name)`,
+    );
+  }
+  try {
+    Deno.removeSync(path);
+  } catch (e) {
+    throw new ConfigError(
+      "QEMU_RAM_FILE",
+      `Cannot remove the stale guest RAM file ${path}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+}
+
+/**
+ * Register {@linkcode QemuRv64Backend} as the backend of control kind
+ * `qemu-rv64` (so `Remoteproc.open(profile)` creates it). Idempotent.
+ * `options` apply to every backend the factory creates.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { registerQemuRv64Backend } from "./qemu_rv64.ts";
+ * import { createBackend } from "./mod.ts";
+ * import { qemuRv64Profile } from "../../machine/profiles/qemu_rv64.ts";
+ * registerQemuRv64Backend();
+ * const b = createBackend(qemuRv64Profile({ name: "doc-reg" }));
+ * assert(b.kind === "qemu-rv64");
+ * await b.close();
+ * ```
+ */
+export function registerQemuRv64Backend(options: QemuRv64BackendOptions = {}): void {
+  registerBackend("qemu-rv64", (p) => new QemuRv64Backend(p, options));
+}
