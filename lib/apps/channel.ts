@@ -38,6 +38,48 @@ export interface DemoResult {
 }
 
 /**
+ * Book-keeping shared by every demo runner: counts, the first failures, wall
+ * time, and the pass rule (no error and every expected reply received).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DemoRun } from "./channel.ts";
+ * const run = new DemoRun("x");
+ * run.result.sent++;
+ * run.fail("no reply");
+ * assert.equal(run.finish(1).passed, false);
+ * ```
+ */
+export class DemoRun {
+  /** The result being filled in. */
+  readonly result: DemoResult;
+  #t0 = performance.now();
+  #log: LogFn | undefined;
+
+  /** Start a run of `demo`; failures are also logged to `log` when given. */
+  constructor(demo: string, log?: LogFn) {
+    this.result = { demo, passed: false, errors: 0, sent: 0, received: 0, ms: 0, failures: [] };
+    this.#log = log;
+  }
+
+  /** Count one error and keep its message (the first 10 are kept). */
+  fail(message: string): void {
+    this.result.errors++;
+    if (this.result.failures.length < 10) this.result.failures.push(message);
+    this.#log?.(`ERROR: ${message}`);
+  }
+
+  /** Stop the clock and decide: passed when no error and `expected` replies came. */
+  finish(expected: number): DemoResult {
+    const r = this.result;
+    r.ms = performance.now() - this.#t0;
+    r.passed = r.errors === 0 && r.received === expected;
+    return r;
+  }
+}
+
+/**
  * Two connected in-memory channels, for tests and for running a service
  * in-process.
  *

@@ -7,7 +7,7 @@
  */
 
 import { isAmpError } from "../errors.ts";
-import type { Channel, DemoResult, LogFn } from "./channel.ts";
+import { type Channel, type DemoResult, DemoRun, type LogFn } from "./channel.ts";
 
 /**
  * Name amp's remotes (simulated and firmware) give the matrix service;
@@ -149,21 +149,9 @@ export interface MatrixOptions {
 export async function runMatrix(ch: Channel, options: MatrixOptions = {}): Promise<DemoResult> {
   const count = options.count ?? 200;
   const timeoutMs = options.timeoutMs ?? 5000;
-  const t0 = performance.now();
-  const r: DemoResult = {
-    demo: "matrix",
-    passed: false,
-    errors: 0,
-    sent: 0,
-    received: 0,
-    ms: 0,
-    failures: [],
-  };
-  const fail = (msg: string) => {
-    r.errors++;
-    if (r.failures.length < 10) r.failures.push(msg);
-    options.log?.(`ERROR: ${msg}`);
-  };
+  const run = new DemoRun("matrix", options.log);
+  const r = run.result;
+  const fail = (msg: string) => run.fail(msg);
   for (let c = 0; c < count; c++) {
     const a = randomMatrix(options.random), b = randomMatrix(options.random);
     const want = multiply(a, b);
@@ -187,7 +175,5 @@ export async function runMatrix(ch: Channel, options: MatrixOptions = {}): Promi
     }
     options.onProgress?.(c + 1, count);
   }
-  r.ms = performance.now() - t0;
-  r.passed = r.errors === 0 && r.received === count;
-  return r;
+  return run.finish(count);
 }

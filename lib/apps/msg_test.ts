@@ -7,7 +7,7 @@
  */
 
 import { isAmpError } from "../errors.ts";
-import type { Channel, DemoResult, LogFn } from "./channel.ts";
+import { type Channel, type DemoResult, DemoRun, type LogFn } from "./channel.ts";
 
 /** Service name the echo side announces. */
 export const ECHO_SERVICE = "rpmsg-openamp-demo-channel";
@@ -138,21 +138,9 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
     );
   }
   const total = (max - min + 1) * rounds;
-  const t0 = performance.now();
-  const r: DemoResult = {
-    demo: "msg-test",
-    passed: false,
-    errors: 0,
-    sent: 0,
-    received: 0,
-    ms: 0,
-    failures: [],
-  };
-  const fail = (msg: string) => {
-    r.errors++;
-    if (r.failures.length < 10) r.failures.push(msg);
-    log?.(`ERROR: ${msg}`);
-  };
+  const run = new DemoRun("msg-test", log);
+  const r = run.result;
+  const fail = (msg: string) => run.fail(msg);
   let num = 0;
   for (let round = 0; round < rounds; round++) {
     for (let size = min; size <= max; size++, num++) {
@@ -166,8 +154,7 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
       } catch (e) {
         if (!isAmpError(e)) throw e;
         fail(`payload ${num}: ${e.message}`);
-        r.ms = performance.now() - t0;
-        return r; // the channel is stuck: later pings would only time out too
+        return run.finish(total); // the channel is stuck: later pings would only time out too
       }
       r.received++;
       log?.(
@@ -184,7 +171,5 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
       options.onProgress?.(r.sent, total);
     }
   }
-  r.ms = performance.now() - t0;
-  r.passed = r.errors === 0 && r.received === total;
-  return r;
+  return run.finish(total);
 }

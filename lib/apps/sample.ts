@@ -6,7 +6,7 @@
  */
 
 import { isAmpError } from "../errors.ts";
-import type { Channel, DemoResult, LogFn } from "./channel.ts";
+import { type Channel, type DemoResult, DemoRun, type LogFn } from "./channel.ts";
 
 /** Service name of the sample. */
 export const SAMPLE_SERVICE = "rpmsg-client-sample";
@@ -46,16 +46,8 @@ export async function runSample(ch: Channel, options: SampleOptions = {}): Promi
   const count = options.count ?? SAMPLE_COUNT;
   const timeoutMs = options.timeoutMs ?? 5000;
   const enc = new TextEncoder(), dec = new TextDecoder("utf-8", { fatal: false });
-  const t0 = performance.now();
-  const r: DemoResult = {
-    demo: "sample",
-    passed: false,
-    errors: 0,
-    sent: 0,
-    received: 0,
-    ms: 0,
-    failures: [],
-  };
+  const run = new DemoRun("sample");
+  const r = run.result;
   for (let i = 1; i <= count; i++) {
     const text = i === count ? SAMPLE_GOODBYE : SAMPLE_HELLO;
     await ch.send(enc.encode(text));
@@ -65,8 +57,7 @@ export async function runSample(ch: Channel, options: SampleOptions = {}): Promi
       echo = await ch.recv(timeoutMs);
     } catch (e) {
       if (!isAmpError(e)) throw e;
-      r.errors++;
-      r.failures.push(`message ${i}: ${e.message}`);
+      run.fail(`message ${i}: ${e.message}`);
       options.log?.(`ERROR: message ${i}: ${e.message}`);
       break;
     }
@@ -74,13 +65,10 @@ export async function runSample(ch: Channel, options: SampleOptions = {}): Promi
     const got = dec.decode(echo);
     options.log?.(`incoming msg ${i}: "${got}"`);
     if (got !== text) {
-      r.errors++;
-      if (r.failures.length < 10) r.failures.push(`message ${i}: echo "${got}" != "${text}"`);
+      run.fail(`message ${i}: echo "${got}" != "${text}"`);
       options.log?.(`ERROR: message ${i}: echo "${got}" differs from "${text}"`);
     }
     options.onProgress?.(i, count);
   }
-  r.ms = performance.now() - t0;
-  r.passed = r.errors === 0 && r.received === count;
-  return r;
+  return run.finish(count);
 }

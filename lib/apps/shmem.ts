@@ -8,7 +8,7 @@
 
 import { TimeoutError } from "../errors.ts";
 import type { MemoryRegion } from "../mem/region.ts";
-import type { DemoResult, LogFn } from "./channel.ts";
+import { type DemoResult, DemoRun, type LogFn } from "./channel.ts";
 
 /** Offsets from the demo area's base. */
 export const SHM_CONTROL = 0x00, SHM_TX_AVAIL = 0x04, SHM_RX_AVAIL = 0x0c;
@@ -89,16 +89,8 @@ export async function runShmemDemo(
   const timeoutMs = options.timeoutMs ?? 5000;
   const log = options.log;
   mem.offsetOf(base, SHM_DEMO_SIZE); // the whole area must be mapped
-  const t0 = performance.now();
-  const r: DemoResult = {
-    demo: "shmem",
-    passed: false,
-    errors: 0,
-    sent: 0,
-    received: 0,
-    ms: 0,
-    failures: [],
-  };
+  const run = new DemoRun("shmem", log);
+  const r = run.result;
   log?.("Setting up shared memory demo.");
   mem.atomicStoreU32(base + SHM_CONTROL, DEMO_STATUS_IDLE);
   mem.atomicStoreU32(base + SHM_TX_AVAIL, 0);
@@ -119,17 +111,14 @@ export async function runShmemDemo(
           `waiting for the remote to copy message ${i} back`,
         );
       } catch (e) {
-        r.errors++;
-        r.failures.push((e as Error).message);
-        log?.(`ERROR: ${(e as Error).message}`);
+        if (!(e instanceof TimeoutError)) throw e;
+        run.fail(e.message);
         break;
       }
       r.received++;
       const back = mem.read(base + SHM_RX_BUFFER, msg.length);
       if (back.some((b, k) => b !== msg[k])) {
-        r.errors++;
-        if (r.failures.length < 10) r.failures.push(`message ${i}: the copy differs`);
-        log?.(`ERROR: Received data verification failed for message ${i}.`);
+        run.fail(`message ${i}: received data verification failed`);
       } else {
         log?.(`Message Received: ${SHM_TEST_MSG}`);
       }
@@ -138,8 +127,7 @@ export async function runShmemDemo(
   } finally {
     mem.atomicStoreU32(base + SHM_CONTROL, DEMO_STATUS_IDLE);
   }
-  r.ms = performance.now() - t0;
-  r.passed = r.errors === 0 && r.received === count;
+  run.finish(count);
   log?.(`Shared memory demo: ${r.passed ? "Passed" : "Failed"}.`);
   return r;
 }
