@@ -43,7 +43,10 @@ Deno.test("cli: --help lists every verb; --version prints deno.json's version", 
   const help = await amp("--help");
   assert.equal(help.code, 0);
   assert.equal(help.err, "");
-  for (const c of COMMANDS) assert.match(help.out, new RegExp(`^  ${c.name} +${c.summary}`, "m"));
+  const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  for (const c of COMMANDS) {
+    assert.match(help.out, new RegExp(`^  ${esc(c.name)} +${esc(c.summary)}`, "m"));
+  }
   const v = await amp("--version");
   assert.equal(v.code, 0);
   assert.equal(v.out, `amp ${meta.version}\n`);

@@ -173,6 +173,29 @@ Deno.test("shmem responder bounds a hostile length to one buffer", () => {
   assert.equal(mem.u32(SHM_RX_BUFFER + 4), 0xffff_fff0);
 });
 
+Deno.test("shmem responder notices a restart it slept through", () => {
+  const mem = heapRegion(0, 0x1000);
+  const remote = new ShmemResponder(mem, 0);
+  const post = (n: number) => {
+    mem.write(SHM_TX_BUFFER, new Uint8Array([n, 0, 0, 0, 1, 0, 0, 0, 0x40 + n]));
+    mem.setU32(SHM_TX_AVAIL, n + 1);
+  };
+  mem.setU32(SHM_CONTROL, 1);
+  post(0);
+  assert.ok(remote.poll());
+  // The host restarts: counters zeroed, START again, one message posted, all
+  // before the responder polls again.
+  mem.setU32(SHM_CONTROL, 0);
+  mem.setU32(SHM_TX_AVAIL, 0);
+  mem.setU32(SHM_RX_AVAIL, 0);
+  mem.setU32(SHM_CONTROL, 1);
+  post(0);
+  assert.ok(remote.pending());
+  assert.ok(remote.poll());
+  assert.equal(mem.u32(SHM_RX_AVAIL), 1);
+  assert.equal(remote.copied, 2);
+});
+
 Deno.test("shmem demo times out cleanly without a responder", async () => {
   const r = heapRegion(0, 0x1000);
   const res = await runShmemDemo(r, 0, { timeoutMs: 20 });

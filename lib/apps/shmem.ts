@@ -160,12 +160,25 @@ export class ShmemResponder {
     this.#base = base;
   }
 
+  /**
+   * True when the host started the demo and posted a message not yet copied
+   * (cheap; for idle loops).
+   */
+  pending(): boolean {
+    const m = this.#mem, b = this.#base;
+    return m.atomicLoadU32(b + SHM_CONTROL) === DEMO_STATUS_START &&
+      m.atomicLoadU32(b + SHM_TX_AVAIL) !== m.atomicLoadU32(b + SHM_RX_AVAIL);
+  }
+
   /** Handle at most one pending message; true if one was copied. */
   poll(): boolean {
     const m = this.#mem, b = this.#base;
     if (m.atomicLoadU32(b + SHM_CONTROL) !== DEMO_STATUS_START) return false;
     const avail = m.atomicLoadU32(b + SHM_TX_AVAIL);
-    if (avail < this.#seen) this.#seen = 0; // the host restarted the demo
+    // A new host run zeroes both counters, then posts again within
+    // microseconds: a poller that slept through it sees the reply counter
+    // (written only by this side) below what it published.
+    if (avail < this.#seen || m.atomicLoadU32(b + SHM_RX_AVAIL) < this.#seen) this.#seen = 0;
     if (avail === this.#seen) return false;
     const len = m.u32(b + SHM_TX_BUFFER + 4);
     const total = 8 + Math.min(len, SHM_BUFFER_SIZE - 8);

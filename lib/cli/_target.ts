@@ -1,0 +1,169 @@
+/**
+ * Which machine and remote cpu a runtime verb talks to: `--machine`, board
+ * detection, and the runtime state file's entries (with the exact profile the
+ * owning `amp load` saved next to it).
+ *
+ * @module
+ */
+
+import { AmpError, ConfigError, UsageError } from "../errors.ts";
+import {
+  loadProfile,
+  type MachineProfile,
+  RV64_VIRT,
+  simProfile,
+  validateProfile,
+} from "../machine/mod.ts";
+import { type CpuEntry, defaultStateDir, isStale, StateFile } from "../remoteproc/state_file.ts";
+
+/** Environment variable: prefix of the built-in `sim` machine's shm objects. */
+export const SIM_PREFIX_ENV = "AMP_SIM_PREFIX";
+
+/** Boards detected when `--machine` is absent, in order; `sim` is the fallback. */
+const DETECTABLE: readonly MachineProfile[] = [RV64_VIRT];
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when every UIO device of `profile` is present under `sysfsRoot`
+ * (and the profile maps at least one through UIO).
+ *
+ * @example
+ * ```ts
+ * import { boardPresent } from "./_target.ts";
+ * import { RV64_VIRT } from "../machine/mod.ts";
+ * console.assert((await boardPresent(RV64_VIRT, "/nonexistent")) === false);
+ * ```
+ */
+export async function boardPresent(profile: MachineProfile, sysfsRoot = "/sys"): Promise<boolean> {
+  const uio = profile.regions.flatMap((r) => r.backing.kind === "uio" ? [r.backing.device] : []);
+  if (uio.length === 0) return false;
+  for (const d of uio) {
+    if (!(await exists(`${sysfsRoot}/bus/platform/devices/${d}`))) return false;
+  }
+  return true;
+}
+
+/**
+ * Resolve `--machine`: a built-in name or a JSON file; absent: the first
+ * detected board, else `sim`. The built-in `sim` takes its shm prefix from
+ * `$AMP_SIM_PREFIX`.
+ *
+ * @example
+ * ```ts
+ * import { resolveMachine } from "./_target.ts";
+ * const p = await resolveMachine("sim", { AMP_SIM_PREFIX: "t9" });
+ * console.assert(p.regions[0]?.backing.kind === "shm" && p.regions[0].backing.name === "t9.notify");
+ * ```
+ */
+export async function resolveMachine(
+  arg: string | undefined,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): Promise<MachineProfile> {
+  if (arg === undefined) {
+    for (const p of DETECTABLE) if (await boardPresent(p)) return loadProfile(p.name);
+    arg = "sim";
+  }
+  if (arg === "sim") {
+    const prefix = env[SIM_PREFIX_ENV];
+    if (prefix !== undefined && !/^[A-Za-z0-9._-]{1,200}$/.test(prefix)) {
+      throw new ConfigError(
+        "SIM_PREFIX",
+        `${SIM_PREFIX_ENV}="${prefix}" must be 1-200 letters, digits, ".", "_" or "-"`,
+      );
+    }
+    return validateProfile(simProfile(prefix ? { prefix } : {}), 'built-in profile "sim"');
+  }
+  return loadProfile(arg);
+}
+
+/**
+ * Where `amp load` (pid `pid`) saves the resolved profile of its cpu.
+ *
+ * @example
+ * ```ts
+ * import { runProfilePath } from "./_target.ts";
+ * console.assert(runProfilePath("/d", 7, 1) === "/d/run-7-cpu1.machine.json");
+ * ```
+ */
+export function runProfilePath(dir: string, pid: number, cpu: number): string {
+  return `${dir}/run-${pid}-cpu${cpu}.machine.json`;
+}
+
+/**
+ * Parse a cpu number argument (UsageError otherwise).
+ *
+ * @example
+ * ```ts
+ * import { parseCpu } from "./_target.ts";
+ * console.assert(parseCpu("1") === 1);
+ * ```
+ */
+export function parseCpu(s: string, what = "cpu"): number {
+  if (!/^[0-9]{1,4}$/.test(s)) throw new UsageError(`${what} must be a number, got "${s}"`);
+  return Number(s);
+}
+
+/** A running remote found for a verb. */
+export interface Target {
+  /** The machine. */
+  profile: MachineProfile;
+  /** The state entry, when found through the state file. */
+  entry?: CpuEntry;
+}
+
+/**
+ * The remote a verb talks to: `--machine` when given; otherwise the running
+ * entry for `--cpu` (or the only running one) in the state file, with the
+ * profile its owner saved. AmpError `NO_REMOTE` when nothing runs,
+ * UsageError when several do and `--cpu` does not choose.
+ *
+ * @example
+ * ```ts
+ * import { findTarget } from "./_target.ts";
+ * const dir = await Deno.makeTempDir();
+ * console.assert((await findTarget({ machine: "rv64-virt" })).profile.name === "rv64-virt");
+ * const e = await findTarget({ stateDir: dir }).catch((e) => e);
+ * console.assert(e.code === "NO_REMOTE");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function findTarget(
+  options: { machine?: string; cpu?: string; stateDir?: string },
+): Promise<Target> {
+  if (options.machine !== undefined) return { profile: await resolveMachine(options.machine) };
+  const dir = options.stateDir ?? defaultStateDir();
+  const sf = new StateFile({ dir });
+  const cpu = options.cpu === undefined ? undefined : parseCpu(options.cpu, "--cpu");
+  const live = (await sf.read()).entries.filter((e) =>
+    !isStale(e) && (cpu === undefined || e.cpu === cpu)
+  );
+  if (live.length === 0) {
+    throw new AmpError(
+      "NO_REMOTE",
+      `No running remote${
+        cpu === undefined ? "" : ` on cpu ${cpu}`
+      } in ${sf.path}: start one with "amp load <fw.elf> <cpu>" or name a machine with --machine`,
+    );
+  }
+  if (live.length > 1) {
+    throw new UsageError(
+      `Several remotes are running (${
+        live.map((e) => `cpu ${e.cpu} on ${e.machine}`).join(", ")
+      }); choose one with --cpu`,
+    );
+  }
+  const entry = live[0]!;
+  const saved = runProfilePath(sf.dir, entry.pid, entry.cpu);
+  const profile = (await exists(saved))
+    ? await loadProfile(saved)
+    : await resolveMachine(entry.machine);
+  return { profile, entry };
+}

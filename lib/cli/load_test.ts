@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { buildElf } from "../elf/writer.ts";
+import { simProfile } from "../machine/profiles/sim.ts";
+import { validateProfile } from "../machine/profile.ts";
+import { processInfo, statusReport } from "../remoteproc/state_file.ts";
+import { seedResourceTable } from "../../examples/make_seed_elf.ts";
+import { runDemo } from "./_demos.ts";
+import { loadAndRun } from "./load.ts";
+import { captureIo } from "./_io.ts";
+import { main } from "./mod.ts";
+
+const SIM_MAIN = new URL("../sim/main.ts", import.meta.url).pathname;
+
+function shmLeft(prefix: string): string[] {
+  return [...Deno.readDirSync("/dev/shm")].map((e) => e.name).filter((n) =>
+    n.startsWith(prefix + ".")
+  );
+}
+
+Deno.test({
+  name: "loadAndRun: a 3 MiB image shows progress, the sim child serves, the stop releases all",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const prefix = `amp-lt-${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
+    const profile = validateProfile(simProfile({ prefix }), "test sim");
+    const fw = `${dir}/big.elf`;
+    const big = new Uint8Array(3 << 20).map((_, i) => i & 0xff);
+    await Deno.writeFile(
+      fw,
+      buildElf({
+        class: 64,
+        entry: 0x9020_0000,
+        segments: [{ paddr: 0x9020_1000, data: big }],
+        resourceTable: { addr: 0x9020_0100, data: seedResourceTable() },
+      }),
+    );
+    const progress: string[] = [];
+    const lines: string[] = [];
+    let stop!: (why: string) => void;
+    let running!: () => void;
+    const isRunning = new Promise<void>((r) => (running = r));
+    try {
+      const run = loadAndRun({
+        profile,
+        firmware: fw,
+        cpu: 1,
+        out: (l) => lines.push(l),
+        detail: (l) => lines.push(l),
+        progress: (t, final) => progress.push(`${t}${final ? " (final)" : ""}`),
+        until: new Promise((r) => (stop = r)),
+        simCommand: [Deno.execPath(), "run", "--allow-all", SIM_MAIN],
+        stateDir: dir,
+        onRunning: running,
+      });
+      await Promise.race([isRunning, run]);
+      assert.ok(progress.length >= 2, progress.join("\n"));
+      assert.match(progress.at(-1)!, /: 100% \(\d+\/\d+ bytes\) \(final\)$/);
+      const entry = (await statusReport({ dir }))[0];
+      assert.equal(entry?.state, "running");
+      const pid = Number(lines.join("\n").match(/Simulated remote core: process (\d+)/)?.[1]);
+      assert.ok(processInfo(pid).alive);
+      // The loaded bytes are in the shared image, where the remote would run them.
+      const img = await Deno.readFile(`/dev/shm/${prefix}.image`);
+      assert.equal(img[0x1000 + 12345], 12345 & 0xff);
+
+      const io = { out: () => {}, detail: () => {}, progress: () => {} };
+      const r = await runDemo("ping", profile, io, { count: 5, timeoutMs: 20_000 });
+      assert.ok(r.passed, r.failures.join("\n"));
+
+      stop("test");
+      assert.equal(await run, 0);
+      assert.match(lines.join("\n"), /everything released/);
+      assert.equal(processInfo(pid).alive, false);
+      assert.deepEqual(shmLeft(prefix), []);
+      assert.deepEqual(await statusReport({ dir }), []);
+      assert.deepEqual(
+        [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("run-")),
+        [],
+      );
+    } finally {
+      stop?.("finally");
+      for (const n of shmLeft(prefix)) await Deno.remove(`/dev/shm/${n}`).catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "loadAndRun: a bad image fails before anything runs and leaves nothing behind",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const prefix = `amp-lt-bad-${Deno.pid}`;
+    const profile = validateProfile(simProfile({ prefix }), "test sim");
+    const fw = `${dir}/outside.elf`;
+    await Deno.writeFile(
+      fw,
+      buildElf({ class: 64, segments: [{ paddr: 0x1000, data: new Uint8Array(16) }] }),
+    );
+    try {
+      await assert.rejects(
+        loadAndRun({
+          profile,
+          firmware: fw,
+          cpu: 1,
+          out: () => {},
+          detail: () => {},
+          progress: () => {},
+          until: new Promise(() => {}),
+          stateDir: dir,
+        }),
+        (e: Error & { code?: string }) => e.code === "LOAD_OUTSIDE_REGIONS",
+      );
+      assert.deepEqual(shmLeft(prefix), []);
+      assert.deepEqual(await statusReport({ dir }), []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("runtime verbs: usage mistakes exit 2, a missing remote exits 1", async () => {
+  const dir = await Deno.makeTempDir();
+  const old = Deno.env.get("AMP_STATE_DIR");
+  Deno.env.set("AMP_STATE_DIR", dir);
+  try {
+    const cases: [string[], number, RegExp][] = [
+      [["rpmsg", "frob"], 2, /unknown subcommand "frob"/],
+      [["rpmsg"], 2, /missing/],
+      [["rpmsg", "send", "x"], 2, /give the text or --file/],
+      [["rpmsg", "test", "--count", "0"], 2, /--count must be an integer/],
+      [["shmem", "run"], 2, /unknown subcommand "run"/],
+      [["load", "fw.elf"], 2, /missing <fw.elf> <cpu>/],
+      [["load", "fw.elf", "one"], 2, /cpu must be a number/],
+      [["stop", "1"], 1, /No amp process owns remote cpu 1/],
+      [["rpmsg", "ping"], 1, /No running remote/],
+      [["rpmsg", "ping", "--cpu", "x"], 2, /--cpu must be a number/],
+    ];
+    for (const [argv, code, re] of cases) {
+      const io = captureIo();
+      assert.equal(await main(argv, io), code, `${argv.join(" ")}: ${io.err}`);
+      assert.match(io.err, re, argv.join(" "));
+    }
+    const io = captureIo();
+    assert.equal(await main(["status"], io), 0);
+    assert.equal(io.out, "No remote cores are running.\n");
+    const help = captureIo();
+    await main(["--help"], help);
+    for (const v of ["load", "stop", "status", "rpmsg", "shmem", "demo"]) {
+      assert.match(help.out, new RegExp(`^  ${v} `, "m"));
+    }
+    assert.doesNotMatch(help.out, /__sim-remote/);
+  } finally {
+    if (old === undefined) Deno.env.delete("AMP_STATE_DIR");
+    else Deno.env.set("AMP_STATE_DIR", old);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,76 @@
+/**
+ * `amp status`: every remote cpu amp processes own, with state, firmware,
+ * machine and uptime, from the runtime state file.
+ *
+ * @module
+ */
+
+import { statusReport } from "../remoteproc/state_file.ts";
+import { type Command, defineCommand } from "./_command.ts";
+import { table } from "./_format.ts";
+
+/**
+ * Seconds as `1h02m03s` / `2m03s` / `3s`.
+ *
+ * @example
+ * ```ts
+ * import { formatUptime } from "./status.ts";
+ * console.assert(formatUptime(3723) === "1h02m03s" && formatUptime(5) === "5s");
+ * ```
+ */
+export function formatUptime(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const p = (n: number) => String(n).padStart(2, "0");
+  if (h > 0) return `${h}h${p(m)}m${p(r)}s`;
+  if (m > 0) return `${m}m${p(r)}s`;
+  return `${r}s`;
+}
+
+/** `amp status`. */
+export const statusCommand: Command = defineCommand({
+  name: "status",
+  summary: "Show every remote core amp runs: state, firmware, machine, uptime",
+  usage: "status [--json]",
+  description:
+    "Entries whose owning process is gone are shown as stale (and removed with --prune).",
+  options: {
+    json: { type: "boolean", description: "Print the entries as JSON" },
+    prune: { type: "boolean", description: "Remove stale entries" },
+  },
+  async run(ctx) {
+    const entries = await statusReport({ prune: ctx.values.prune === true });
+    const now = Date.now();
+    const rows = entries.map((e) => {
+      const up = (now - Date.parse(e.startedAt)) / 1000;
+      return {
+        ...e,
+        state: e.stale ? "stale" : e.state,
+        uptimeSeconds: Math.max(0, Math.floor(up)),
+      };
+    });
+    if (ctx.json) {
+      ctx.out(JSON.stringify({ entries: rows }, null, 2));
+      return 0;
+    }
+    if (rows.length === 0) {
+      ctx.out("No remote cores are running.");
+      return 0;
+    }
+    for (
+      const l of table(
+        ["cpu", "state", "machine", "pid", "uptime", "firmware"],
+        rows.map((r) => [
+          String(r.cpu),
+          r.state,
+          r.machine,
+          String(r.pid),
+          formatUptime(r.uptimeSeconds),
+          r.firmware,
+        ]),
+        ["cpu"],
+      )
+    ) ctx.out(l);
+    return 0;
+  },
+});

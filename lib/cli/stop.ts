@@ -1,0 +1,47 @@
+/**
+ * `amp stop <cpu>`: ask the amp process that owns a remote cpu to stop it
+ * (SIGTERM) and wait until it has released it.
+ *
+ * @module
+ */
+
+import { stopCpu, type StopCpuOptions } from "../remoteproc/state_file.ts";
+import { type Command, defineCommand } from "./_command.ts";
+import { parseCpu } from "./_target.ts";
+
+/** `amp stop`. */
+export const stopCommand: Command = defineCommand({
+  name: "stop",
+  summary: "Stop a remote core started by `amp load` in another terminal",
+  usage: "stop <cpu> [--machine NAME] [--timeout MS] [--json]",
+  description: "Sends SIGTERM to the owning `amp load` and waits until it has stopped the core\n" +
+    "and released everything. A left-over entry whose owner is gone is just removed.",
+  options: {
+    machine: {
+      type: "string",
+      valueName: "NAME",
+      description: "Machine name, when several machines use the cpu number",
+    },
+    timeout: {
+      type: "string",
+      valueName: "MS",
+      description: "Longest wait for the owner to stop (default 10000)",
+    },
+    json: { type: "boolean", description: "Print the result as JSON" },
+  },
+  args: { min: 1, max: 1, names: "<cpu>" },
+  async run(ctx) {
+    const cpu = parseCpu(ctx.positionals[0]!);
+    const o: StopCpuOptions = {};
+    if (typeof ctx.values.machine === "string") o.machine = ctx.values.machine;
+    if (typeof ctx.values.timeout === "string") {
+      o.deadlineMs = parseCpu(ctx.values.timeout, "--timeout");
+    }
+    const r = await stopCpu(cpu, o);
+    if (ctx.json) ctx.out(JSON.stringify(r));
+    else if (r.outcome === "stale") {
+      ctx.out(`Remote cpu ${cpu} (${r.machine}): owner ${r.pid} was already gone; entry removed`);
+    } else ctx.out(`Remote cpu ${cpu} (${r.machine}) stopped (owner ${r.pid})`);
+    return 0;
+  },
+});

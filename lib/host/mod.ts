@@ -1,0 +1,16 @@
+/**
+ * The host (virtio driver) side of a running remote: rpmsg sessions and
+ * channels, the profile's notifier, and the demo firmware's conventions.
+ *
+ * @example
+ * ```ts
+ * import { remoteConventions } from "./mod.ts";
+ * console.assert(remoteConventions({ name: "rv64-virt" }).stateWord?.statePa === 0x9000_0048);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./session.ts";
+export * from "./notifier.ts";
+export * from "./conventions.ts";
