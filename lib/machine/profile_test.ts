@@ -39,7 +39,12 @@ Deno.test("vringBytes follows the split-ring layout formula", () => {
 });
 
 Deno.test("every built-in profile validates and round-trips through JSON", () => {
-  assert.deepEqual(builtinProfileNames().sort(), ["openamp-linux", "rv64-virt", "sim"]);
+  assert.deepEqual(builtinProfileNames().sort(), [
+    "openamp-linux",
+    "qemu-rv64",
+    "rv64-virt",
+    "sim",
+  ]);
   for (const [name, p] of Object.entries(BUILTIN_PROFILES)) {
     const back = validateProfile(JSON.parse(JSON.stringify(p)), name);
     assert.deepEqual(back, p, name);
@@ -307,7 +312,7 @@ Deno.test("loadProfile: built-ins are fresh copies; files are validated", async 
     await assert.rejects(loadProfile("no-such-board"), {
       code: "PROFILE_NOT_FOUND",
       message:
-        'Unknown machine "no-such-board": not a built-in (rv64-virt, sim, openamp-linux) and no such file',
+        'Unknown machine "no-such-board": not a built-in (rv64-virt, sim, openamp-linux, qemu-rv64) and no such file',
     });
     await assert.rejects(loadProfile(dir), { code: "PROFILE_READ" });
   } finally {

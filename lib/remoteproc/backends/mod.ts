@@ -1,7 +1,7 @@
 /**
  * Control backends, chosen from a machine profile's `control.kind` through a
  * registry (data, not an `if` chain). Kinds without a backend yet
- * (`qemu-rv64`, `openamp-linux`) can be added with {@linkcode registerBackend}.
+ * (`openamp-linux`) can be added with {@linkcode registerBackend}.
  *
  * @module
  */
@@ -10,15 +10,21 @@ import { ConfigError } from "../../errors.ts";
 import type { ControlSpec, MachineProfile } from "../../machine/profile.ts";
 import type { RemoteprocBackend } from "../types.ts";
 import { KernelRemoteprocBackend, type KernelRemoteprocOptions } from "./kernel_remoteproc.ts";
+import { QemuRv64Backend, type QemuRv64BackendOptions } from "./qemu_rv64.ts";
 import { Rv64SysfsBackend, type Rv64SysfsOptions } from "./rv64_sysfs.ts";
 import { SimBackend, type SimBackendOptions } from "./sim.ts";
 
 export * from "./kernel_remoteproc.ts";
+export * from "./qemu_rv64.ts";
 export * from "./rv64_sysfs.ts";
 export * from "./sim.ts";
 
 /** Options passed through to whichever backend is created. */
-export type BackendOptions = Rv64SysfsOptions & KernelRemoteprocOptions & SimBackendOptions;
+export type BackendOptions =
+  & Rv64SysfsOptions
+  & KernelRemoteprocOptions
+  & SimBackendOptions
+  & QemuRv64BackendOptions;
 
 /** Creates a backend for a profile. */
 export type BackendFactory = (
@@ -30,6 +36,7 @@ const FACTORIES = new Map<ControlSpec["kind"], BackendFactory>([
   ["rv64-sysfs", (p, o) => new Rv64SysfsBackend(p, o)],
   ["remoteproc", (p, o) => new KernelRemoteprocBackend(p, o)],
   ["sim", (p, o) => new SimBackend(p, o)],
+  ["qemu-rv64", (p, o) => new QemuRv64Backend(p, o)],
 ]);
 
 /**

@@ -24,8 +24,8 @@ import {
   QemuRv64,
   type QemuRv64Options,
 } from "../../machine/qemu/qemu_rv64.ts";
+import { waitUntil } from "../../machine/qemu/_wait.ts";
 import type { RemoteprocBackend } from "../types.ts";
-import { registerBackend } from "./mod.ts";
 
 /** Options for {@linkcode QemuRv64Backend}. */
 export interface QemuRv64BackendOptions {
@@ -68,7 +68,8 @@ export interface QemuRv64Machine {
  * Check that `profile` describes a QEMU `virt` machine amp can launch: control
  * kind `qemu-rv64`, RAM base 0x80000000, every region a window of ONE file at
  * file offset `pa - 0x80000000`, inside usable RAM (above the boot stub, below
- * the device tree QEMU writes into the top 2 MiB). Throws `ConfigError`
+ * the device tree QEMU writes into the top 2 MiB), and no other region
+ * between two image regions. Throws `ConfigError`
  * `QEMU_PROFILE` naming what does not fit.
  *
  * @example
@@ -119,6 +120,20 @@ export function qemuMachineOf(profile: MachineProfile): QemuRv64Machine {
     }
   }
   if (ramFile === undefined) return bad("no regions");
+  // The boot stub re-writes the span of the image regions from inside the guest
+  // before each start: nothing the host writes while the remote runs may lie in it.
+  const images = profile.regions.filter((r) => r.roles.includes("image"));
+  const lo = Math.min(...images.map((r) => r.pa));
+  const hi = Math.max(...images.map((r) => r.pa + r.size));
+  for (const r of profile.regions) {
+    if (!r.roles.includes("image") && r.pa < hi && lo < r.pa + r.size) {
+      bad(
+        `region ${r.name} lies inside the span [${hex(lo)}, ${
+          hex(hi)
+        }) of the image regions, which the boot stub re-writes at every start`,
+      );
+    }
+  }
   const m: QemuRv64Machine = { ramFile, ramSize, smp: c.smp ?? 2 };
   if (c.binary !== undefined) m.binary = c.binary;
   if (c.qmpPath !== undefined) m.qmpPath = c.qmpPath;
@@ -243,8 +258,16 @@ export class QemuRv64Backend implements RemoteprocBackend {
   /** Reset the machine (QMP `system_reset`) and wait until every hart is parked. Memory is kept. */
   async stop(cpu: number): Promise<void> {
     checkCpu(this.#profile, cpu);
-    if (!this.#qemu) return;
-    await this.#qemu.stop(this.#options.timeoutMs ?? 5000);
+    const q = this.#qemu;
+    if (!q || q.exited) return;
+    try {
+      await q.stop(this.#options.timeoutMs ?? 5000);
+    } catch (e) {
+      // QEMU shares amp's process group, so Ctrl+C on a terminal kills it too: a
+      // machine that went away while being stopped is stopped.
+      if (await waitUntil(() => q.exited, { timeoutMs: 2000 })) return;
+      throw e;
+    }
   }
 
   /**
@@ -338,25 +361,4 @@ function removeStaleRamFile(path: string): void {
       { cause: e },
     );
   }
-}
-
-/**
- * Register {@linkcode QemuRv64Backend} as the backend of control kind
- * `qemu-rv64` (so `Remoteproc.open(profile)` creates it). Idempotent.
- * `options` apply to every backend the factory creates.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { registerQemuRv64Backend } from "./qemu_rv64.ts";
- * import { createBackend } from "./mod.ts";
- * import { qemuRv64Profile } from "../../machine/profiles/qemu_rv64.ts";
- * registerQemuRv64Backend();
- * const b = createBackend(qemuRv64Profile({ name: "doc-reg" }));
- * assert(b.kind === "qemu-rv64");
- * await b.close();
- * ```
- */
-export function registerQemuRv64Backend(options: QemuRv64BackendOptions = {}): void {
-  registerBackend("qemu-rv64", (p) => new QemuRv64Backend(p, options));
 }

@@ -1,0 +1,100 @@
+/**
+ * `amp trace <cpu> [--follow]`: print the remote's trace buffer (the
+ * `RSC_TRACE` entry of the live resource table), oldest to newest; with
+ * `--follow` keep printing new text until Ctrl+C.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { hex } from "../mem/region.ts";
+import { checkCpu } from "../machine/profile.ts";
+import { followTrace, locateTrace, readLiveTrace } from "../diag/trace.ts";
+import { type Command, defineCommand } from "./_command.ts";
+import { mapLiveMachine } from "./_live.ts";
+import { findTarget } from "./_target.ts";
+
+/** Poll interval of `--follow`, ms. */
+export const FOLLOW_INTERVAL_MS = 100;
+
+/** The `amp trace` verb. */
+export const traceCommand: Command = defineCommand({
+  name: "trace",
+  summary: "Print the remote's trace buffer (--follow: keep printing)",
+  usage: "trace <cpu> [--follow] [--machine NAME|FILE] [--entry N]",
+  description: [
+    "Finds the trace entry (RSC_TRACE) in the live resource table of the running",
+    "remote, maps its buffer read-only and prints the ring of text oldest to newest.",
+    "Control characters from the remote are shown escaped (\\x1b). With --follow the",
+    `buffer is polled every ${FOLLOW_INTERVAL_MS} ms and new text printed until Ctrl+C; a`,
+    "restart of the remote or an overrun ring is marked on standard error.",
+  ].join("\n"),
+  options: {
+    follow: { type: "boolean", short: "f", description: "Keep printing new text until Ctrl+C" },
+    machine: {
+      type: "string",
+      short: "m",
+      valueName: "NAME|FILE",
+      description: "The machine (default: the running remote's, from the state file)",
+    },
+    entry: {
+      type: "string",
+      valueName: "N",
+      description: "Which trace entry of the table (default 0, the first)",
+    },
+  },
+  args: { min: 1, max: 1, names: "<cpu>" },
+  async run(ctx) {
+    const cpuArg = ctx.positionals[0]!;
+    if (!/^[0-9]{1,4}$/.test(cpuArg)) {
+      throw new UsageError(`trace: <cpu> must be a number, got "${cpuArg}"`);
+    }
+    const machine = ctx.values.machine;
+    if (machine !== undefined && (typeof machine !== "string" || machine === "")) {
+      throw new UsageError("trace: --machine needs a profile name or file");
+    }
+    const entryArg = ctx.values.entry;
+    let which = 0;
+    if (entryArg !== undefined) {
+      if (typeof entryArg !== "string" || !/^[0-9]{1,3}$/.test(entryArg)) {
+        throw new UsageError(`trace: --entry must be a number, got "${String(entryArg)}"`);
+      }
+      which = Number(entryArg);
+    }
+    const { profile } = await findTarget(
+      machine === undefined ? { cpu: cpuArg } : { machine, cpu: cpuArg },
+    );
+    checkCpu(profile, Number(cpuArg));
+    const map = await mapLiveMachine(profile);
+    try {
+      if (!ctx.values.follow) {
+        const r = readLiveTrace(map, profile, which);
+        if (ctx.verbose) {
+          ctx.err(`trace "${r.entry.name}" at ${hex(r.entry.da)}, ${r.entry.len} bytes`);
+        }
+        ctx.io.stdout(r.text);
+        return 0;
+      }
+      const { entry, region } = locateTrace(map, profile, which);
+      if (ctx.verbose) ctx.err(`following trace "${entry.name}" at ${hex(entry.da)} (Ctrl+C ends)`);
+      const ac = new AbortController();
+      const onSig = () => ac.abort();
+      Deno.addSignalListener("SIGINT", onSig);
+      Deno.addSignalListener("SIGTERM", onSig);
+      try {
+        await followTrace(region, entry, {
+          signal: ac.signal,
+          intervalMs: FOLLOW_INTERVAL_MS,
+          write: (t) => ctx.io.stdout(t),
+          onGap: () => ctx.err("--- trace restarted or overran the ring; showing it whole ---"),
+        });
+      } finally {
+        Deno.removeSignalListener("SIGINT", onSig);
+        Deno.removeSignalListener("SIGTERM", onSig);
+      }
+      return 0;
+    } finally {
+      map.close();
+    }
+  },
+});
