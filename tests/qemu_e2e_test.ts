@@ -215,3 +215,34 @@ Deno.test({
     assert.throws(() => Deno.statSync(`/dev/shm/${name}`), Deno.errors.NotFound);
   },
 });
+
+Deno.test({
+  name: "qemu e2e: `amp demo --machine qemu-rv64` runs every demo against the real firmware",
+  ignore,
+  async fn() {
+    const name = uniqueName();
+    const dir = await Deno.makeTempDir({ prefix: "amp-e2e-" });
+    const profilePath = `${dir}/machine.json`;
+    await Deno.writeTextFile(profilePath, JSON.stringify(qemuRv64Profile({ name })));
+    try {
+      const cli = new URL("../cli.ts", import.meta.url).pathname;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", cli, "demo", FW.pathname, "--machine", profilePath, "--json"],
+        env: { AMP_STATE_DIR: dir },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, text + new TextDecoder().decode(out.stderr));
+      const report = JSON.parse(text);
+      const results = JSON.stringify(report);
+      for (const demo of ["sample", "msg-test", "matrix", "shmem"]) {
+        assert.match(results, new RegExp(`"demo":"${demo}"`), `${demo} ran`);
+      }
+      assert.doesNotMatch(results, /"passed":false/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    assert.throws(() => Deno.statSync(`/dev/shm/${name}`), Deno.errors.NotFound);
+  },
+});
