@@ -30,3 +30,4 @@ export * from "./lib/rpmsg/mod.ts";
 export * from "./lib/remoteproc/mod.ts";
 export * from "./lib/machine/mod.ts";
 export * from "./lib/apps/mod.ts";
+export * from "./lib/remote/mod.ts";

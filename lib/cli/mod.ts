@@ -15,6 +15,16 @@
 
 import type { CliIo, Command } from "./_command.ts";
 import { inspectCommand } from "./inspect.ts";
+import { loadCommand } from "./load.ts";
+import { stopCommand } from "./stop.ts";
+import { statusCommand } from "./status.ts";
+import { rpmsgCommand } from "./rpmsg.ts";
+import { shmemCommand } from "./shmem.ts";
+import { remoteCommand } from "./remote.ts";
+import { demoCommand } from "./demo.ts";
+import { traceCommand } from "./trace.ts";
+import { vringCommand } from "./vring.ts";
+import { simRemoteMain } from "../sim/process.ts";
 import { runCli } from "./main.ts";
 import { VERSION } from "./_version.ts";
 
@@ -57,7 +67,21 @@ export { VERSION } from "./_version.ts";
  * console.assert(COMMANDS.some((c) => c.name === "inspect"));
  * ```
  */
-export const COMMANDS: readonly Command[] = [inspectCommand];
+export const COMMANDS: readonly Command[] = [
+  inspectCommand,
+  loadCommand,
+  stopCommand,
+  statusCommand,
+  rpmsgCommand,
+  shmemCommand,
+  demoCommand,
+  remoteCommand,
+  traceCommand,
+  vringCommand,
+];
+
+/** Internal verb: the simulated remote's process (started by `amp load`; not in the help). */
+export const SIM_REMOTE_VERB = "__sim-remote";
 
 /**
  * Run `amp` with `argv` (without the program name); returns the exit code.
@@ -72,6 +96,9 @@ export const COMMANDS: readonly Command[] = [inspectCommand];
  * ```
  */
 export function main(argv: readonly string[], io?: CliIo): Promise<number> {
+  if (argv[0] === SIM_REMOTE_VERB) {
+    return simRemoteMain([...argv.slice(1)], io ? (l) => io.stdout(l + "\n") : undefined);
+  }
   return runCli(
     argv,
     io ? { commands: COMMANDS, version: VERSION, io } : {

@@ -63,7 +63,7 @@ export class UnixSocketNotifier implements Notifier {
   kicksSent = 0;
   /** Kick bytes received. */
   bytesReceived = 0;
-  /** Kicks dropped because no peer was connected or the write failed. */
+  /** Kicks dropped because the write to the peer failed (a kick made with no peer is kept for the next one). */
   kicksDropped = 0;
   /** Connections accepted (listening side). */
   connections = 0;
@@ -208,7 +208,10 @@ export class UnixSocketNotifier implements Notifier {
     if (this.#closed) return;
     this.kicksSent++;
     if (!this.#conn) {
-      this.kicksDropped++;
+      // No peer attached yet: the listening side can see the driver's DRIVER_OK
+      // in shared memory before its connection is accepted. Keep one (coalesced)
+      // kick for the next peer instead of losing it.
+      this.#owed = 1;
       return;
     }
     this.#owed++;

@@ -481,6 +481,9 @@ export class RpmsgDevice {
         this.#region.fill(vq.pa, vringLayout(vq.num, vq.align, vq.pa).size, 0);
         vq.reset();
       }
+      // Returned TX buffers are reclaimed by polling: ask the device not to kick
+      // for them (vring1 avail.flags NO_INTERRUPT), as OpenAMP's driver does.
+      this.#vq1.disableNotifications();
       this.#txFreeTop = 0;
       for (let j = this.#nTx - 1; j >= 0; j--) this.#txFree[this.#txFreeTop++] = j;
       const vq0 = this.#vq0;
@@ -493,6 +496,8 @@ export class RpmsgDevice {
         }
       }
     } else {
+      // Re-posted RX buffers need no kick (vring0 used.flags NO_NOTIFY), as OpenAMP's device does.
+      this.#vq0.disableNotifications();
       this.#stashHead = [];
       this.#stashOff = [];
       this.#stashLen = [];

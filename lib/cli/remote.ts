@@ -1,0 +1,153 @@
+/**
+ * `amp remote <service...>`: run amp as the remote (virtio device) of a
+ * machine whose remote is a Linux process, `openamp-linux` by default, so
+ * upstream OpenAMP's driver apps (msg-test ping, sample ping, matrix
+ * multiply) or amp's own host verbs can talk to it.
+ *
+ * @module
+ */
+
+import { ConfigError, UsageError } from "../errors.ts";
+import { loadProfile, type MachineProfile, validateProfile } from "../machine/profile.ts";
+import { type Remote, remoteServices, startRemote } from "../remote/mod.ts";
+import { type Command, defineCommand } from "./_command.ts";
+import { intOption } from "./_demos.ts";
+
+/** The machine `amp remote` serves when `--machine` is absent. */
+export const REMOTE_DEFAULT_MACHINE = "openamp-linux";
+
+/**
+ * `profile` with its shm object and/or notification socket renamed (the
+ * machine must have exactly one shm-backed region / a socket).
+ *
+ * @example
+ * ```ts
+ * import { renameLinks } from "./remote.ts";
+ * import { OPENAMP_LINUX } from "../machine/profiles/openamp_linux.ts";
+ * const p = renameLinks(OPENAMP_LINUX, { shmName: "a.shm", socketPath: "/tmp/a.sock" });
+ * console.assert(p.regions[0]?.backing.kind === "shm" && p.regions[0].backing.name === "a.shm");
+ * console.assert(p.notify.kind === "socket" && p.notify.path === "/tmp/a.sock");
+ * ```
+ */
+export function renameLinks(
+  profile: MachineProfile,
+  names: { shmName?: string; socketPath?: string },
+): MachineProfile {
+  let regions = profile.regions;
+  if (names.shmName !== undefined) {
+    const shm = regions.filter((r) => r.backing.kind === "shm");
+    if (shm.length !== 1) {
+      throw new ConfigError(
+        "REMOTE_SHM_NAME",
+        `--shm-name: machine "${profile.name}" has ${shm.length} shm-backed regions, not one`,
+      );
+    }
+    const name = names.shmName;
+    regions = regions.map((r) =>
+      r.backing.kind === "shm"
+        ? {
+          ...r,
+          name: r.name === r.backing.name ? name : r.name,
+          backing: { ...r.backing, name },
+        }
+        : r
+    );
+  }
+  let notify = profile.notify;
+  if (names.socketPath !== undefined) {
+    if (notify.kind !== "socket") {
+      throw new ConfigError(
+        "REMOTE_SOCKET",
+        `--socket: machine "${profile.name}" notifies by "${notify.kind}", not a socket`,
+      );
+    }
+    notify = { kind: "socket", path: names.socketPath };
+  }
+  return validateProfile({ ...profile, regions, notify }, `machine "${profile.name}"`);
+}
+
+/** `amp remote`. */
+export const remoteCommand: Command = defineCommand({
+  name: "remote",
+  summary: "Run amp as the remote (virtio device) serving echo, sample and/or matrix",
+  usage:
+    "remote <echo|sample|matrix>... [--machine NAME|FILE] [--shm-name NAME] [--socket PATH] [--sessions N]",
+  description:
+    "Creates the machine's shared memory, writes the remote's resource table, listens on\n" +
+    "the notification socket and serves host sessions until Ctrl+C (or --sessions N).\n" +
+    'Services: echo ("rpmsg-openamp-demo-channel"), sample ("rpmsg-client-sample", its\n' +
+    "endpoint is destroyed after 100 messages as upstream's sample does), matrix\n" +
+    '("rpmsg-openamp-demo-channel" when run alone, as upstream\'s matrix daemon;\n' +
+    '"rpmsg-openamp-matrix" next to echo). A session ends when the host disconnects;\n' +
+    "the table is then written again for the next host. On exit the socket file and the\n" +
+    "shm object are removed (unless --keep-shm).",
+  options: {
+    machine: {
+      type: "string",
+      valueName: "NAME|FILE",
+      description: `The machine (default ${REMOTE_DEFAULT_MACHINE})`,
+    },
+    "shm-name": {
+      type: "string",
+      valueName: "NAME",
+      description: "Shared-memory object name (default: the machine's, openamp.shm)",
+    },
+    socket: {
+      type: "string",
+      valueName: "PATH",
+      description: "Notification socket (default: the machine's, /tmp/openamp.event.0)",
+    },
+    sessions: {
+      type: "string",
+      valueName: "N",
+      description: "Exit after N host sessions have ended (default: run until Ctrl+C)",
+    },
+    "keep-shm": { type: "boolean", description: "Leave the shm object in place on exit" },
+  },
+  args: { min: 1, max: 3, names: "service..." },
+  async run(ctx) {
+    const services = remoteServices(ctx.positionals);
+    const v = ctx.values;
+    const str = (k: string) => (typeof v[k] === "string" ? v[k] as string : undefined);
+    const shmName = str("shm-name"), socketPath = str("socket");
+    if (socketPath === "") throw new UsageError("--socket must not be empty");
+    let profile = await loadProfile(str("machine") ?? REMOTE_DEFAULT_MACHINE);
+    if (shmName !== undefined || socketPath !== undefined) {
+      profile = renameLinks(profile, {
+        ...(shmName !== undefined ? { shmName } : {}),
+        ...(socketPath !== undefined ? { socketPath } : {}),
+      });
+    }
+    const maxSessions = intOption(v.sessions, "sessions");
+    const remote: Remote = await startRemote({
+      profile,
+      services,
+      ...(maxSessions !== undefined ? { maxSessions } : {}),
+      keepShm: v["keep-shm"] === true,
+      log: (l) => {
+        if (ctx.verbose || l.startsWith("remote: ")) ctx.out(l);
+      },
+    });
+    const stop = () => void remote.stop().catch(() => {});
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+    try {
+      ctx.out(
+        `amp remote: serving ${
+          services.map((s) => `"${s.name}"`).join(", ")
+        } on machine "${profile.name}"${
+          maxSessions === undefined ? "; Ctrl+C to stop" : ` for ${maxSessions} session(s)`
+        }`,
+      );
+      await remote.done;
+    } finally {
+      Deno.removeSignalListener("SIGINT", stop);
+      Deno.removeSignalListener("SIGTERM", stop);
+    }
+    const st = remote.device.stats;
+    ctx.out(
+      `amp remote: stopped after ${remote.sessions} session(s); ${st.rxMessages} messages received, ${st.txMessages} sent`,
+    );
+    return 0;
+  },
+});

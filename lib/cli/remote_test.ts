@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { isAmpError } from "../errors.ts";
+import { runMsgTest } from "../apps/msg_test.ts";
+import { openHostSession } from "../host/session.ts";
+import { OPENAMP_LINUX, openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
+import { SIM } from "../machine/profiles/sim.ts";
+import { captureIo } from "./_io.ts";
+import { main } from "./mod.ts";
+import { renameLinks } from "./remote.ts";
+
+Deno.test("amp remote: command-line mistakes exit 2, a machine it cannot serve exits 1", async () => {
+  for (
+    const [args, code, text] of [
+      [["remote"], 2, "missing"],
+      [["remote", "ping"], 2, 'Unknown service "ping"'],
+      [["remote", "echo", "sample", "echo"], 2, "named twice"],
+      [["remote", "echo", "--sessions", "0"], 2, "--sessions"],
+      [["remote", "echo", "--machine", "sim"], 1, 'control "openamp-linux"'],
+    ] as const
+  ) {
+    const io = captureIo();
+    assert.equal(await main([...args], io), code, io.err);
+    assert.ok(io.err.includes(text), io.err);
+    assert.equal(io.err.split("\n").filter(Boolean).length, 1, io.err);
+  }
+});
+
+Deno.test("renameLinks: renames the shm object and the socket, refuses other machines", () => {
+  const p = renameLinks(OPENAMP_LINUX, { shmName: "x.shm", socketPath: "/tmp/x.sock" });
+  assert.equal(p.regions[0]!.name, "x.shm");
+  assert.deepEqual(p.regions[0]!.backing, { kind: "shm", name: "x.shm", create: true });
+  assert.deepEqual(p.notify, { kind: "socket", path: "/tmp/x.sock" });
+  // The original is untouched.
+  assert.equal(
+    OPENAMP_LINUX.regions[0]!.backing.kind === "shm" && OPENAMP_LINUX.regions[0]!.backing.name,
+    "openamp.shm",
+  );
+  assert.throws(
+    () => renameLinks(SIM, { socketPath: "/tmp/y" }),
+    (e) => isAmpError(e) && e.code === "REMOTE_SOCKET",
+  );
+  assert.throws(
+    () => renameLinks(OPENAMP_LINUX, { shmName: "a/b" }),
+    (e) => isAmpError(e),
+  );
+});
+
+Deno.test({
+  name: "amp remote: serves one host session in-process, then exits 0 and cleans up",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "amp-cli-remote-" });
+    const shmName = `amp-cli-remote-${Deno.pid}.shm`;
+    const socketPath = `${dir}/event`;
+    const io = captureIo();
+    const run = main(
+      ["remote", "echo", "--shm-name", shmName, "--socket", socketPath, "--sessions", "1"],
+      io,
+    );
+    try {
+      const end = Date.now() + 30_000;
+      while (!io.out.includes("amp remote: serving") && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const s = await openHostSession(openampLinuxProfile({ shmName, socketPath }), {
+        timeoutMs: 30_000,
+      });
+      const r = await runMsgTest(await s.channel("rpmsg-openamp-demo-channel"), {
+        wordSize: 8,
+        maxSize: 64,
+        timeoutMs: 30_000,
+      });
+      await s.close();
+      assert.equal(r.errors, 0);
+      assert.equal(await run, 0, io.err);
+      assert.match(io.out, /serving "rpmsg-openamp-demo-channel" on machine "openamp-linux"/);
+      assert.match(io.out, /stopped after 1 session\(s\); 6[0-9] messages received/);
+      assert.throws(() => Deno.statSync(socketPath));
+      assert.throws(() => Deno.statSync(`/dev/shm/${shmName}`));
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,275 @@
+/**
+ * amp as the remote (virtio device) on a machine where the remote is an
+ * ordinary Linux process that publishes its own resource table, as upstream
+ * OpenAMP's Linux machine port does (machines.md section 2, `openamp-linux`):
+ *
+ * 1. create the shared memory (O_CREAT, grown to the region size), zero the
+ *    two vring areas (stale rings from an earlier run would otherwise be
+ *    read before the host resets them) and write the table at
+ *    `layout.rscTable.pa`; nothing else is touched;
+ * 2. start the device-side runtime of `lib/sim` on it (it waits for
+ *    DRIVER_OK, announces, answers, re-initialises per host session);
+ * 3. only then listen on the notification socket, so no host can start its
+ *    handshake while the device side is still being set up;
+ * 4. when the host's socket connection closes, the session is over: stop
+ *    listening, write the table again (status 0, gfeatures 0) exactly as a
+ *    freshly started upstream device app would, wait until the runtime has
+ *    left the session, and listen again for the next host. Upstream's
+ *    drivers never reset the status byte when they exit, so the socket is
+ *    the only end-of-session signal they give; and like upstream, the socket
+ *    file exists only while a device is ready for a host.
+ *
+ * On a machine notified by a poll word instead of a socket, sessions end when
+ * the host resets the vdev (amp's host does on close).
+ *
+ * On stop the endpoints are destroyed (DESTROY is announced to a connected
+ * host), the socket file and the shm object are removed.
+ *
+ * @module
+ */
+
+import { ConfigError } from "../errors.ts";
+import type { Service } from "../apps/services.ts";
+import {
+  REMOTE_STATE_WAITING,
+  type RemoteConventions,
+  remoteConventions,
+} from "../host/conventions.ts";
+import { profileNotifier } from "../host/notifier.ts";
+import { mapProfileRegions } from "../machine/map.ts";
+import { type MachineProfile, vringBytes } from "../machine/profile.ts";
+import { removeShm } from "../mem/mmap.ts";
+import type { MemoryMap } from "../mem/memory_map.ts";
+import { heapRegion, hex } from "../mem/region.ts";
+import type { Notifier } from "../notify/types.ts";
+import type { RpmsgDevice } from "../rpmsg/device.ts";
+import { startSimRemote } from "../sim/remote.ts";
+import { SessionSocket } from "./_session_socket.ts";
+import { remoteTable } from "./table.ts";
+
+/** Options for {@linkcode startRemote}. */
+export interface RemoteOptions {
+  /** The machine: its control kind must be `openamp-linux` (notify: a socket, or a poll word). */
+  profile: MachineProfile;
+  /** The services, one endpoint each (see `remoteServices`). */
+  services: Service[];
+  /** Progress lines (table written, sessions). */
+  log?: (line: string) => void;
+  /** Stop after this many host sessions have ended (default: serve until stopped). */
+  maxSessions?: number;
+  /** Leave the shm object in place on stop (default: remove it). */
+  keepShm?: boolean;
+  /** How often the host's connection is checked, ms (default 5). */
+  watchMs?: number;
+}
+
+/** A running remote. */
+export interface Remote {
+  /** The machine served. */
+  readonly profile: MachineProfile;
+  /** Host sessions started (DRIVER_OK seen). */
+  readonly sessions: number;
+  /** Host sessions ended (the host's connection closed after its session started). */
+  readonly sessionsEnded: number;
+  /** The device-role rpmsg bus. */
+  readonly device: RpmsgDevice;
+  /** The remote's notifier (on `openamp-linux`: the socket, one listener per host session). */
+  readonly notifier: Notifier;
+  /** Kick bytes received from hosts over the socket so far (0 without a socket). */
+  readonly kickBytesReceived: number;
+  /** Settles when the remote has stopped and released everything (rejects on a fatal error). */
+  readonly done: Promise<void>;
+  /** Stop serving and release everything. */
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Check that `profile` is a machine whose remote amp can be: the remote
+ * publishes its table (control kind `openamp-linux`) and the sides notify
+ * across processes. Returns the shm object names.
+ */
+function remoteMachine(profile: MachineProfile): string[] {
+  if (profile.control.kind !== "openamp-linux") {
+    throw new ConfigError(
+      "REMOTE_MACHINE",
+      `Machine "${profile.name}" starts its remote with "${profile.control.kind}"; amp runs as the remote only where the remote is a Linux process (control "openamp-linux")`,
+    );
+  }
+  return profile.regions.flatMap((r) => r.backing.kind === "shm" ? [r.backing.name] : []);
+}
+
+/** Size of the private (process-local) block holding the runtime's state word. */
+const STATE_BLOCK = 0x1000;
+
+/** A physical address past every region of `profile`, for the private state block. */
+function privateBase(profile: MachineProfile): number {
+  let end = 0;
+  for (const r of profile.regions) end = Math.max(end, r.pa + r.size);
+  return Math.ceil(end / STATE_BLOCK) * STATE_BLOCK + STATE_BLOCK;
+}
+
+/**
+ * Start amp as the remote of `options.profile` and return once the table is
+ * published and the host may connect.
+ *
+ * @example
+ * ```ts
+ * import { startRemote } from "./remote.ts";
+ * import { remoteServices } from "./services.ts";
+ * import { openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
+ * const socketPath = `${Deno.makeTempDirSync()}/event`;
+ * const profile = openampLinuxProfile({ shmName: `amp-doc-remote-${Deno.pid}.shm`, socketPath });
+ * const remote = await startRemote({ profile, services: remoteServices(["echo"]) });
+ * console.assert(remote.sessions === 0 && Deno.statSync(socketPath).isSocket === true);
+ * await remote.stop();
+ * let gone = false;
+ * try {
+ *   Deno.statSync(socketPath);
+ * } catch {
+ *   gone = true;
+ * }
+ * console.assert(gone);
+ * ```
+ */
+export async function startRemote(options: RemoteOptions): Promise<Remote> {
+  const { profile } = options;
+  const log = options.log ?? (() => {});
+  const watchMs = options.watchMs ?? 5;
+  const shm = remoteMachine(profile);
+  const table = remoteTable(profile);
+  const tablePa = profile.layout.rscTable.pa;
+  // The device side creates the shared memory (as upstream's device apps do).
+  const memory: MemoryMap = await mapProfileRegions(profile);
+  // The runtime reports "between sessions" through a state word; it lives in
+  // process memory, not in the shared file, which keeps upstream's layout.
+  const statePa = privateBase(profile);
+  memory.add(heapRegion(statePa, STATE_BLOCK, { name: "remote state (private)" }));
+  const conventions: RemoteConventions = {
+    ...remoteConventions(profile),
+    stateWord: { statePa, magicPa: statePa + 4, magic: 0x4650_4d41 },
+  };
+  const state = memory.get(statePa, 4);
+  const release = () => {
+    memory.close();
+    if (!options.keepShm) { for (const name of shm) removeShm(name); }
+  };
+  let notifier: Notifier | undefined;
+  try {
+    // Rings left over from an earlier run must not be taken for a new host's
+    // (the host zeroes them again before DRIVER_OK). No host can be attached
+    // yet: the socket does not exist before listen().
+    for (const v of profile.layout.vrings) {
+      const size = vringBytes(v.num, v.align, v.pa);
+      memory.get(v.pa, size).fill(v.pa, size, 0);
+    }
+    const tableRegion = memory.get(tablePa, table.length);
+    const publish = () => tableRegion.write(tablePa, table);
+    publish();
+    const sock = profile.notify.kind === "socket" ? new SessionSocket(profile.notify.path) : null;
+    notifier = sock ?? await profileNotifier(profile, memory, "remote");
+    const sim = await startSimRemote({
+      profile,
+      memory,
+      rscAddr: tablePa,
+      rscSize: table.length,
+      services: options.services,
+      notifier,
+      conventions,
+      log,
+    });
+    const n = notifier;
+    sock?.listen();
+    const how = profile.notify.kind === "socket"
+      ? `listening on ${profile.notify.path}`
+      : `notified by ${profile.notify.kind}`;
+    log(
+      `remote: table (${table.length} bytes) at ${hex(tablePa)} of ${
+        shm.map((s) => `"${s}"`).join(", ")
+      }; ${how}`,
+    );
+    let ended = 0;
+    let stopping = false;
+    const between = () => state.atomicLoadU32(statePa) === REMOTE_STATE_WAITING;
+    const countEnd = (): boolean => {
+      if (sim.sessions <= ended) return false;
+      ended = sim.sessions;
+      return true;
+    };
+    const watch = (async () => {
+      if (!sock) {
+        // Poll-word machines: the host's vdev reset ends a session.
+        while (!stopping) {
+          await sleep(watchMs * 4);
+          if (sim.sessions > ended && between()) {
+            countEnd();
+            if (options.maxSessions !== undefined && ended >= options.maxSessions) break;
+          }
+        }
+        return;
+      }
+      let attached = false;
+      while (!stopping) {
+        await sleep(watchMs);
+        if (sock.connected) {
+          attached = true;
+          continue;
+        }
+        if (!attached) continue;
+        attached = false;
+        // The host is gone. No new host may come until the device is reset.
+        sock.unlisten();
+        publish();
+        if (countEnd()) log(`remote: host disconnected; session ${ended} over, table rewritten`);
+        else log("remote: host disconnected before DRIVER_OK; table rewritten");
+        while (!stopping && !between()) await sleep(watchMs);
+        if (options.maxSessions !== undefined && ended >= options.maxSessions) break;
+        sock.listen();
+      }
+    })();
+    let stopped: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopped ??= (async () => {
+        stopping = true;
+        await watch;
+        try {
+          await sim.stop();
+        } finally {
+          release();
+        }
+      })();
+      return stopped;
+    };
+    const done = (async () => {
+      try {
+        await Promise.race([watch, sim.done]);
+      } finally {
+        await stop();
+      }
+    })();
+    return {
+      profile,
+      get sessions() {
+        return sim.sessions;
+      },
+      get sessionsEnded() {
+        return ended;
+      },
+      device: sim.device,
+      notifier: n,
+      get kickBytesReceived() {
+        return sock?.bytesReceived ?? 0;
+      },
+      done,
+      stop: async () => {
+        await stop();
+        await done;
+      },
+    };
+  } catch (e) {
+    notifier?.close();
+    release();
+    throw e;
+  }
+}
