@@ -127,6 +127,41 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "openamp-linux: amp rpmsg matrix finds a matrix daemon on the demo channel, like upstream's",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const t = setup("mxd");
+    // `matrix` alone takes "rpmsg-openamp-demo-channel", as upstream's matrix_multiplyd does.
+    const remote = ampRemote([
+      "matrix",
+      "--shm-name",
+      t.shmName,
+      "--socket",
+      t.socketPath,
+      "--sessions",
+      "1",
+    ]);
+    try {
+      await waitFor("the remote's socket", () => exists(t.socketPath));
+      const r = await amp(["rpmsg", "matrix", "--machine", t.machineFile, "--timeout", "30000"]);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /Matrix multiply: "rpmsg-openamp-demo-channel" bound/);
+      assert.match(r.out, /PASS matrix: 200 sent, 200 received, 0 errors/);
+      assert.equal((await remote.result()).code, 0);
+    } finally {
+      remote.kill();
+      await remote.result();
+      try {
+        Deno.removeSync(t.shmPath);
+      } catch { /* removed by the remote */ }
+      Deno.removeSync(t.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "openamp-linux: amp remote process, amp host in this process (socket kicks counted)",
   sanitizeResources: false,
   sanitizeOps: false,

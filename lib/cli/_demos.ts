@@ -43,6 +43,8 @@ export interface RunDemoOptions {
   size?: number;
   /** Wait per reply, ms (default 5000). */
   timeoutMs?: number;
+  /** Service name to bind instead of the demo's usual one. */
+  service?: string;
 }
 
 function progressFn(io: DemoIo, what: string): (done: number, total: number) => void {
@@ -106,8 +108,9 @@ export async function runDemo(
   switch (name) {
     case "ping":
       return await withSession(profile, timeoutMs, io, async (s) => {
-        const ch = await s.channel(SAMPLE_SERVICE);
-        io.out(`rpmsg sample test: "${SAMPLE_SERVICE}" bound (remote address ${ch.endpoint.dst})`);
+        const service = options.service ?? SAMPLE_SERVICE;
+        const ch = await s.channel(service);
+        io.out(`rpmsg sample test: "${service}" bound (remote address ${ch.endpoint.dst})`);
         const count = options.count ?? 100;
         return runSample(ch, {
           count,
@@ -118,9 +121,10 @@ export async function runDemo(
       });
     case "test":
       return await withSession(profile, timeoutMs, io, async (s) => {
-        const ch = await s.channel(ECHO_SERVICE);
+        const service = options.service ?? ECHO_SERVICE;
+        const ch = await s.channel(service);
         io.out(
-          `Echo test: "${ECHO_SERVICE}" bound (remote address ${ch.endpoint.dst}), header fields of ${profile.wordSize} bytes`,
+          `Echo test: "${service}" bound (remote address ${ch.endpoint.dst}), header fields of ${profile.wordSize} bytes`,
         );
         const limit = maxPingSize(ch.maxPayload, profile.wordSize);
         if (options.size !== undefined && options.size > limit) {
@@ -143,8 +147,12 @@ export async function runDemo(
       });
     case "matrix":
       return await withSession(profile, timeoutMs, io, async (s) => {
-        const ch = await s.channel(MATRIX_SERVICE);
-        io.out(`Matrix multiply: "${MATRIX_SERVICE}" bound (remote address ${ch.endpoint.dst})`);
+        // amp's remotes announce the matrix service under its own name next to
+        // the echo; upstream's matrix daemon uses the demo channel's name.
+        const service = options.service ??
+          await s.pickService([MATRIX_SERVICE, ECHO_SERVICE], { timeoutMs });
+        const ch = await s.channel(service);
+        io.out(`Matrix multiply: "${service}" bound (remote address ${ch.endpoint.dst})`);
         return runMatrix(ch, {
           count: options.count ?? 200,
           timeoutMs,

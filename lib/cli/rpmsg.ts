@@ -185,6 +185,12 @@ export const rpmsgCommand: Command = defineCommand({
     size: { type: "string", valueName: "N", description: "test: largest data size (480)" },
     file: { type: "string", valueName: "FILE", description: "send: the file's bytes" },
     replies: { type: "string", valueName: "N", description: "send: wait for N replies (0)" },
+    service: {
+      type: "string",
+      valueName: "NAME",
+      description:
+        "ping/test/matrix: bind this service instead (matrix default: rpmsg-openamp-matrix, else rpmsg-openamp-demo-channel)",
+    },
   },
   args: { min: 1, max: 1000, names: "ping|test|matrix|listen|send" },
   async run(ctx) {
@@ -210,6 +216,7 @@ export const rpmsgCommand: Command = defineCommand({
         ? { size: intOption(ctx.values.size, "size", 1, 0xffff)! }
         : {}),
       timeoutMs: intOption(ctx.values.timeout, "timeout") ?? 5000,
+      ...(typeof ctx.values.service === "string" ? { service: ctx.values.service } : {}),
     };
     const { profile } = await findTarget(targetOptions(ctx));
     const r = await runDemo(demo, profile, demoIo(ctx), opts);

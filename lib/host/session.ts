@@ -166,6 +166,16 @@ export interface HostSession {
    * return a channel bound to it. TimeoutError when it never comes.
    */
   channel(name: string, options?: ChannelOptions): Promise<RpmsgChannel>;
+  /**
+   * Wait until the remote announced one of `names` and return the most
+   * preferred one announced (earlier in the list wins). Once a less preferred
+   * name is seen, a better one still has `graceMs` (default 300) to come: a
+   * remote announces all its services at once. TimeoutError when none comes.
+   */
+  pickService(
+    names: readonly string[],
+    options?: ChannelOptions & { graceMs?: number },
+  ): Promise<string>;
   /** Process pending bus work once; returns items handled. */
   poll(): number;
   /** Destroy the endpoints, reset the vdev (status 0), release the notifier and mappings. */
@@ -360,6 +370,35 @@ export async function openHostSession(
       features,
       services: () => dev.remoteServices,
       poll: () => dev.poll(),
+      async pickService(
+        names: readonly string[],
+        o: ChannelOptions & { graceMs?: number } = {},
+      ): Promise<string> {
+        if (closed) throw new AmpError("STATE", `The host session is closed`);
+        const wait = o.timeoutMs ?? timeoutMs;
+        const grace = o.graceMs ?? 300;
+        const best = () => names.find((n) => dev.remoteServices.has(n));
+        let firstSeen = -1;
+        const ok = await backoffWait(() => {
+          dev.poll();
+          const b = best();
+          if (b === undefined) return false;
+          if (b === names[0]) return true;
+          if (firstSeen < 0) firstSeen = performance.now();
+          return performance.now() - firstSeen >= grace;
+        }, { deadlineMs: wait, signal: options.signal, spinUs: 0 });
+        const b = best();
+        if (!ok && b === undefined) {
+          const known = [...dev.remoteServices.keys()];
+          throw new TimeoutError(
+            `waiting for the remote to announce ${
+              names.map((n) => `"${n}"`).join(" or ")
+            } (announced: ${known.length ? known.map((k) => `"${k}"`).join(", ") : "none"})`,
+            wait,
+          );
+        }
+        return b!;
+      },
       async channel(name: string, o: ChannelOptions = {}): Promise<RpmsgChannel> {
         if (closed) throw new AmpError("STATE", `The host session is closed`);
         const wait = o.timeoutMs ?? timeoutMs;
