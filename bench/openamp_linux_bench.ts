@@ -114,8 +114,8 @@ export async function benchMode(
       const ch = await s.channel(ECHO_SERVICE);
       for (const size of SIZES) {
         const msg = new Uint8Array(size).fill(0x5a);
-        // warm-up
-        for (let i = 0; i < 50; i++) {
+        // warm-up (JIT of both sides' hot paths)
+        for (let i = 0; i < 500; i++) {
           await ch.send(msg);
           await ch.recv(30_000);
         }

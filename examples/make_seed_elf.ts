@@ -35,9 +35,10 @@ export const SEED_RSC_SECTION_SIZE = 0x100;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { seedResourceTable } from "./make_seed_elf.ts";
  * const t = seedResourceTable();
- * console.assert(t.length === 116 && t[16] === 0x30);
+ * assert(t.length === 116 && t[16] === 0x30);
  * ```
  */
 export function seedResourceTable(): Uint8Array {
@@ -60,10 +61,11 @@ export function seedResourceTable(): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildSeedElf } from "./make_seed_elf.ts";
  * const a = buildSeedElf(), b = buildSeedElf();
- * console.assert(a.length === b.length && a.every((x, i) => x === b[i]));
- * console.assert(a[4] === 2); // ELFCLASS64
+ * assert(a.length === b.length && a.every((x, i) => x === b[i]));
+ * assert(a[4] === 2); // ELFCLASS64
  * ```
  */
 export function buildSeedElf(): Uint8Array {

@@ -163,9 +163,10 @@ function repeat(bytes: Uint8Array, rng: Rng, f: (b: Uint8Array, r: Rng) => Uint8
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeCase } from "./fuzz.ts";
  * const a = makeCase(1, 5), b = makeCase(1, 5);
- * console.assert(a.bytes.length === b.bytes.length && a.how === b.how);
+ * assert(a.bytes.length === b.bytes.length && a.how === b.how);
  * ```
  */
 export function makeCase(seed: number, index: number, bases: readonly Base[] = CORPUS): FuzzCase {

@@ -81,8 +81,9 @@ export interface Command {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { COMMON_OPTIONS } from "./_command.ts";
- * console.assert(COMMON_OPTIONS.help?.short === "h");
+ * assert(COMMON_OPTIONS.help?.short === "h");
  * ```
  */
 export const COMMON_OPTIONS: OptionSpecs = {
@@ -99,6 +100,7 @@ export const COMMON_OPTIONS: OptionSpecs = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineCommand } from "./_command.ts";
  * const hello = defineCommand({
  *   name: "hello",
@@ -110,7 +112,7 @@ export const COMMON_OPTIONS: OptionSpecs = {
  *     return 0;
  *   },
  * });
- * console.assert(hello.name === "hello");
+ * assert(hello.name === "hello");
  * ```
  */
 export function defineCommand(command: Command): Command {

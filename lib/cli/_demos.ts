@@ -15,9 +15,16 @@ import { MATRIX_SERVICE } from "../apps/matrix.ts";
 import { runSample, SAMPLE_SERVICE } from "../apps/sample.ts";
 import { runShmemDemo, SHM_DEMO_SIZE } from "../apps/shmem.ts";
 import { remoteConventions } from "../host/conventions.ts";
-import { type HostSession, mapRemoteMemory, openHostSession } from "../host/session.ts";
+import {
+  type HostSession,
+  type HostSessionOptions,
+  mapRemoteMemory,
+  openHostSession,
+} from "../host/session.ts";
+import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import type { MachineProfile } from "../machine/profile.ts";
+import { remoteStartHint } from "./_target.ts";
 
 /** The demos by name. */
 export type DemoName = "ping" | "test" | "matrix" | "shmem";
@@ -57,25 +64,60 @@ function progressFn(io: DemoIo, what: string): (done: number, total: number) => 
   };
 }
 
+/** A missing shared-memory object (ENOENT) means no remote runs on `profile`. */
+function noRemote(profile: MachineProfile, e: unknown): unknown {
+  if (isAmpError(e) && e.code === "ENOENT") {
+    return new AmpError(
+      "NO_REMOTE",
+      `Machine "${profile.name}" has no shared memory yet (${e.message}): no remote is running (${
+        remoteStartHint(profile)
+      })`,
+      { cause: e },
+    );
+  }
+  return e;
+}
+
+/**
+ * {@linkcode openHostSession} for a verb: a machine whose shared memory does
+ * not exist yet fails with AmpError `NO_REMOTE` and a hint.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openRemoteSession } from "./_demos.ts";
+ * import { simProfile } from "../machine/profiles/sim.ts";
+ * const profile = simProfile({ prefix: `amp-doc-none-${Deno.pid}` });
+ * const e = await openRemoteSession(profile).catch((e) => e);
+ * assert(e.code === "NO_REMOTE");
+ * ```
+ */
+export async function openRemoteSession(
+  profile: MachineProfile,
+  options: HostSessionOptions = {},
+): Promise<HostSession> {
+  try {
+    return await openHostSession(profile, options);
+  } catch (e) {
+    throw noRemote(profile, e);
+  }
+}
+
+async function mapRunning(profile: MachineProfile): Promise<MemoryMap> {
+  try {
+    return await mapRemoteMemory(profile);
+  } catch (e) {
+    throw noRemote(profile, e);
+  }
+}
+
 async function withSession<T>(
   profile: MachineProfile,
   timeoutMs: number,
   io: DemoIo,
   fn: (s: HostSession) => Promise<T>,
 ): Promise<T> {
-  let s: HostSession;
-  try {
-    s = await openHostSession(profile, { timeoutMs, log: (l) => io.detail(l) });
-  } catch (e) {
-    if (isAmpError(e) && e.code === "ENOENT") {
-      throw new AmpError(
-        "NO_REMOTE",
-        `Machine "${profile.name}" has no shared memory yet (${e.message}); is a remote running? Start one with "amp load <fw.elf> <cpu>"`,
-        { cause: e },
-      );
-    }
-    throw e;
-  }
+  const s = await openRemoteSession(profile, { timeoutMs, log: (l) => io.detail(l) });
   try {
     return await fn(s);
   } finally {
@@ -90,12 +132,13 @@ async function withSession<T>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runDemo } from "./_demos.ts";
  * import { simProfile } from "../machine/profiles/sim.ts";
  * const io = { out: () => {}, detail: () => {}, progress: () => {} };
  * const profile = simProfile({ prefix: `amp-doc-none-${Deno.pid}` });
  * const e = await runDemo("ping", profile, io).catch((e) => e);
- * console.assert(e.code === "NO_REMOTE"); // nothing runs on that machine
+ * assert(e.code === "NO_REMOTE"); // nothing runs on that machine
  * ```
  */
 export async function runDemo(
@@ -168,7 +211,7 @@ export async function runDemo(
           `Machine "${profile.name}": no shared-memory demo block is known for its firmware`,
         );
       }
-      const mem = await mapRemoteMemory(profile);
+      const mem = await mapRunning(profile);
       try {
         const region = mem.get(base, SHM_DEMO_SIZE);
         io.detail(`Shared memory demo block at ${hex(base)} in region ${region.name}`);
@@ -190,9 +233,10 @@ export async function runDemo(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { verdictLine } from "./_demos.ts";
  * const r = { demo: "matrix", passed: true, errors: 0, sent: 2, received: 2, ms: 3.2, failures: [] };
- * console.assert(verdictLine(r) === "PASS matrix: 2 sent, 2 received, 0 errors in 3 ms");
+ * assert(verdictLine(r) === "PASS matrix: 2 sent, 2 received, 0 errors in 3 ms");
  * ```
  */
 export function verdictLine(r: DemoResult): string {
@@ -209,6 +253,7 @@ export function verdictLine(r: DemoResult): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { demoIo } from "./_demos.ts";
  * import { captureIo } from "./_io.ts";
  * const io = captureIo();
@@ -217,7 +262,7 @@ export function verdictLine(r: DemoResult): string {
  * const d = demoIo(ctx);
  * d.out("shown");
  * d.detail("hidden without --verbose");
- * console.assert(io.out === "shown\n");
+ * assert(io.out === "shown\n");
  * ```
  */
 export function demoIo(ctx: CommandContext): DemoIo {
@@ -265,8 +310,9 @@ export const DEMO_OPTIONS: OptionSpecs = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { intOption } from "./_demos.ts";
- * console.assert(intOption("20", "count") === 20 && intOption(undefined, "count") === undefined);
+ * assert(intOption("20", "count") === 20 && intOption(undefined, "count") === undefined);
  * ```
  */
 export function intOption(v: unknown, name: string, min = 1, max = 1e9): number | undefined {
@@ -284,12 +330,13 @@ export function intOption(v: unknown, name: string, min = 1, max = 1e9): number 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { targetOptions } from "./_demos.ts";
  * import { captureIo } from "./_io.ts";
  * const io = captureIo();
  * const ctx = { positionals: [], values: { cpu: "1" }, verbose: false, json: false, io,
  *   out: () => {}, err: () => {} };
- * console.assert(targetOptions(ctx).cpu === "1" && targetOptions(ctx).machine === undefined);
+ * assert(targetOptions(ctx).cpu === "1" && targetOptions(ctx).machine === undefined);
  * ```
  */
 export function targetOptions(ctx: CommandContext): { machine?: string; cpu?: string } {
@@ -304,13 +351,14 @@ export function targetOptions(ctx: CommandContext): { machine?: string; cpu?: st
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { finishDemo } from "./_demos.ts";
  * import { captureIo } from "./_io.ts";
  * const io = captureIo();
  * const ctx = { positionals: [], values: {}, verbose: false, json: false, io,
  *   out: (l = "") => io.stdout(l + "\n"), err: () => {} };
  * const r = { demo: "x", passed: false, errors: 1, sent: 1, received: 0, ms: 5, failures: ["lost"] };
- * console.assert(finishDemo(ctx, r) === 1 && io.out.endsWith("FAIL x: 1 sent, 0 received, 1 error in 5 ms (lost)\n"));
+ * assert(finishDemo(ctx, r) === 1 && io.out.endsWith("FAIL x: 1 sent, 0 received, 1 error in 5 ms (lost)\n"));
  * ```
  */
 export function finishDemo(ctx: CommandContext, r: DemoResult): number {

@@ -25,10 +25,11 @@ function errnoOf(e: Error): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toOsError } from "./_files.ts";
  * import { isAmpError } from "../errors.ts";
  * const e = toOsError(new Deno.errors.NotFound("No such file or directory (os error 2)"), "read", "x");
- * console.assert(isAmpError(e) && e.message.includes("ENOENT"));
+ * assert(isAmpError(e) && e.message.includes("ENOENT"));
  * ```
  */
 export function toOsError(e: unknown, syscall: string, target: string): unknown {
@@ -44,13 +45,14 @@ export function toOsError(e: unknown, syscall: string, target: string): unknown 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readInputFile } from "./_files.ts";
  * import { OsError } from "../errors.ts";
  * try {
  *   await readInputFile("/nonexistent/fw.elf");
- *   console.assert(false);
+ *   assert(false);
  * } catch (e) {
- *   console.assert(e instanceof OsError && e.errno === 2);
+ *   assert(e instanceof OsError && e.errno === 2);
  * }
  * ```
  */

@@ -15,8 +15,9 @@ export { hex };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { daHex } from "./_format.ts";
- * console.assert(daHex(0xffff_ffff) === "ANY" && daHex(0x1000) === "0x1000");
+ * assert(daHex(0xffff_ffff) === "ANY" && daHex(0x1000) === "0x1000");
  * ```
  */
 export function daHex(n: number): string {
@@ -107,9 +108,10 @@ export const VIRTIO_STATUS_NAMES: Readonly<Record<number, string>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nameOf, ELF_MACHINE_NAMES } from "./_format.ts";
- * console.assert(nameOf(ELF_MACHINE_NAMES, 243) === "RISC-V");
- * console.assert(nameOf(ELF_MACHINE_NAMES, 9999) === "0x270f");
+ * assert(nameOf(ELF_MACHINE_NAMES, 243) === "RISC-V");
+ * assert(nameOf(ELF_MACHINE_NAMES, 9999) === "0x270f");
  * ```
  */
 export function nameOf(
@@ -126,10 +128,11 @@ export function nameOf(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { featureNames } from "./_format.ts";
- * console.assert(featureNames(7, 1).join() === "NS");
- * console.assert(featureNames(7, 0b101).join() === "NS,bit2");
- * console.assert(featureNames(7, 0).length === 0);
+ * assert(featureNames(7, 1).join() === "NS");
+ * assert(featureNames(7, 0b101).join() === "NS,bit2");
+ * assert(featureNames(7, 0).length === 0);
  * ```
  */
 export function featureNames(deviceId: number, features: number): string[] {
@@ -147,10 +150,11 @@ export function featureNames(deviceId: number, features: number): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { statusNames } from "./_format.ts";
- * console.assert(statusNames(0).length === 0);
- * console.assert(statusNames(7).join("|") === "ACKNOWLEDGE|DRIVER|DRIVER_OK");
- * console.assert(statusNames(0x10).join() === "0x10");
+ * assert(statusNames(0).length === 0);
+ * assert(statusNames(7).join("|") === "ACKNOWLEDGE|DRIVER|DRIVER_OK");
+ * assert(statusNames(0x10).join() === "0x10");
  * ```
  */
 export function statusNames(status: number): string[] {
@@ -166,8 +170,9 @@ export function statusNames(status: number): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rwx } from "./_format.ts";
- * console.assert(rwx(5) === "R-X" && rwx(6) === "RW-");
+ * assert(rwx(5) === "R-X" && rwx(6) === "RW-");
  * ```
  */
 export function rwx(flags: number): string {
@@ -179,8 +184,9 @@ export function rwx(flags: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sectionFlags } from "./_format.ts";
- * console.assert(sectionFlags(6) === "AX" && sectionFlags(3) === "WA");
+ * assert(sectionFlags(6) === "AX" && sectionFlags(3) === "WA");
  * ```
  */
 export function sectionFlags(flags: number): string {
@@ -193,9 +199,10 @@ export function sectionFlags(flags: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { table } from "./_format.ts";
  * const lines = table(["idx", "name"], [["0", "text"], ["10", "data"]], ["idx"]);
- * console.assert(lines[0] === "idx  name" && lines[2] === " 10  data");
+ * assert(lines[0] === "idx  name" && lines[2] === " 10  data");
  * ```
  */
 export function table(

@@ -22,9 +22,10 @@ function pad(s: string, width: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { optionLines } from "./_help.ts";
  * const lines = optionLines({ json: { type: "boolean", description: "Print JSON" } });
- * console.assert(lines[0]!.includes("--json") && lines[0]!.includes("Print JSON"));
+ * assert(lines[0]!.includes("--json") && lines[0]!.includes("Print JSON"));
  * ```
  */
 export function optionLines(options: OptionSpecs): string[] {
@@ -42,9 +43,10 @@ export function optionLines(options: OptionSpecs): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { topHelp } from "./_help.ts";
  * const text = topHelp([{ name: "x", summary: "Do x", usage: "x", options: {}, run: () => 0 }], "1.0.0");
- * console.assert(text.includes("x") && text.includes("Do x") && text.includes("1.0.0"));
+ * assert(text.includes("x") && text.includes("Do x") && text.includes("1.0.0"));
  * ```
  */
 export function topHelp(commands: readonly Command[], version: string): string {
@@ -72,9 +74,10 @@ export function topHelp(commands: readonly Command[], version: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { commandHelp } from "./_help.ts";
  * const text = commandHelp({ name: "x", summary: "Do x", usage: "x <file>", options: {}, run: () => 0 });
- * console.assert(text.startsWith("Usage: amp x <file>") && text.includes("--help"));
+ * assert(text.startsWith("Usage: amp x <file>") && text.includes("--help"));
  * ```
  */
 export function commandHelp(command: Command): string {

@@ -61,11 +61,12 @@ export interface CapturedIo extends CliIo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { captureIo } from "./_io.ts";
  * const io = captureIo();
  * io.stdout("a\n");
  * io.stderr("b\n");
- * console.assert(io.out === "a\n" && io.err === "b\n");
+ * assert(io.out === "a\n" && io.err === "b\n");
  * ```
  */
 export function captureIo(): CapturedIo {

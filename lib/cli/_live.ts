@@ -9,6 +9,7 @@ import { AmpError, OsError } from "../errors.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import type { MachineProfile } from "../machine/profile.ts";
 import { mapForReading } from "../diag/live_map.ts";
+import { remoteStartHint } from "./_target.ts";
 
 /**
  * Map `profile` read-only. A missing backing file (the machine is not
@@ -36,8 +37,7 @@ export async function mapLiveMachine(profile: MachineProfile): Promise<MemoryMap
     if (e instanceof OsError && e.errno === 2) {
       throw new AmpError(
         "MACHINE_NOT_RUNNING",
-        `Machine "${profile.name}" is not running: ${e.message} ` +
-          `(start it with "amp load <fw.elf> <cpu> --machine ${profile.name}")`,
+        `Machine "${profile.name}" is not running: ${e.message} (${remoteStartHint(profile)})`,
         { cause: e },
       );
     }

@@ -19,6 +19,30 @@ import { type CpuEntry, defaultStateDir, isStale, StateFile } from "../remotepro
 /** Environment variable: prefix of the built-in `sim` machine's shm objects. */
 export const SIM_PREFIX_ENV = "AMP_SIM_PREFIX";
 
+/** How a remote is started, by control kind, when it is not `amp load` (machine facts as data). */
+const START_HINTS: Partial<Record<MachineProfile["control"]["kind"], string>> = {
+  "openamp-linux": 'start the remote first ("amp remote echo sample --machine {m}", or an ' +
+    "upstream OpenAMP device app)",
+};
+
+/**
+ * What to tell a user whose machine has no running remote: how to start one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { remoteStartHint } from "./_target.ts";
+ * import { OPENAMP_LINUX, SIM } from "../machine/mod.ts";
+ * assert(remoteStartHint(SIM).includes('"amp load <fw.elf> <cpu> --machine sim"'));
+ * assert(remoteStartHint(OPENAMP_LINUX).includes("amp remote"));
+ * ```
+ */
+export function remoteStartHint(profile: MachineProfile): string {
+  const hint = START_HINTS[profile.control.kind] ??
+    'start one with "amp load <fw.elf> <cpu> --machine {m}"';
+  return hint.replaceAll("{m}", profile.name);
+}
+
 /** Boards detected when `--machine` is absent, in order; `sim` is the fallback. */
 const DETECTABLE: readonly MachineProfile[] = [RV64_VIRT];
 
@@ -37,9 +61,10 @@ async function exists(path: string): Promise<boolean> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { boardPresent } from "./_target.ts";
  * import { RV64_VIRT } from "../machine/mod.ts";
- * console.assert((await boardPresent(RV64_VIRT, "/nonexistent")) === false);
+ * assert((await boardPresent(RV64_VIRT, "/nonexistent")) === false);
  * ```
  */
 export async function boardPresent(profile: MachineProfile, sysfsRoot = "/sys"): Promise<boolean> {
@@ -58,9 +83,10 @@ export async function boardPresent(profile: MachineProfile, sysfsRoot = "/sys"):
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveMachine } from "./_target.ts";
  * const p = await resolveMachine("sim", { AMP_SIM_PREFIX: "t9" });
- * console.assert(p.regions[0]?.backing.kind === "shm" && p.regions[0].backing.name === "t9.notify");
+ * assert(p.regions[0]?.backing.kind === "shm" && p.regions[0].backing.name === "t9.notify");
  * ```
  */
 export async function resolveMachine(
@@ -89,8 +115,9 @@ export async function resolveMachine(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runProfilePath } from "./_target.ts";
- * console.assert(runProfilePath("/d", 7, 1) === "/d/run-7-cpu1.machine.json");
+ * assert(runProfilePath("/d", 7, 1) === "/d/run-7-cpu1.machine.json");
  * ```
  */
 export function runProfilePath(dir: string, pid: number, cpu: number): string {
@@ -102,8 +129,9 @@ export function runProfilePath(dir: string, pid: number, cpu: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCpu } from "./_target.ts";
- * console.assert(parseCpu("1") === 1);
+ * assert(parseCpu("1") === 1);
  * ```
  */
 export function parseCpu(s: string, what = "cpu"): number {
@@ -127,11 +155,12 @@ export interface Target {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findTarget } from "./_target.ts";
  * const dir = await Deno.makeTempDir();
- * console.assert((await findTarget({ machine: "rv64-virt" })).profile.name === "rv64-virt");
+ * assert((await findTarget({ machine: "rv64-virt" })).profile.name === "rv64-virt");
  * const e = await findTarget({ stateDir: dir }).catch((e) => e);
- * console.assert(e.code === "NO_REMOTE");
+ * assert(e.code === "NO_REMOTE");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -12,8 +12,9 @@ import meta from "../../deno.json" with { type: "json" };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VERSION } from "./_version.ts";
- * console.assert(/^\d+\.\d+\.\d+/.test(VERSION));
+ * assert(/^\d+\.\d+\.\d+/.test(VERSION));
  * ```
  */
 export const VERSION: string = meta.version;

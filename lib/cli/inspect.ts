@@ -515,9 +515,10 @@ function loadInfo(machine: string, map: MemoryMap, plan: LoadPlan | undefined): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inspectFirmware } from "./inspect.ts";
  * const r = inspectFirmware(new TextEncoder().encode("not an ELF file"), { name: "x", machine: null });
- * console.assert(!r.ok && r.elf === undefined && r.problems[0]?.source === "elf");
+ * assert(!r.ok && r.elf === undefined && r.problems[0]?.source === "elf");
  * ```
  */
 export function inspectFirmware(bytes: Uint8Array, options: InspectOptions = {}): InspectReport {
@@ -637,9 +638,10 @@ function entryLines(e: EntryInfo): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatInspect } from "./inspect.ts";
  * const text = formatInspect({ file: "x", size: 3, problems: [], errors: 0, warnings: 0, ok: true });
- * console.assert(text.includes("Problems: none"));
+ * assert(text.includes("Problems: none"));
  * ```
  */
 export function formatInspect(r: InspectReport, verbose = false): string {

@@ -56,6 +56,7 @@ export interface LoadRunOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadAndRun } from "./load.ts";
  * import { simProfile } from "../machine/profiles/sim.ts";
  * const dir = await Deno.makeTempDir();
@@ -64,7 +65,7 @@ export interface LoadRunOptions {
  *   cpu: 1, out: () => {}, detail: () => {}, progress: () => {}, until: new Promise(() => {}),
  *   stateDir: dir,
  * }).catch((e) => e);
- * console.assert(e.code === "LOAD_READ");
+ * assert(e.code === "LOAD_READ");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -107,6 +108,7 @@ export async function loadAndRun(o: LoadRunOptions): Promise<number> {
   };
   let rp: Remoteproc | undefined;
   let code = 0;
+  let started = false;
   try {
     await Deno.writeTextFile(savedProfile, JSON.stringify(profile, null, 2) + "\n", {
       mode: 0o600,
@@ -155,6 +157,7 @@ export async function loadAndRun(o: LoadRunOptions): Promise<number> {
     }
     await run.update("loaded");
     await rp.start();
+    started = true;
     await run.update("running");
     out(
       `Remote cpu ${cpu} running ${o.firmware} on machine "${profile.name}" (entry ${
@@ -183,7 +186,7 @@ export async function loadAndRun(o: LoadRunOptions): Promise<number> {
   } finally {
     try {
       await rp?.close();
-      if (code === 0 && rp) out(`Remote cpu ${cpu} stopped; everything released.`);
+      if (code === 0 && started) out(`Remote cpu ${cpu} stopped; everything released.`);
     } finally {
       await Deno.remove(savedProfile).catch(() => {});
       await run.release();

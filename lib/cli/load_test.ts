@@ -100,13 +100,14 @@ Deno.test({
       fw,
       buildElf({ class: 64, segments: [{ paddr: 0x1000, data: new Uint8Array(16) }] }),
     );
+    const lines: string[] = [];
     try {
       await assert.rejects(
         loadAndRun({
           profile,
           firmware: fw,
           cpu: 1,
-          out: () => {},
+          out: (l) => lines.push(l),
           detail: () => {},
           progress: () => {},
           until: new Promise(() => {}),
@@ -114,6 +115,8 @@ Deno.test({
         }),
         (e: Error & { code?: string }) => e.code === "LOAD_OUTSIDE_REGIONS",
       );
+      // Nothing was started, so nothing claims to have been stopped.
+      assert.deepEqual(lines, []);
       assert.deepEqual(shmLeft(prefix), []);
       assert.deepEqual(await statusReport({ dir }), []);
     } finally {

@@ -75,12 +75,13 @@ function parse(args: string[], options: OptionSpecs, positionals: boolean) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reportError } from "./main.ts";
  * import { captureIo } from "./_io.ts";
  * import { UsageError } from "../errors.ts";
  * const io = captureIo();
- * console.assert(reportError(new UsageError("missing <fw.elf>"), io, false) === 2);
- * console.assert(io.err === "amp: missing <fw.elf>\n");
+ * assert(reportError(new UsageError("missing <fw.elf>"), io, false) === 2);
+ * assert(io.err === "amp: missing <fw.elf>\n");
  * ```
  */
 export function reportError(e: unknown, io: CliIo, verbose: boolean): number {
@@ -117,11 +118,12 @@ export function reportError(e: unknown, io: CliIo, verbose: boolean): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runCli } from "./main.ts";
  * import { captureIo } from "./_io.ts";
  * const io = captureIo();
  * const code = await runCli(["--version"], { commands: [], version: "1.2.3", io });
- * console.assert(code === 0 && io.out === "amp 1.2.3\n");
+ * assert(code === 0 && io.out === "amp 1.2.3\n");
  * ```
  */
 export async function runCli(argv: readonly string[], options: RunCliOptions): Promise<number> {

@@ -3,11 +3,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { main } from "./mod.ts";
  * import { captureIo } from "./_io.ts";
  * const io = captureIo();
- * console.assert((await main(["--help"], io)) === 0);
- * console.assert(io.out.includes("inspect"));
+ * assert((await main(["--help"], io)) === 0);
+ * assert(io.out.includes("inspect"));
  * ```
  *
  * @module
@@ -63,8 +64,9 @@ export { VERSION } from "./_version.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { COMMANDS } from "./mod.ts";
- * console.assert(COMMANDS.some((c) => c.name === "inspect"));
+ * assert(COMMANDS.some((c) => c.name === "inspect"));
  * ```
  */
 export const COMMANDS: readonly Command[] = [
@@ -88,11 +90,12 @@ export const SIM_REMOTE_VERB = "__sim-remote";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { main } from "./mod.ts";
  * import { captureIo } from "./_io.ts";
  * const io = captureIo();
- * console.assert((await main(["frobnicate"], io)) === 2);
- * console.assert(io.err === 'amp: unknown verb "frobnicate" (see amp --help)\n');
+ * assert((await main(["frobnicate"], io)) === 2);
+ * assert(io.err === 'amp: unknown verb "frobnicate" (see amp --help)\n');
  * ```
  */
 export function main(argv: readonly string[], io?: CliIo): Promise<number> {

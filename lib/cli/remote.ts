@@ -22,11 +22,12 @@ export const REMOTE_DEFAULT_MACHINE = "openamp-linux";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renameLinks } from "./remote.ts";
  * import { OPENAMP_LINUX } from "../machine/profiles/openamp_linux.ts";
  * const p = renameLinks(OPENAMP_LINUX, { shmName: "a.shm", socketPath: "/tmp/a.sock" });
- * console.assert(p.regions[0]?.backing.kind === "shm" && p.regions[0].backing.name === "a.shm");
- * console.assert(p.notify.kind === "socket" && p.notify.path === "/tmp/a.sock");
+ * assert(p.regions[0]?.backing.kind === "shm" && p.regions[0].backing.name === "a.shm");
+ * assert(p.notify.kind === "socket" && p.notify.path === "/tmp/a.sock");
  * ```
  */
 export function renameLinks(
@@ -71,7 +72,7 @@ export const remoteCommand: Command = defineCommand({
   name: "remote",
   summary: "Run amp as the remote (virtio device) serving echo, sample and/or matrix",
   usage:
-    "remote <echo|sample|matrix>... [--machine NAME|FILE] [--shm-name NAME] [--socket PATH] [--sessions N]",
+    "remote <echo|sample|matrix>... [--machine NAME|FILE] [--shm-name NAME] [--socket PATH] [--sessions N] [--keep-shm]",
   description:
     "Creates the machine's shared memory, writes the remote's resource table, listens on\n" +
     "the notification socket and serves host sessions until Ctrl+C (or --sessions N).\n" +

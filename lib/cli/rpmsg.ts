@@ -7,7 +7,7 @@
 
 import { isAmpError, UsageError } from "../errors.ts";
 import type { DemoResult } from "../apps/channel.ts";
-import { openHostSession } from "../host/session.ts";
+import type { HostSession } from "../host/session.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
 import { readInputFile } from "./_files.ts";
 import {
@@ -16,6 +16,7 @@ import {
   type DemoName,
   finishDemo,
   intOption,
+  openRemoteSession,
   runDemo,
   targetOptions,
 } from "./_demos.ts";
@@ -52,11 +53,18 @@ async function listen(ctx: CommandContext, name: string): Promise<number> {
     ms: 0,
     failures: [],
   };
-  const s = await openHostSession(profile, {
-    timeoutMs,
-    signal: ac.signal,
-    log: (l) => ctx.verbose && !ctx.json && ctx.out(l),
-  });
+  let s: HostSession;
+  try {
+    s = await openRemoteSession(profile, {
+      timeoutMs,
+      signal: ac.signal,
+      log: (l) => ctx.verbose && !ctx.json && ctx.out(l),
+    });
+  } catch (e) {
+    Deno.removeSignalListener("SIGINT", onSig);
+    Deno.removeSignalListener("SIGTERM", onSig);
+    throw e;
+  }
   try {
     const ch = await s.channel(name);
     if (!ctx.json) {
@@ -121,7 +129,7 @@ async function send(ctx: CommandContext, name: string, words: readonly string[])
     ms: 0,
     failures: [],
   };
-  const s = await openHostSession(profile, {
+  const s = await openRemoteSession(profile, {
     timeoutMs,
     log: (l) => ctx.verbose && !ctx.json && ctx.out(l),
   });

@@ -14,8 +14,9 @@ import { table } from "./_format.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatUptime } from "./status.ts";
- * console.assert(formatUptime(3723) === "1h02m03s" && formatUptime(5) === "5s");
+ * assert(formatUptime(3723) === "1h02m03s" && formatUptime(5) === "5s");
  * ```
  */
 export function formatUptime(seconds: number): string {
@@ -31,7 +32,7 @@ export function formatUptime(seconds: number): string {
 export const statusCommand: Command = defineCommand({
   name: "status",
   summary: "Show every remote core amp runs: state, firmware, machine, uptime",
-  usage: "status [--json]",
+  usage: "status [--json] [--prune]",
   description:
     "Entries whose owning process is gone are shown as stale (and removed with --prune).",
   options: {

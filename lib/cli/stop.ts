@@ -7,6 +7,7 @@
 
 import { stopCpu, type StopCpuOptions } from "../remoteproc/state_file.ts";
 import { type Command, defineCommand } from "./_command.ts";
+import { intOption } from "./_demos.ts";
 import { parseCpu } from "./_target.ts";
 
 /** `amp stop`. */
@@ -34,9 +35,8 @@ export const stopCommand: Command = defineCommand({
     const cpu = parseCpu(ctx.positionals[0]!);
     const o: StopCpuOptions = {};
     if (typeof ctx.values.machine === "string") o.machine = ctx.values.machine;
-    if (typeof ctx.values.timeout === "string") {
-      o.deadlineMs = parseCpu(ctx.values.timeout, "--timeout");
-    }
+    const timeout = intOption(ctx.values.timeout, "timeout");
+    if (timeout !== undefined) o.deadlineMs = timeout;
     const r = await stopCpu(cpu, o);
     if (ctx.json) ctx.out(JSON.stringify(r));
     else if (r.outcome === "stale") {

@@ -24,7 +24,8 @@ export const traceCommand: Command = defineCommand({
   usage: "trace <cpu> [--follow] [--machine NAME|FILE] [--entry N]",
   description: [
     "Finds the trace entry (RSC_TRACE) in the live resource table of the running",
-    "remote, maps its buffer read-only and prints the ring of text oldest to newest.",
+    "remote, maps its buffer (read-only, except on UIO boards where the map is shared)",
+    "and prints the ring of text oldest to newest; nothing is written to it.",
     "Control characters from the remote are shown escaped (\\x1b). With --follow the",
     `buffer is polled every ${FOLLOW_INTERVAL_MS} ms and new text printed until Ctrl+C; a`,
     "restart of the remote or an overrun ring is marked on standard error.",

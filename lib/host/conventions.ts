@@ -54,9 +54,10 @@ export const REMOTE_CONVENTIONS: Readonly<Record<string, RemoteConventions>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { remoteConventions } from "./conventions.ts";
  * import { SIM } from "../machine/profiles/sim.ts";
- * console.assert(remoteConventions(SIM).shmemDemoPa === 0x9001_0000);
+ * assert(remoteConventions(SIM).shmemDemoPa === 0x9001_0000);
  * ```
  */
 export function remoteConventions(profile: Pick<MachineProfile, "name">): RemoteConventions {

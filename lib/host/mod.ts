@@ -4,8 +4,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { remoteConventions } from "./mod.ts";
- * console.assert(remoteConventions({ name: "rv64-virt" }).stateWord?.statePa === 0x9000_0048);
+ * assert(remoteConventions({ name: "rv64-virt" }).stateWord?.statePa === 0x9000_0048);
  * ```
  *
  * @module

@@ -14,6 +14,12 @@ import { UnixSocketNotifier } from "../notify/unix_socket.ts";
 /** Which end of the link: the host (virtio driver) or the remote (virtio device). */
 export type LinkSide = "host" | "remote";
 
+/** Options for {@linkcode profileNotifier}. */
+export interface ProfileNotifierOptions {
+  /** Host side of a socket: how long to retry connecting while nothing listens, ms (default 10000). */
+  retryMs?: number;
+}
+
 /**
  * Create the notifier of `profile.notify` for `side`. A poll word in counter
  * mode uses `pa` for host-to-remote kicks and `watchPa` for the other
@@ -23,6 +29,7 @@ export type LinkSide = "host" | "remote";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { profileNotifier } from "./notifier.ts";
  * import { MemoryMap } from "../mem/memory_map.ts";
  * import { heapRegion } from "../mem/region.ts";
@@ -31,13 +38,14 @@ export type LinkSide = "host" | "remote";
  * const host = await profileNotifier(SIM, map, "host");
  * const remote = await profileNotifier(SIM, map, "remote");
  * host.notify(1);
- * console.assert(remote.pending() && !host.pending());
+ * assert(remote.pending() && !host.pending());
  * ```
  */
 export async function profileNotifier(
   profile: MachineProfile,
   map: MemoryMap,
   side: LinkSide,
+  options: ProfileNotifierOptions = {},
 ): Promise<Notifier> {
   const n = profile.notify;
   switch (n.kind) {
@@ -52,7 +60,10 @@ export async function profileNotifier(
     }
     case "socket":
       return side === "host"
-        ? await UnixSocketNotifier.connect(n.path)
+        ? await UnixSocketNotifier.connect(
+          n.path,
+          options.retryMs !== undefined ? { retryMs: options.retryMs } : {},
+        )
         : UnixSocketNotifier.listen(n.path);
     case "inproc":
       throw new ConfigError(

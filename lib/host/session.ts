@@ -12,7 +12,7 @@
 
 import { AmpError, TimeoutError, VirtioError } from "../errors.ts";
 import type { Channel } from "../apps/channel.ts";
-import type { MemoryMap } from "../mem/memory_map.ts";
+import { MemoryMap } from "../mem/memory_map.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
 import { DEFAULT_MAPPERS, mapProfileRegions } from "../machine/map.ts";
 import type { MachineProfile } from "../machine/profile.ts";
@@ -20,8 +20,8 @@ import type { Notifier } from "../notify/types.ts";
 import { backoffWait } from "../notify/_backoff.ts";
 import { prepareHostTable, writeHostTable } from "../remoteproc/host_table.ts";
 import type { HostResourceTable, HostVdev } from "../remoteproc/host_table.ts";
-import { RSC_HEADER_SIZE, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS } from "../rsc/layout.ts";
-import { entrySize, parseResourceTable } from "../rsc/table.ts";
+import { VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS } from "../rsc/layout.ts";
+import { parseResourceTable, resourceTableExtent } from "../rsc/table.ts";
 import { createRpmsgDevice } from "../rpmsg/create.ts";
 import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/device.ts";
 import { SharedVdev } from "../virtio/vdev.ts";
@@ -61,6 +61,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openHostSession } from "./session.ts";
  * import { echoService } from "../apps/services.ts";
  * import { simTestSetup } from "../sim/_testing.ts";
@@ -68,7 +69,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * const s = await openHostSession(t.profile, { memory: t.memory });
  * const ch = await s.channel("rpmsg-openamp-demo-channel");
  * await ch.send(new Uint8Array([1, 2, 3]));
- * console.assert((await ch.recv(5000)).length === 3);
+ * assert((await ch.recv(5000)).length === 3);
  * await s.close();
  * ```
  */
@@ -76,19 +77,16 @@ export class RpmsgChannel implements Channel {
   /** The endpoint this channel sends from. */
   readonly endpoint: RpmsgEndpoint;
   readonly #device: RpmsgDevice;
-  readonly #notifier: Notifier;
   readonly #queue: Uint8Array[] = [];
   readonly #signal: AbortSignal | undefined;
 
   /** @internal use {@linkcode HostSession.channel} */
   constructor(
     device: RpmsgDevice,
-    notifier: Notifier,
     name: string,
     signal: AbortSignal | undefined,
   ) {
     this.#device = device;
-    this.#notifier = notifier;
     this.#signal = signal;
     this.endpoint = device.createEndpoint({
       name,
@@ -128,9 +126,8 @@ export class RpmsgChannel implements Channel {
             timeoutMs,
           );
         }
-        await this.#notifier.wait({
+        await device.waitForWork({
           deadlineMs: Math.min(left, 100),
-          until: () => device.hasWork(),
           ...(this.#signal ? { signal: this.#signal } : {}),
         });
         device.poll();
@@ -189,6 +186,7 @@ export interface HostSession {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mapRemoteMemory } from "./session.ts";
  * import { simProfile } from "../machine/profiles/sim.ts";
  * let code = "";
@@ -197,7 +195,7 @@ export interface HostSession {
  * } catch (e) {
  *   code = (e as { code?: string }).code ?? "";
  * }
- * console.assert(code === "ENOENT");
+ * assert(code === "ENOENT");
  * ```
  */
 export function mapRemoteMemory(profile: MachineProfile): Promise<MemoryMap> {
@@ -212,11 +210,7 @@ export function mapRemoteMemory(profile: MachineProfile): Promise<MemoryMap> {
 }
 
 function tableExtent(bytes: Uint8Array, name: string): Uint8Array {
-  const t = parseResourceTable(bytes, { name });
-  let end = RSC_HEADER_SIZE + 4 * t.offsets.length;
-  for (const e of t.entries) end = Math.max(end, e.offset + entrySize(e));
-  end = Math.ceil(end / 4) * 4;
-  return bytes.slice(0, Math.min(end, bytes.length));
+  return bytes.slice(0, resourceTableExtent(parseResourceTable(bytes, { name })));
 }
 
 /**
@@ -226,15 +220,23 @@ function tableExtent(bytes: Uint8Array, name: string): Uint8Array {
  * host's table with the layout's vring addresses, initialise vrings and
  * buffers, write `gfeatures` and DRIVER_OK.
  *
+ * On a machine notified over a socket (openamp-linux) the host connects
+ * first, retrying for up to `timeoutMs` while nothing listens (the remote may
+ * start after the host, as with upstream's driver), and only then maps the
+ * shared memory and reads the table: the remote listens once its table is
+ * published.
+ *
  * The table in shared memory is written by the remote: it is parsed with
  * every check, bounded by `layout.rscTable.size`.
  *
  * Errors: `ResourceTableError` (bad table), `VirtioError` `HOST_NO_RPMSG_VDEV`,
  * `LoadError` from the vring placement, `TimeoutError` when the remote does not
- * acknowledge the reset, OS errors from mapping.
+ * acknowledge the reset or (socket machines) never listens, OS errors from
+ * mapping.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openHostSession } from "./session.ts";
  * import { sampleService } from "../apps/services.ts";
  * import { runSample } from "../apps/sample.ts";
@@ -242,7 +244,7 @@ function tableExtent(bytes: Uint8Array, name: string): Uint8Array {
  * await using t = await simTestSetup({ services: [sampleService()] });
  * const s = await openHostSession(t.profile, { memory: t.memory });
  * const r = await runSample(await s.channel("rpmsg-client-sample"), { count: 3 });
- * console.assert(r.passed && s.features === 1);
+ * assert(r.passed && s.features === 1);
  * await s.close();
  * ```
  */
@@ -254,9 +256,21 @@ export async function openHostSession(
   const log = options.log ?? (() => {});
   const conv = options.conventions ?? remoteConventions(profile);
   const ownMap = options.memory === undefined;
-  // A host session never creates shared memory: the remote's owner did.
-  const memory = options.memory ?? await mapRemoteMemory(profile);
   let notifier: Notifier | undefined = options.notifier;
+  // On a socket-notified machine the remote listens only once its table is
+  // published (and may not exist yet): connect first, retrying until the
+  // timeout as upstream's driver does, and only then look at shared memory.
+  if (notifier === undefined && profile.notify.kind === "socket") {
+    notifier = await profileNotifier(profile, new MemoryMap(), "host", { retryMs: timeoutMs });
+  }
+  let memory: MemoryMap;
+  try {
+    // A host session never creates shared memory: the remote's owner did.
+    memory = options.memory ?? await mapRemoteMemory(profile);
+  } catch (e) {
+    if (!options.notifier) notifier?.close();
+    throw e;
+  }
   let device: RpmsgDevice | undefined;
   let vdevAccess: SharedVdev | undefined;
   try {
@@ -402,7 +416,7 @@ export async function openHostSession(
       async channel(name: string, o: ChannelOptions = {}): Promise<RpmsgChannel> {
         if (closed) throw new AmpError("STATE", `The host session is closed`);
         const wait = o.timeoutMs ?? timeoutMs;
-        const ch = new RpmsgChannel(dev, n, name, options.signal);
+        const ch = new RpmsgChannel(dev, name, options.signal);
         channels.push(ch);
         if (!ch.endpoint.ready) {
           const ok = await backoffWait(() => {

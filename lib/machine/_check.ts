@@ -31,7 +31,7 @@ export function show(v: unknown): string {
 
 /** Throw a `ConfigError` for the field at `path`. */
 export function fail(ctx: CheckCtx, path: string, what: string, code = "PROFILE_FIELD"): never {
-  throw new ConfigError(code, `${ctx.source}: ${path}: ${what}`);
+  throw new ConfigError(code, `${ctx.source}: ${path === "" ? "the profile" : path}: ${what}`);
 }
 
 /** A plain JSON object (not an array, not null). */

@@ -28,10 +28,11 @@ export interface FakeUioTree {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeFakeUioTree } from "./_fake_uio.ts";
  * import { RV64_VIRT } from "./profiles/rv64_virt.ts";
  * const t = await makeFakeUioTree(RV64_VIRT);
- * console.assert(Object.keys(t.uio).length === 3);
+ * assert(Object.keys(t.uio).length === 3);
  * await t.remove();
  * ```
  */

@@ -161,7 +161,7 @@ Deno.test("validateProfile reports the exact field path and value", () => {
   h.cpus = [1, 1];
   rejects(h, "PROFILE_FIELD", "board.json: cpus[1]: cpu 1 is listed twice");
 
-  rejects(null, "PROFILE_FIELD", "board.json: : must be an object, got null");
+  rejects(null, "PROFILE_FIELD", "board.json: the profile: must be an object, got null");
   rejects(
     raw({ ...RV64_VIRT, name: "" }),
     "PROFILE_FIELD",

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { osYield } from "./_os_yield.ts";
 
 /** Tuning of {@linkcode backoffWait}. */
@@ -16,33 +17,73 @@ export interface BackoffOptions {
   /** Microseconds of synchronous re-checks before the first yield (default 50). */
   spinUs?: number;
   /**
-   * Microseconds of yielding before sleeping starts (default 1000). Yields
-   * alternate `sched_yield()` (when FFI is allowed) with event-loop turns.
+   * Microseconds of yielding before sleeping starts (default 1000). Yields are
+   * `sched_yield()` (when FFI is allowed), with an event-loop turn (timers
+   * and I/O run) at least every {@linkcode YIELD_TURN_US} µs.
    */
   yieldUs?: number;
-  /** Length of one sleep step in ms (default 1). */
+  /** Length of the first sleep step in ms (default 1). */
   sleepMs?: number;
   /**
-   * Called before a sleep step; may return a promise that resolves early when
-   * a wake-up arrives (e.g. a socket read), or null.
+   * Longest sleep step in ms (default `sleepMs`): each step doubles up to it,
+   * so a long idle wait wakes up less and less often.
    */
-  wake?: () => Promise<unknown> | null;
+  maxSleepMs?: number;
+  /**
+   * Subscribe to an early wake-up for the sleep phase (e.g. a socket read):
+   * call `wake` when it happens; return the function that unsubscribes. With
+   * it, a sleeping wait resumes as soon as the event comes instead of at the
+   * end of its sleep step.
+   */
+  wake?: (wake: () => void) => () => void;
 }
 
-/** Resolve after the event loop had a turn (timers and I/O may run). */
+/** Checks between two `sched_yield()` calls of the yield phase. */
+const SPINS_PER_YIELD = 32;
+
+/** Longest stretch of `sched_yield()` calls between two event-loop turns, in µs. */
+export const YIELD_TURN_US = 200;
+
+/**
+ * Resolve after the event loop had a turn (timers and I/O may run). Uses
+ * `setImmediate`, a few µs; a zero-delay `setTimeout` costs about 1-4 ms in
+ * Deno (timer granularity and nesting clamps).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { yieldTurn } from "./_backoff.ts";
+ * let fired = false;
+ * setTimeout(() => (fired = true), 1);
+ * const end = performance.now() + 5000;
+ * while (!fired && performance.now() < end) await yieldTurn();
+ * assert(fired);
+ * ```
+ */
 export function yieldTurn(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 0));
+  return new Promise((r) => setImmediate(r));
 }
 
-function sleep(ms: number, wake: Promise<unknown> | null): Promise<void> {
+/**
+ * Sleep `ms`, or less when `signal` aborts or the wake-up of
+ * {@linkcode BackoffOptions.wake} comes (`woken`: set before or during the step).
+ */
+function sleepStep(
+  ms: number,
+  signal: AbortSignal | undefined,
+  woken: { flag: boolean; resume: (() => void) | null },
+): Promise<void> {
+  if (woken.flag) return Promise.resolve();
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    if (wake) {
-      wake.then(() => {
-        clearTimeout(t);
-        resolve();
-      }, () => {});
-    }
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      woken.resume = null;
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    woken.resume = done;
   });
 }
 
@@ -66,26 +107,49 @@ export async function backoffWait(check: () => boolean, options: BackoffOptions)
   if (deadlineMs === 0 || signal?.aborted) return false;
   const start = performance.now();
   const end = start + deadlineMs;
-  const spinEnd = start + (options.spinUs ?? 50) / 1000;
-  const yieldEnd = spinEnd + (options.yieldUs ?? 1000) / 1000;
-  const sleepMs = options.sleepMs ?? 1;
+  const spinEnd = start + Math.max(0, options.spinUs ?? 50) / 1000;
+  const yieldEnd = spinEnd + Math.max(0, options.yieldUs ?? 1000) / 1000;
+  let step = Math.max(0, options.sleepMs ?? 1);
+  const maxStep = Math.max(step, options.maxSleepMs ?? step);
   let now = start;
   while (now < spinEnd && now < end) {
     for (let i = 0; i < 16; i++) if (check()) return true;
     now = performance.now();
   }
   const sy = osYield();
-  let k = 0;
-  while (now < end) {
+  let lastTurn = now;
+  while (now < yieldEnd && now < end) {
     if (signal?.aborted) return false;
-    if (now < yieldEnd) {
-      if (sy !== null && (++k & 7) !== 0) sy();
-      else await yieldTurn();
+    if (sy !== null && now - lastTurn < YIELD_TURN_US / 1000) {
+      for (let i = 0; i < SPINS_PER_YIELD; i++) if (check()) return true;
+      sy();
     } else {
-      await sleep(Math.min(sleepMs, end - now), options.wake?.() ?? null);
+      await yieldTurn();
+      lastTurn = performance.now();
     }
     if (check()) return true;
     now = performance.now();
   }
-  return false;
+  if (now >= end) return false;
+  const woken: { flag: boolean; resume: (() => void) | null } = { flag: false, resume: null };
+  const unsubscribe = options.wake?.(() => {
+    woken.flag = true;
+    woken.resume?.();
+  });
+  try {
+    while (now < end) {
+      if (signal?.aborted) return false;
+      await sleepStep(Math.min(step, end - now), signal, woken);
+      if (woken.flag) {
+        woken.flag = false;
+      } else if (step < maxStep) {
+        step = Math.min(maxStep, step * 2);
+      }
+      if (check()) return true;
+      now = performance.now();
+    }
+    return false;
+  } finally {
+    unsubscribe?.();
+  }
 }

@@ -1,6 +1,6 @@
 /**
- * A coalescing "kicked" flag with a promise that resolves on the next kick,
- * shared by the event-driven notifiers (in-process, socket).
+ * A coalescing "kicked" flag with wake-up subscriptions, shared by the
+ * event-driven notifiers (in-process, socket).
  *
  * @module
  */
@@ -8,21 +8,30 @@
 import { backoffWait } from "./_backoff.ts";
 import type { NotifyWaitOptions } from "./types.ts";
 
+/** Default µs of spin-then-yield before an event-driven wait with `until` blocks. */
+const DEFAULT_BUSY_US = 1000;
+/**
+ * Longest sleep step of a blocked wait with `until`, ms: kicks end a step at
+ * once, so only what `until` alone can see (no kick with it) waits this long.
+ */
+const MAX_SLEEP_MS = 50;
+
 /** Coalescing kick flag (internal). */
 export class KickSignal {
   #kicked = false;
   #closed = false;
-  #wake: Promise<void> | null = null;
-  #resolve: (() => void) | null = null;
+  readonly #waiters = new Set<() => void>();
 
-  /** Record a kick and wake a sleeping waiter. */
+  /** Record a kick and wake every subscribed waiter. */
   raise(): void {
     if (this.#closed) return;
     this.#kicked = true;
-    const r = this.#resolve;
-    this.#resolve = null;
-    this.#wake = null;
-    r?.();
+    this.#wakeAll();
+  }
+
+  #wakeAll(): void {
+    if (this.#waiters.size === 0) return;
+    for (const w of [...this.#waiters]) w();
   }
 
   /** True when a kick is waiting. */
@@ -30,6 +39,7 @@ export class KickSignal {
     return this.#kicked;
   }
 
+  /** True after {@linkcode close}. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -38,19 +48,21 @@ export class KickSignal {
   close(): void {
     this.#closed = true;
     this.#kicked = false;
-    const r = this.#resolve;
-    this.#resolve = null;
-    this.#wake = null;
-    r?.();
+    this.#wakeAll();
   }
 
-  /** A promise that resolves at the next kick (or close). */
-  next(): Promise<void> {
-    if (!this.#wake) this.#wake = new Promise((r) => (this.#resolve = r));
-    return this.#wake;
+  /** Call `fn` at every kick (and at close) until the returned function is called. */
+  subscribe(fn: () => void): () => void {
+    this.#waiters.add(fn);
+    return () => this.#waiters.delete(fn);
   }
 
-  /** Wait as described by {@linkcode NotifyWaitOptions}; consumes the kick. */
+  /**
+   * Wait as described by {@linkcode NotifyWaitOptions}; consumes the kick.
+   * Without `until` nothing but a kick can end the wait, so it blocks at once;
+   * with `until` it spins and yields for `busyUs` first (re-checking `until`),
+   * then blocks with periodic `until` checks.
+   */
   wait(options: NotifyWaitOptions): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
     const until = options.until;
@@ -63,11 +75,14 @@ export class KickSignal {
       return until !== undefined && until();
     };
     return backoffWait(check, {
-      deadlineMs: this.#closed ? 0 : options.deadlineMs,
+      deadlineMs: options.deadlineMs,
       signal: options.signal,
       // Nothing in this thread can raise the flag while we spin; only `until` can change.
       spinUs: until ? 50 : 0,
-      wake: () => this.next(),
+      yieldUs: until ? options.busyUs ?? DEFAULT_BUSY_US : 0,
+      sleepMs: until ? 1 : options.deadlineMs,
+      maxSleepMs: until ? MAX_SLEEP_MS : options.deadlineMs,
+      wake: (w) => this.subscribe(w),
     });
   }
 }

@@ -32,6 +32,12 @@ export interface ShmWordOptions {
   spinUs?: number;
   /** Microseconds of yielding before a waiter sleeps in 1 ms steps (default 1000). */
   yieldUs?: number;
+  /**
+   * Longest sleep step in ms of a wait whose caller is idle (`busyUs: 0`):
+   * its steps double from 1 ms up to this (default 8). Nothing wakes a poll
+   * word early, so this bounds the first message's latency after idling.
+   */
+  idleSleepMs?: number;
 }
 
 /**
@@ -66,6 +72,7 @@ export class ShmWordNotifier implements Notifier {
   #closed = false;
   readonly #spinUs: number;
   readonly #yieldUs: number;
+  readonly #idleSleepMs: number;
 
   /** Watch and kick words inside `region`; throws ConfigError on a bad address. */
   constructor(region: MemoryRegion, options: ShmWordOptions) {
@@ -86,6 +93,7 @@ export class ShmWordNotifier implements Notifier {
     this.watchPa = watchPa;
     this.#spinUs = options.spinUs ?? 50;
     this.#yieldUs = options.yieldUs ?? 1000;
+    this.#idleSleepMs = options.idleSleepMs ?? 8;
     // Start from what is there, so a left-over value from an earlier session
     // is neither a kick for us nor a value our first kick could repeat.
     this.#counter = region.atomicLoadU32(this.notifyPa);
@@ -136,7 +144,9 @@ export class ShmWordNotifier implements Notifier {
       deadlineMs: options.deadlineMs,
       signal: options.signal,
       spinUs: this.#spinUs,
-      yieldUs: this.#yieldUs,
+      yieldUs: options.busyUs ?? this.#yieldUs,
+      sleepMs: 1,
+      maxSleepMs: options.busyUs === 0 ? this.#idleSleepMs : 1,
     });
   }
 

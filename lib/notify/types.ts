@@ -17,6 +17,14 @@ export interface NotifyWaitOptions {
    * Must be cheap and must not throw.
    */
   until?: () => boolean;
+  /**
+   * Microseconds to keep spinning and yielding (re-checking `until` and the
+   * kick) before the wait sleeps or blocks; default: the notifier's own
+   * (about 1 ms). Callers that just saw traffic pass a few ms so that the
+   * next message is picked up in µs; callers idle for a while pass 0 so that
+   * an idle side costs next to no CPU.
+   */
+  busyUs?: number;
 }
 
 /**

@@ -141,7 +141,10 @@ export class UnixSocketNotifier implements Notifier {
       deadlineMs: options.deadlineMs,
       signal: options.signal,
       spinUs: 0,
-      wake: () => this.#connSignal.next(),
+      yieldUs: 0,
+      sleepMs: 1,
+      maxSleepMs: 50,
+      wake: (w) => this.#connSignal.subscribe(w),
     });
     if (!ok || this.#closed) {
       throw new TimeoutError(
@@ -149,6 +152,14 @@ export class UnixSocketNotifier implements Notifier {
         options.deadlineMs,
       );
     }
+  }
+
+  /**
+   * Call `fn` whenever a peer connects or the peer's connection ends (and at
+   * close) until the returned function is called.
+   */
+  onConnectionChange(fn: () => void): () => void {
+    return this.#connSignal.subscribe(fn);
   }
 
   async #acceptLoop(): Promise<void> {
@@ -200,6 +211,7 @@ export class UnixSocketNotifier implements Notifier {
       try {
         conn.close();
       } catch { /* already closed */ }
+      this.#connSignal.raise();
     }
   }
 

@@ -15,6 +15,7 @@
 import { OsError } from "../errors.ts";
 import type { Notifier, NotifyWaitOptions } from "../notify/types.ts";
 import { UnixSocketNotifier } from "../notify/unix_socket.ts";
+import { backoffWait } from "../notify/_backoff.ts";
 
 function removeQuietly(path: string): void {
   try {
@@ -28,6 +29,7 @@ function removeQuietly(path: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SessionSocket } from "./_session_socket.ts";
  * import { UnixSocketNotifier } from "../notify/unix_socket.ts";
  * const path = `${Deno.makeTempDirSync()}/event`;
@@ -35,7 +37,7 @@ function removeQuietly(path: string): void {
  * s.listen();
  * const host = await UnixSocketNotifier.connect(path);
  * host.notify(1);
- * console.assert(await s.wait({ deadlineMs: 5000 }));
+ * assert(await s.wait({ deadlineMs: 5000 }));
  * s.unlisten(); // the socket file is gone until the next listen()
  * host.close();
  * s.close();
@@ -97,6 +99,26 @@ export class SessionSocket implements Notifier {
   /** Listeners opened so far (one per session offered). */
   get listens(): number {
     return this.#listens;
+  }
+
+  /**
+   * Wait until {@linkcode connected} is no longer `connected` (a host came or
+   * left, or the listener changed), the deadline passes or `signal` aborts.
+   * Event-driven: an idle remote does not wake up for it.
+   */
+  async waitConnectionChange(
+    connected: boolean,
+    options: { deadlineMs: number; signal?: AbortSignal },
+  ): Promise<void> {
+    const cur = this.#cur;
+    await backoffWait(() => this.#cur !== cur || this.connected !== connected, {
+      deadlineMs: options.deadlineMs,
+      signal: options.signal,
+      spinUs: 0,
+      yieldUs: 0,
+      sleepMs: options.deadlineMs,
+      ...(cur ? { wake: (w: () => void) => cur.onConnectionChange(w) } : {}),
+    });
   }
 
   /** Kick the current host (kept for it if it has not been accepted yet). */

@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { remoteServices, remoteTable } from "./mod.ts";
  * import { OPENAMP_LINUX } from "../machine/profiles/openamp_linux.ts";
- * console.assert(remoteTable(OPENAMP_LINUX).length === 88);
- * console.assert(remoteServices(["sample"])[0]?.name === "rpmsg-client-sample");
+ * assert(remoteTable(OPENAMP_LINUX).length === 88);
+ * assert(remoteServices(["sample"])[0]?.name === "rpmsg-client-sample");
  * ```
  *
  * @module

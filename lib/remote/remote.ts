@@ -3,12 +3,13 @@
  * ordinary Linux process that publishes its own resource table, as upstream
  * OpenAMP's Linux machine port does (machines.md section 2, `openamp-linux`):
  *
- * 1. create the shared memory (O_CREAT, grown to the region size), zero the
- *    two vring areas (stale rings from an earlier run would otherwise be
- *    read before the host resets them) and write the table at
- *    `layout.rscTable.pa`; nothing else is touched;
+ * 1. create the shared memory (O_CREAT, grown to the region size) and write
+ *    the table at `layout.rscTable.pa`; nothing else is touched, as upstream's
+ *    device apps do: the rings belong to the driver, which zeroes them before
+ *    DRIVER_OK, so stale rings from an earlier run are never read;
  * 2. start the device-side runtime of `lib/sim` on it (it waits for
- *    DRIVER_OK, announces, answers, re-initialises per host session);
+ *    DRIVER_OK, and only then touches the rings: announces, answers,
+ *    re-initialises per host session);
  * 3. only then listen on the notification socket, so no host can start its
  *    handshake while the device side is still being set up;
  * 4. when the host's socket connection closes, the session is over: stop
@@ -37,7 +38,7 @@ import {
 } from "../host/conventions.ts";
 import { profileNotifier } from "../host/notifier.ts";
 import { mapProfileRegions } from "../machine/map.ts";
-import { type MachineProfile, vringBytes } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/profile.ts";
 import { removeShm } from "../mem/mmap.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { heapRegion, hex } from "../mem/region.ts";
@@ -59,7 +60,11 @@ export interface RemoteOptions {
   maxSessions?: number;
   /** Leave the shm object in place on stop (default: remove it). */
   keepShm?: boolean;
-  /** How often the host's connection is checked, ms (default 5). */
+  /**
+   * Poll period in ms (default 5) for what has no event: a poll-word
+   * machine's session end (every 20 periods) and the runtime leaving a session.
+   * A socket host's connect and disconnect wake the remote at once.
+   */
   watchMs?: number;
 }
 
@@ -116,13 +121,14 @@ function privateBase(profile: MachineProfile): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startRemote } from "./remote.ts";
  * import { remoteServices } from "./services.ts";
  * import { openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
  * const socketPath = `${Deno.makeTempDirSync()}/event`;
  * const profile = openampLinuxProfile({ shmName: `amp-doc-remote-${Deno.pid}.shm`, socketPath });
  * const remote = await startRemote({ profile, services: remoteServices(["echo"]) });
- * console.assert(remote.sessions === 0 && Deno.statSync(socketPath).isSocket === true);
+ * assert(remote.sessions === 0 && Deno.statSync(socketPath).isSocket === true);
  * await remote.stop();
  * let gone = false;
  * try {
@@ -130,7 +136,7 @@ function privateBase(profile: MachineProfile): number {
  * } catch {
  *   gone = true;
  * }
- * console.assert(gone);
+ * assert(gone);
  * ```
  */
 export async function startRemote(options: RemoteOptions): Promise<Remote> {
@@ -157,13 +163,6 @@ export async function startRemote(options: RemoteOptions): Promise<Remote> {
   };
   let notifier: Notifier | undefined;
   try {
-    // Rings left over from an earlier run must not be taken for a new host's
-    // (the host zeroes them again before DRIVER_OK). No host can be attached
-    // yet: the socket does not exist before listen().
-    for (const v of profile.layout.vrings) {
-      const size = vringBytes(v.num, v.align, v.pa);
-      memory.get(v.pa, size).fill(v.pa, size, 0);
-    }
     const tableRegion = memory.get(tablePa, table.length);
     const publish = () => tableRegion.write(tablePa, table);
     publish();
@@ -191,6 +190,7 @@ export async function startRemote(options: RemoteOptions): Promise<Remote> {
     );
     let ended = 0;
     let stopping = false;
+    const stopAc = new AbortController();
     const between = () => state.atomicLoadU32(statePa) === REMOTE_STATE_WAITING;
     const countEnd = (): boolean => {
       if (sim.sessions <= ended) return false;
@@ -201,7 +201,7 @@ export async function startRemote(options: RemoteOptions): Promise<Remote> {
       if (!sock) {
         // Poll-word machines: the host's vdev reset ends a session.
         while (!stopping) {
-          await sleep(watchMs * 4);
+          await sleep(watchMs * 20);
           if (sim.sessions > ended && between()) {
             countEnd();
             if (options.maxSessions !== undefined && ended >= options.maxSessions) break;
@@ -211,7 +211,9 @@ export async function startRemote(options: RemoteOptions): Promise<Remote> {
       }
       let attached = false;
       while (!stopping) {
-        await sleep(watchMs);
+        // Wakes when a host connects or leaves (or at stop); the timeout only bounds it.
+        await sock.waitConnectionChange(attached, { deadlineMs: 1000, signal: stopAc.signal });
+        if (stopping) break;
         if (sock.connected) {
           attached = true;
           continue;
@@ -232,6 +234,7 @@ export async function startRemote(options: RemoteOptions): Promise<Remote> {
     const stop = (): Promise<void> => {
       stopped ??= (async () => {
         stopping = true;
+        stopAc.abort();
         await watch;
         try {
           await sim.stop();

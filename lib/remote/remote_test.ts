@@ -115,13 +115,18 @@ Deno.test({
       assert.ok(Deno.statSync(n.socketPath).isSocket);
       const view = mapShm(n.shmName, 0x80000, { create: false });
       try {
-        // The 88 table bytes were written and the rings zeroed; the rest is as it was.
+        // Only the 88 table bytes were written, as upstream's device apps do:
+        // the stale rings are left for the host to zero before DRIVER_OK, and
+        // the remote neither read them nor announced into them meanwhile.
         assert.deepEqual(view.read(0, 0x58), upstreamTable());
         assert.equal(view.u8(0x58), 0xff);
-        assert.equal(view.u8(0x4000), 0);
-        assert.equal(view.u16(0x5002), 0);
-        assert.equal(view.u16(0x9002), 0);
+        assert.equal(view.u8(0x4000), 0xee);
+        assert.equal(view.u16(0x5002), 738);
+        assert.equal(view.u16(0x9002), 482);
         assert.equal(view.u8(0x30000), 0xdd);
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(view.u16(0x5002), 738);
+        assert.equal(remote.device.stats.txMessages, 0);
 
         for (let session = 1; session <= 2; session++) {
           const s = await openHostSession(profile, { timeoutMs: 20_000 });
@@ -207,5 +212,42 @@ Deno.test({
       } catch { /* already gone */ }
       Deno.removeSync(n.dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "openHostSession before startRemote: the host waits on the socket, then msg-test passes",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const n = names("c");
+    const profile = openampLinuxProfile({ shmName: n.shmName, socketPath: n.socketPath });
+    assert.equal(exists(n.shmPath), false);
+    let remote: Awaited<ReturnType<typeof startRemote>> | undefined;
+    // The host starts first: no shm object and no socket exist yet.
+    const opening = openHostSession(profile, { timeoutMs: 30_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    try {
+      remote = await startRemote({ profile, services: remoteServices(["echo"]) });
+      const s = await opening;
+      try {
+        const echo = await runMsgTest(await s.channel("rpmsg-openamp-demo-channel"), {
+          wordSize: 8,
+          minSize: 1,
+          maxSize: 480,
+          timeoutMs: 20_000,
+        });
+        assert.equal(echo.errors, 0, echo.failures.join("; "));
+        assert.equal(echo.received, 480);
+        assert.equal(remote.sessions, 1);
+      } finally {
+        await s.close();
+      }
+    } finally {
+      await opening.catch(() => {});
+      await remote?.stop();
+      Deno.removeSync(n.dir, { recursive: true });
+    }
+    assert.equal(exists(n.shmPath), false);
   },
 });

@@ -31,14 +31,15 @@ export type RemoteServiceName = typeof REMOTE_SERVICE_NAMES[number];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { finiteSampleService } from "./services.ts";
  * const s = finiteSampleService(2);
  * s.handle(new Uint8Array(1));
- * console.assert(!s.stopped);
+ * assert(!s.stopped);
  * s.handle(new Uint8Array(1));
- * console.assert(s.stopped);
+ * assert(s.stopped);
  * s.reset();
- * console.assert(!s.stopped);
+ * assert(!s.stopped);
  * ```
  */
 export function finiteSampleService(count: number = SAMPLE_COUNT): Service {
@@ -69,10 +70,11 @@ export function finiteSampleService(count: number = SAMPLE_COUNT): Service {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { remoteServices } from "./services.ts";
- * console.assert(remoteServices(["matrix"])[0]?.name === "rpmsg-openamp-demo-channel");
+ * assert(remoteServices(["matrix"])[0]?.name === "rpmsg-openamp-demo-channel");
  * const both = remoteServices(["echo", "matrix"]).map((s) => s.name);
- * console.assert(both[1] === "rpmsg-openamp-matrix");
+ * assert(both[1] === "rpmsg-openamp-matrix");
  * ```
  */
 export function remoteServices(names: readonly string[]): Service[] {

@@ -25,8 +25,9 @@ export const REMOTE_STATUS_OFFSET = REMOTE_VDEV_OFFSET + VDEV_STATUS;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hasDriverOk } from "./table.ts";
- * console.assert(hasDriverOk(4) && !hasDriverOk(0));
+ * assert(hasDriverOk(4) && !hasDriverOk(0));
  * ```
  */
 export function hasDriverOk(status: number): boolean {
@@ -44,10 +45,11 @@ export function hasDriverOk(status: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { remoteTable } from "./table.ts";
  * import { OPENAMP_LINUX } from "../machine/profiles/openamp_linux.ts";
  * const t = remoteTable(OPENAMP_LINUX);
- * console.assert(t.length === 0x58 && t[0x14] === 3 && t[0x30 + 1] === 0x40);
+ * assert(t.length === 0x58 && t[0x14] === 3 && t[0x30 + 1] === 0x40);
  * ```
  */
 export function remoteTable(profile: MachineProfile): Uint8Array {

@@ -277,12 +277,16 @@ export class StateFile {
 
   async #lock(): Promise<Deno.FsFile> {
     await this.#ensureDir();
-    const f = await Deno.open(this.lockPath, {
-      read: true,
-      write: true,
-      create: true,
-      mode: 0o600,
-    });
+    let f: Deno.FsFile;
+    try {
+      f = await Deno.open(this.lockPath, { read: true, write: true, create: true, mode: 0o600 });
+    } catch (e) {
+      throw new ConfigError(
+        "STATE_LOCK",
+        `Cannot open the state lock ${this.lockPath}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
     const deadline = Date.now() + this.#lockTimeoutMs;
     let wait = 1;
     try {

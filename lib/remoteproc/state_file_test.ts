@@ -275,6 +275,19 @@ Deno.test("the lock wait has a deadline", async () => {
   });
 });
 
+Deno.test("a lock file that cannot be opened is a ConfigError naming it", async () => {
+  await withDir(async (dir) => {
+    const sf = new StateFile({ dir, lockTimeoutMs: 50 });
+    await Deno.mkdir(sf.lockPath); // a directory where the lock file should be
+    await assert.rejects(sf.update(() => {}), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.equal(e.code, "STATE_LOCK");
+      assert.ok(e.message.startsWith(`Cannot open the state lock ${sf.lockPath}: `), e.message);
+      return true;
+    });
+  });
+});
+
 Deno.test("stopCpu: no owner, stale owner, self, ambiguity", async () => {
   await withDir(async (dir) => {
     await assert.rejects(stopCpu(1, { dir }), (e: unknown) => {

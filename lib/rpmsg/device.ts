@@ -98,6 +98,13 @@ export interface RpmsgDeviceOptions {
   log?: (message: string) => void;
   /** Number of dynamic addresses from 1024 (default 1024). */
   dynamicAddresses?: number;
+  /**
+   * After traffic, how long waits ({@linkcode RpmsgDevice.waitForWork},
+   * {@linkcode RpmsgDevice.run}) keep spinning and yielding before they sleep,
+   * in ms (default 5): back-to-back messages are picked up in µs, an idle bus
+   * costs next to no CPU.
+   */
+  activeWindowMs?: number;
 }
 
 /** Options for {@linkcode RpmsgDevice.createEndpoint}. */
@@ -114,6 +121,16 @@ export interface RpmsgEndpointOptions {
   onUnbind?: (ep: RpmsgEndpoint) => void;
   /** Announce the endpoint through name service (default true when NS is negotiated). */
   announce?: boolean;
+}
+
+/** Options for {@linkcode RpmsgDevice.waitForWork}. */
+export interface RpmsgWaitOptions {
+  /** Longest wait in ms. */
+  deadlineMs: number;
+  /** Stops the wait (resolves false). */
+  signal?: AbortSignal;
+  /** Extra wake-up condition (cheap, no throw). */
+  until?: () => boolean;
 }
 
 /** Options for {@linkcode RpmsgDevice.run}. */
@@ -298,12 +315,23 @@ export class RpmsgEndpoint {
 }
 
 const NO_LOG_WINDOW_MS = 1000;
+/** Allocation-free ring checks at the start of a busy {@linkcode RpmsgDevice.waitForWork}, ms. */
+const FAST_SPIN_MS = 0.05;
 
 /**
  * An rpmsg bus over virtio, as host (driver) or remote (device).
  *
  * All processing is synchronous in {@linkcode poll}; callbacks run from it.
- * {@linkcode run} loops poll with the notifier's spin/yield/sleep wait.
+ * {@linkcode run} loops poll with {@linkcode waitForWork} in between.
+ *
+ * The device role touches nothing in the rings until a session starts: before
+ * its first {@linkcode reset} (which the remote calls when it sees the host's
+ * DRIVER_OK) the rings may hold anything, e.g. a stale earlier run. Until then
+ * name-service announcements of new endpoints are queued (and sent by the
+ * reset), {@linkcode hasWork} is false and nothing is read or written. Only an
+ * explicit {@linkcode poll}, send or {@linkcode getTxBuffer} by the owner
+ * starts using the rings without a reset (in-process setups where the driver
+ * was built first).
  *
  * Drop reasons counted in `stats.drops` (and per endpoint where one is known):
  * `RPMSG_BAD_USED_LEN`, `RPMSG_SHORT_BUFFER`, `RPMSG_BAD_HDR_LEN`,
@@ -385,6 +413,10 @@ export class RpmsgDevice {
   #gen = 0;
   #closed = false;
   #polling = false;
+  /** Device role: the rings may be used (a session started, or the owner polled or sent). */
+  #live: boolean;
+  readonly #activeWindowMs: number;
+  #lastActive = -Infinity;
   #held = false;
   #curId = -1;
   #curOff = 0;
@@ -437,6 +469,15 @@ export class RpmsgDevice {
     this.#features = options.features ?? VIRTIO_RPMSG_F_NS;
     this.#ns = (this.#features & VIRTIO_RPMSG_F_NS) !== 0;
     this.#addrs = new AddressBitmap(options.dynamicAddresses ?? 1024);
+    this.#live = this.#driver;
+    const win = options.activeWindowMs ?? 5;
+    if (!Number.isFinite(win) || win < 0) {
+      throw new ConfigError(
+        "RPMSG_BAD_WINDOW",
+        `rpmsg activeWindowMs ${win} is not a finite ms >= 0`,
+      );
+    }
+    this.#activeWindowMs = win;
 
     const rxSz = options.rxBufSize ?? RPMSG_DEFAULT_BUF_SIZE;
     const txSz = options.txBufSize ?? RPMSG_DEFAULT_BUF_SIZE;
@@ -497,7 +538,8 @@ export class RpmsgDevice {
       }
     } else {
       // Re-posted RX buffers need no kick (vring0 used.flags NO_NOTIFY), as OpenAMP's device does.
-      this.#vq0.disableNotifications();
+      // Not before the session: the rings are the driver's to set up first.
+      if (this.#live) this.#vq0.disableNotifications();
       this.#stashHead = [];
       this.#stashOff = [];
       this.#stashLen = [];
@@ -600,6 +642,7 @@ export class RpmsgDevice {
   }
 
   #flushNs(): void {
+    if (!this.#live) return;
     const q = this.#pendingNs;
     while (q.length > 0) {
       const m = q[0]!;
@@ -644,6 +687,7 @@ export class RpmsgDevice {
    */
   trySend(ep: RpmsgEndpoint, data: Uint8Array, dst: number = ep.dst): boolean {
     this.#checkSend(ep, dst);
+    this.#activate();
     return this.#sendRaw(ep.addr, dst, data, ep);
   }
 
@@ -836,6 +880,7 @@ export class RpmsgDevice {
   }
 
   #countTx(ep: RpmsgEndpoint | null, len: number): void {
+    this.#lastActive = performance.now();
     const s = this.stats;
     s.txMessages++;
     s.txBytes += len;
@@ -850,6 +895,7 @@ export class RpmsgDevice {
   /** Take a TX buffer to fill in place, or null when none is free. */
   getTxBuffer(): RpmsgTxBuffer | null {
     this.#checkOpen();
+    this.#activate();
     const id = this.#takeTx();
     if (id < 0) return null;
     const off = this.#tOff, len = this.#tLen;
@@ -940,7 +986,7 @@ export class RpmsgDevice {
 
   /** True when something is waiting to be processed (cheap). */
   hasWork(): boolean {
-    if (this.#closed) return false;
+    if (this.#closed || !this.#live) return false;
     if (this.#driver) {
       return this.#vq0.hasUsed() || (this.#pendingNs.length > 0 && this.#vq1.hasUsed());
     }
@@ -954,6 +1000,7 @@ export class RpmsgDevice {
    */
   poll(): number {
     if (this.#closed || this.#polling) return 0;
+    this.#activate();
     this.#polling = true;
     try {
       let n = 0;
@@ -978,6 +1025,7 @@ export class RpmsgDevice {
         }
       }
       if (this.#pendingNs.length > 0) this.#flushNs();
+      if (n > 0) this.#lastActive = performance.now();
       return n;
     } finally {
       this.#polling = false;
@@ -1126,14 +1174,14 @@ export class RpmsgDevice {
 
   /**
    * Wait for kicks and process until `signal` aborts or {@linkcode close}.
-   * Spins briefly, then yields, then sleeps (the notifier's strategy), and
-   * yields to the event loop at least every few ms while busy.
+   * Idle waits are {@linkcode waitForWork}: spin and yield while traffic is
+   * recent, sleep or block when idle. While busy the loop yields to the event
+   * loop at least every few ms.
    */
   async run(options: RpmsgRunOptions = {}): Promise<void> {
     const { signal, stop, onPoll, until: extra } = options;
     const idleMs = options.idleMs ?? 100;
-    const until = (): boolean =>
-      this.hasWork() || (stop !== undefined && stop()) || (extra !== undefined && extra());
+    const more = (): boolean => (stop !== undefined && stop()) || (extra !== undefined && extra());
     let lastYield = performance.now();
     let busy = 0;
     while (!this.#closed && !signal?.aborted && !(stop && stop())) {
@@ -1149,9 +1197,47 @@ export class RpmsgDevice {
         }
         continue;
       }
-      await this.#notifier.wait({ deadlineMs: idleMs, signal, until });
+      await this.waitForWork({ deadlineMs: idleMs, ...(signal ? { signal } : {}), until: more });
       lastYield = performance.now();
     }
+  }
+
+  /**
+   * Wait for a kick or for work on the rings (or `until()`), then resolve
+   * true; false at the deadline or on abort. Within `activeWindowMs` of the
+   * last message sent or received the wait spins and yields (`sched_yield`)
+   * and sees the next message in µs; after that it sleeps (or blocks on an
+   * event-driven notifier, e.g. a socket read), so an idle bus is cheap.
+   */
+  waitForWork(options: RpmsgWaitOptions): Promise<boolean> {
+    const extra = options.until;
+    const until = extra === undefined ? () => this.hasWork() : () => this.hasWork() || extra();
+    let now = performance.now();
+    const busyMs = this.#lastActive + this.#activeWindowMs - now;
+    if (busyMs > 0) {
+      // Busy: look at the rings for a few µs first, allocating nothing (a
+      // peer that answers in µs is served without arming a wait). A kick
+      // left unconsumed only makes a later wait return at once.
+      const spinEnd = now + FAST_SPIN_MS;
+      do {
+        for (let i = 0; i < 16; i++) if (until()) return Promise.resolve(true);
+        now = performance.now();
+      } while (now < spinEnd);
+    }
+    return this.#notifier.wait({
+      deadlineMs: options.deadlineMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+      until,
+      busyUs: busyMs > 0 ? Math.ceil(busyMs * 1000) : 0,
+    });
+  }
+
+  /** Device role: start using the rings (first poll or send by the owner before any reset). */
+  #activate(): void {
+    if (this.#live) return;
+    this.#live = true;
+    this.#vq0.disableNotifications();
+    if (this.#pendingNs.length > 0) this.#flushNs();
   }
 
   /**
@@ -1167,6 +1253,7 @@ export class RpmsgDevice {
       this.#ns = (options.features & VIRTIO_RPMSG_F_NS) !== 0;
     }
     this.stats.resets++;
+    this.#live = true;
     this.#vq0.reset();
     this.#vq1.reset();
     this.#pendingNs = [];

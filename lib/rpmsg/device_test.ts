@@ -508,3 +508,41 @@ Deno.test("name service: a service announced before the local endpoint exists bi
   assert.equal(host.remoteServices.size, 0);
   assert.equal(hEp.ready, false);
 });
+
+Deno.test("device role: nothing in the rings is read or written before the session starts", () => {
+  const shm = heapRegion(0, 0x60000);
+  // An earlier run's rings: vring0 avail.idx 738 (738 entries past 0 on a
+  // 256-entry ring: reading it breaks the queue), garbage descriptors.
+  shm.fill(0x4000, 0x8000, 0xee);
+  shm.setU16(0x5002, 738);
+  shm.setU16(0x9002, 482);
+  // The driver's parts (descriptors, avail ring) of both rings. The used
+  // rings are the device's: its virtqueues start them zeroed.
+  const rings = () => [shm.read(0x4000, 0x1206), shm.read(0x8000, 0x1206)];
+  const before = rings();
+  const [nh, nr] = InProcessNotifier.pair();
+  const remote = createRpmsgDevice({ role: "device", region: shm, notifier: nr, ...LAYOUT });
+  let echoed = 0;
+  const rEp = remote.createEndpoint({ name: "echo", onMessage: (d, _s, ep) => ep.trySend(d) });
+  const other = remote.createEndpoint({ name: "gone", onMessage: () => {} });
+  other.destroy();
+  assert.equal(remote.hasWork(), false);
+  assert.deepEqual(rings(), before);
+  assert.ok(shm.bytes(0x6000, 0x806).every((b) => b === 0)); // no flags (NO_NOTIFY) written yet
+  assert.equal(remote.stats.txMessages, 0);
+  assert.equal(remote.vrings[0].broken, null);
+  assert.equal(nh.pending(), false);
+  // The driver sets up the rings (zeroing them), then the session starts.
+  const host = createRpmsgDevice({ role: "driver", region: shm, notifier: nh, ...LAYOUT });
+  const hEp = host.createEndpoint({ name: "echo", onMessage: () => echoed++ });
+  remote.reset();
+  assert.equal(remote.stats.txMessages, 1); // the queued announcement, not the destroyed one
+  host.poll();
+  assert.ok(hEp.ready);
+  assert.equal(host.remoteServices.has("gone"), false);
+  assert.ok(hEp.trySend(new Uint8Array(3)));
+  remote.poll();
+  host.poll();
+  assert.equal(echoed, 1);
+  assert.ok(rEp.ready);
+});

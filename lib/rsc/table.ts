@@ -636,6 +636,29 @@ export function entrySize(e: EntryInit | ResourceEntry): number {
   }
 }
 
+/**
+ * Bytes a table actually uses: the header, the offset array and every entry
+ * (vrings and config space included), rounded up to a multiple of 4. This is
+ * what to copy when a table was parsed out of a larger reserved area.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildResourceTable, resourceTableExtent, rpmsgVdev } from "./table.ts";
+ * const vr = { da: 0xffff_ffff, align: 0x1000, num: 256 };
+ * const t = buildResourceTable(
+ *   [rpmsgVdev({ vrings: [{ ...vr, notifyid: 1 }, { ...vr, notifyid: 2 }] })],
+ *   { offsetSlots: 8, size: 0x100 },
+ * );
+ * assert(t.size === 0x100 && resourceTableExtent(t) === 116);
+ * ```
+ */
+export function resourceTableExtent(table: Pick<ResourceTable, "offsets" | "entries">): number {
+  let end = RSC_HEADER_SIZE + 4 * table.offsets.length;
+  for (const e of table.entries) end = Math.max(end, e.offset + entrySize(e));
+  return Math.ceil(end / 4) * 4;
+}
+
 // ---------------------------------------------------------------------------
 // Building and serializing
 

@@ -37,9 +37,10 @@ export interface SimTestSetup {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { simTestSetup } from "./_testing.ts";
  * await using t = await simTestSetup({ services: [] });
- * console.assert(t.sim !== undefined);
+ * assert(t.sim !== undefined);
  * ```
  */
 export async function simTestSetup(

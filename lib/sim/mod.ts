@@ -5,8 +5,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultSimServices } from "./mod.ts";
- * console.assert(defaultSimServices().map((s) => s.name).includes("rpmsg-client-sample"));
+ * assert(defaultSimServices().map((s) => s.name).includes("rpmsg-client-sample"));
  * ```
  *
  * @module

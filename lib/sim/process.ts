@@ -27,9 +27,10 @@ export const SIM_READY_LINE = "ready";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultSimServices } from "./process.ts";
  * const names = defaultSimServices().map((s) => s.name);
- * console.assert(names.join() === "rpmsg-openamp-demo-channel,rpmsg-client-sample,rpmsg-openamp-matrix");
+ * assert(names.join() === "rpmsg-openamp-demo-channel,rpmsg-client-sample,rpmsg-openamp-matrix");
  * ```
  */
 export function defaultSimServices(): ReturnType<typeof echoService>[] {
@@ -49,9 +50,10 @@ function parseAddr(s: string | undefined, what: string): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { simRemoteMain } from "./process.ts";
  * const lines: string[] = [];
- * console.assert((await simRemoteMain(["--rsc-addr", "1"], (l) => lines.push(l))) === 2);
+ * assert((await simRemoteMain(["--rsc-addr", "1"], (l) => lines.push(l))) === 2);
  * ```
  */
 export async function simRemoteMain(
@@ -154,6 +156,7 @@ export interface SimProcess {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawnSimRemote } from "./process.ts";
  * import { mapProfileRegions } from "../machine/map.ts";
  * import { simProfile } from "../machine/profiles/sim.ts";
@@ -168,8 +171,8 @@ export interface SimProcess {
  *   profile,
  *   rscAddr: 0x9020_0100,
  * });
- * console.assert(mem.get(0x9010_0000).u32(0x9010_0000) === 1); // table published
- * console.assert((await sim.stop()) === 0);
+ * assert(mem.get(0x9010_0000).u32(0x9010_0000) === 1); // table published
+ * assert((await sim.stop()) === 0);
  * mem.close();
  * for (const r of profile.regions) if (r.backing.kind === "shm") removeShm(r.backing.name);
  * ```
@@ -267,8 +270,9 @@ export async function spawnSimRemote(options: SpawnSimOptions): Promise<SimProce
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selfSimCommand } from "./process.ts";
- * console.assert(selfSimCommand().at(-1) === "__sim-remote");
+ * assert(selfSimCommand().at(-1) === "__sim-remote");
  * ```
  */
 export function selfSimCommand(): string[] {

@@ -18,12 +18,12 @@ import { SHM_DEMO_SIZE, ShmemResponder } from "../apps/shmem.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import { DEFAULT_MAPPERS, mapProfileRegions } from "../machine/map.ts";
-import type { MachineProfile } from "../machine/profile.ts";
+import { type MachineProfile, vringBytes } from "../machine/profile.ts";
 import type { Notifier } from "../notify/types.ts";
 import { yieldTurn } from "../notify/_backoff.ts";
 import { RSC_HEADER_SIZE, VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
-import { entrySize, parseResourceTable } from "../rsc/table.ts";
-import { createRpmsgDevice } from "../rpmsg/create.ts";
+import { parseResourceTable, resourceTableExtent } from "../rsc/table.ts";
+import { createRpmsgDevice, type VringPlacement } from "../rpmsg/create.ts";
 import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/device.ts";
 import { serveRpmsgRemote } from "../rpmsg/remote.ts";
 import { SharedVdev } from "../virtio/vdev.ts";
@@ -35,6 +35,7 @@ import {
   remoteConventions,
 } from "../host/conventions.ts";
 import { profileNotifier } from "../host/notifier.ts";
+import { prepareHostTable } from "../remoteproc/host_table.ts";
 
 /** Options for {@linkcode startSimRemote}. */
 export interface SimRemoteOptions {
@@ -75,14 +76,17 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /**
  * Copy the firmware's table from the image to the layout address, as the
  * firmware does at boot. The image is host-written memory: parsed with every
- * check. Returns the table's bytes and the rpmsg vdev's offset.
+ * check. Returns the table's bytes, the rpmsg vdev's offset and where its two
+ * vrings are: the table's own `num` and `align`, at the table's `da` or, for
+ * `ANY`, at the address the host assigns (the same placement the host
+ * computes, {@linkcode prepareHostTable}).
  */
 function publishTable(
   profile: MachineProfile,
   memory: MemoryMap,
   rscAddr: number,
   rscSize: number | undefined,
-): { bytes: Uint8Array; vdevOffset: number } {
+): { bytes: Uint8Array; vdevOffset: number; vrings: [VringPlacement, VringPlacement] } {
   const limit = profile.layout.rscTable.size;
   let region = memory.find(rscAddr, RSC_HEADER_SIZE);
   if (!region) {
@@ -103,15 +107,23 @@ function publishTable(
   const raw = region.read(rscAddr, size);
   const name = `the image's resource table at ${hex(rscAddr)}`;
   const t = parseResourceTable(raw, { name });
-  let end = RSC_HEADER_SIZE + 4 * t.offsets.length;
-  for (const e of t.entries) end = Math.max(end, e.offset + entrySize(e));
-  const bytes = rscSize === undefined ? raw.slice(0, Math.ceil(end / 4) * 4) : raw;
+  const bytes = rscSize === undefined ? raw.slice(0, resourceTableExtent(t)) : raw;
   const vdev = t.entries.find((e) => e.kind === "vdev" && e.id === VIRTIO_ID_RPMSG);
   if (!vdev) {
     throw new VirtioError("SIM_NO_RPMSG_VDEV", `sim: ${name} has no rpmsg vdev`);
   }
+  const placed = prepareHostTable({ imageAddr: rscAddr, bytes, table: t }, profile, memory, "sim")
+    .vdevs.find((v) => v.offset === vdev.offset)!;
+  const [v0, v1] = placed.vrings;
+  if (placed.vrings.length !== 2 || !v0 || !v1) {
+    throw new VirtioError(
+      "SIM_VRING_COUNT",
+      `sim: the rpmsg vdev of ${name} has ${placed.vrings.length} vrings; rpmsg needs 2`,
+    );
+  }
   memory.get(profile.layout.rscTable.pa, bytes.length).write(profile.layout.rscTable.pa, bytes);
-  return { bytes, vdevOffset: vdev.offset };
+  const at = (v: VringPlacement): VringPlacement => ({ pa: v.pa, num: v.num, align: v.align });
+  return { bytes, vdevOffset: vdev.offset, vrings: [at(v0), at(v1)] };
 }
 
 /**
@@ -120,13 +132,14 @@ function publishTable(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startSimRemote } from "./remote.ts";
  * import { echoService } from "../apps/services.ts";
  * import { simTestSetup } from "./_testing.ts";
  * await using t = await simTestSetup({ services: [], start: false });
  * const sim = await startSimRemote({ profile: t.profile, memory: t.memory,
  *   rscAddr: t.rscAddr, services: [echoService()] });
- * console.assert(sim.sessions === 0);
+ * assert(sim.sessions === 0);
  * await sim.stop();
  * ```
  */
@@ -154,13 +167,18 @@ export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemo
       if (sw) memory.get(sw.statePa, 4).atomicStoreU32(sw.statePa, s);
     };
     setState(REMOTE_STATE_BOOT);
-    const { vdevOffset } = publishTable(profile, memory, options.rscAddr, options.rscSize);
+    const { vdevOffset, vrings: [v0, v1] } = publishTable(
+      profile,
+      memory,
+      options.rscAddr,
+      options.rscSize,
+    );
     const region = memory.get(layout.rscTable.pa, layout.rscTable.size);
     const vdev = new SharedVdev(region, layout.rscTable.pa + vdevOffset, { name: "sim vdev" });
     notifier ??= await profileNotifier(profile, memory, "remote");
-    const [v0, v1] = layout.vrings;
+    const end = (v: VringPlacement) => v.pa + vringBytes(v.num, v.align, v.pa);
     const lo = Math.min(v0.pa, v1.pa, layout.pool.pa);
-    const hi = Math.max(v0.pa, v1.pa, layout.pool.pa + layout.pool.size);
+    const hi = Math.max(end(v0), end(v1), layout.pool.pa + layout.pool.size);
     const device = createRpmsgDevice({
       role: "device",
       region: memory.get(lo, hi - lo),
