@@ -239,6 +239,9 @@ export const loadCommand: Command = defineCommand({
     "the core and releases everything. Without --machine the rv64-virt board is used when\n" +
     "its UIO devices are present, else the simulated machine `sim` (a separate process that\n" +
     "runs amp's demo services; the firmware's code is not executed).\n" +
+    'On a kernel-remoteproc machine (a profile with control kind "remoteproc") the core\n' +
+    "is loaded, started and stopped through /sys/class/remoteproc; messaging to it through\n" +
+    "rpmsg_char (/dev/rpmsg_ctrlN) is a later step: the rpmsg verbs do not reach it yet.\n" +
     "Exit code: 0 stopped on request, 1 failure or crash, 2 usage.",
   options: {
     machine: {
