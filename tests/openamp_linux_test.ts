@@ -44,30 +44,17 @@ async function waitFor(what: string, cond: () => boolean): Promise<void> {
   }
 }
 
-/** Run `amp ARGS` to completion. */
-async function amp(args: string[]): Promise<{ code: number; out: string }> {
+/** Start `amp ARGS` in the background. */
+function spawnAmp(args: string[]) {
   const p = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", CLI, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const r = await p.output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
-}
-
-/** Start `amp remote ...` in the background. */
-function ampRemote(args: string[]) {
-  const p = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", CLI, "remote", ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
   const output = p.output();
   return {
-    async result() {
+    async result(): Promise<{ code: number; out: string }> {
       const r = await output;
       const dec = new TextDecoder();
       return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
@@ -80,23 +67,35 @@ function ampRemote(args: string[]) {
   };
 }
 
+/** Run `amp ARGS` to completion. */
+function amp(args: string[]): Promise<{ code: number; out: string }> {
+  return spawnAmp(args).result();
+}
+
+/** Start `amp remote SERVICES --shm-name ... --socket ... [--sessions N]` in the background. */
+function ampRemote(t: ReturnType<typeof setup>, services: string[], sessions?: number) {
+  const args = ["remote", ...services, "--shm-name", t.shmName, "--socket", t.socketPath];
+  if (sessions !== undefined) args.push("--sessions", String(sessions));
+  return spawnAmp(args);
+}
+
+/** The `finally` of every test with a remote process: stop it, remove its files. */
+async function cleanUp(t: ReturnType<typeof setup>, remote: ReturnType<typeof spawnAmp>) {
+  remote.kill();
+  await remote.result();
+  try {
+    Deno.removeSync(t.shmPath);
+  } catch { /* removed by the remote */ }
+  Deno.removeSync(t.dir, { recursive: true });
+}
+
 Deno.test({
   name: "openamp-linux: amp remote and amp rpmsg as two processes (CLI on both sides)",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const t = setup("cli");
-    const remote = ampRemote([
-      "echo",
-      "sample",
-      "matrix",
-      "--shm-name",
-      t.shmName,
-      "--socket",
-      t.socketPath,
-      "--sessions",
-      "3",
-    ]);
+    const remote = ampRemote(t, ["echo", "sample", "matrix"], 3);
     try {
       await waitFor("the remote's socket", () => exists(t.socketPath));
       const common = ["--machine", t.machineFile, "--timeout", "30000"];
@@ -116,12 +115,7 @@ Deno.test({
       assert.equal(exists(t.socketPath), false, "socket file removed");
       assert.equal(exists(t.shmPath), false, "shm object removed");
     } finally {
-      remote.kill();
-      await remote.result();
-      try {
-        Deno.removeSync(t.shmPath);
-      } catch { /* removed by the remote */ }
-      Deno.removeSync(t.dir, { recursive: true });
+      await cleanUp(t, remote);
     }
   },
 });
@@ -134,15 +128,7 @@ Deno.test({
   async fn() {
     const t = setup("mxd");
     // `matrix` alone takes "rpmsg-openamp-demo-channel", as upstream's matrix_multiplyd does.
-    const remote = ampRemote([
-      "matrix",
-      "--shm-name",
-      t.shmName,
-      "--socket",
-      t.socketPath,
-      "--sessions",
-      "1",
-    ]);
+    const remote = ampRemote(t, ["matrix"], 1);
     try {
       await waitFor("the remote's socket", () => exists(t.socketPath));
       const r = await amp(["rpmsg", "matrix", "--machine", t.machineFile, "--timeout", "30000"]);
@@ -151,12 +137,7 @@ Deno.test({
       assert.match(r.out, /PASS matrix: 200 sent, 200 received, 0 errors/);
       assert.equal((await remote.result()).code, 0);
     } finally {
-      remote.kill();
-      await remote.result();
-      try {
-        Deno.removeSync(t.shmPath);
-      } catch { /* removed by the remote */ }
-      Deno.removeSync(t.dir, { recursive: true });
+      await cleanUp(t, remote);
     }
   },
 });
@@ -167,16 +148,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const t = setup("host");
-    const remote = ampRemote([
-      "matrix",
-      "sample",
-      "--shm-name",
-      t.shmName,
-      "--socket",
-      t.socketPath,
-      "--sessions",
-      "1",
-    ]);
+    const remote = ampRemote(t, ["matrix", "sample"], 1);
     try {
       await waitFor("the remote's socket", () => exists(t.socketPath));
       const notifier = await UnixSocketNotifier.connect(t.socketPath);
@@ -199,12 +171,7 @@ Deno.test({
       const r = await remote.result();
       assert.equal(r.code, 0, r.out);
     } finally {
-      remote.kill();
-      await remote.result();
-      try {
-        Deno.removeSync(t.shmPath);
-      } catch { /* removed by the remote */ }
-      Deno.removeSync(t.dir, { recursive: true });
+      await cleanUp(t, remote);
     }
   },
 });
@@ -248,7 +215,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const t = setup("sweep");
-    const remote = ampRemote(["echo", "--shm-name", t.shmName, "--socket", t.socketPath]);
+    const remote = ampRemote(t, ["echo"]);
     try {
       await waitFor("the remote's socket", () => exists(t.socketPath));
       const s = await openHostSession(t.profile, { timeoutMs: 30_000 });
@@ -270,12 +237,7 @@ Deno.test({
       assert.equal(exists(t.socketPath), false);
       assert.equal(exists(t.shmPath), false);
     } finally {
-      remote.kill();
-      await remote.result();
-      try {
-        Deno.removeSync(t.shmPath);
-      } catch { /* gone */ }
-      Deno.removeSync(t.dir, { recursive: true });
+      await cleanUp(t, remote);
     }
   },
 });

@@ -9,6 +9,7 @@
 import { TimeoutError } from "../errors.ts";
 import type { MemoryRegion } from "../mem/region.ts";
 import { type DemoResult, DemoRun, type LogFn } from "./channel.ts";
+import { sleep } from "../util/poll.ts";
 
 /** Offsets from the demo area's base. */
 export const SHM_CONTROL = 0x00, SHM_TX_AVAIL = 0x04, SHM_RX_AVAIL = 0x0c;
@@ -59,7 +60,7 @@ async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Pr
   while (!cond()) {
     if (performance.now() - t0 > timeoutMs) throw new TimeoutError(what, timeoutMs);
     if (++spins < 2000) continue;
-    await new Promise((r) => setTimeout(r, spins < 4000 ? 0 : 1));
+    await sleep(spins < 4000 ? 0 : 1);
   }
 }
 

@@ -19,6 +19,7 @@ import type { BackendOptions } from "../remoteproc/backends/mod.ts";
 import { selfSimCommand, type SimProcess, spawnSimRemote } from "../sim/process.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
 import { parseCpu, resolveMachine, runProfilePath } from "./_target.ts";
+import { sleep } from "../util/poll.ts";
 
 /** Images at least this big get a progress display. */
 const PROGRESS_MIN_BYTES = 1 << 20;
@@ -198,7 +199,7 @@ export async function loadAndRun(o: LoadRunOptions): Promise<number> {
 /** Poll the backend every second; resolves `crash:...` when the core is no longer running. */
 async function watchCore(rp: Remoteproc, signal: AbortSignal): Promise<string> {
   while (!signal.aborted) {
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     if (signal.aborted) break;
     try {
       await rp.poll();

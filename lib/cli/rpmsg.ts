@@ -6,7 +6,7 @@
  */
 
 import { isAmpError, UsageError } from "../errors.ts";
-import type { DemoResult } from "../apps/channel.ts";
+import { DemoRun } from "../apps/channel.ts";
 import type { HostSession } from "../host/session.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
 import { readInputFile } from "./_files.ts";
@@ -39,20 +39,12 @@ async function listen(ctx: CommandContext, name: string): Promise<number> {
   const timeoutMs = intOption(ctx.values.timeout, "timeout") ?? 5000;
   const count = intOption(ctx.values.count, "count");
   const { profile } = await findTarget(targetOptions(ctx));
-  const t0 = performance.now();
   const ac = new AbortController();
   const onSig = () => ac.abort();
   Deno.addSignalListener("SIGINT", onSig);
   Deno.addSignalListener("SIGTERM", onSig);
-  const r: DemoResult = {
-    demo: "listen",
-    passed: false,
-    errors: 0,
-    sent: 0,
-    received: 0,
-    ms: 0,
-    failures: [],
-  };
+  const run = new DemoRun("listen");
+  const r = run.result;
   let s: HostSession;
   try {
     s = await openRemoteSession(profile, {
@@ -82,8 +74,7 @@ async function listen(ctx: CommandContext, name: string): Promise<number> {
       } catch (e) {
         if (ac.signal.aborted) break;
         if (isAmpError(e) && e.code === "TIMEOUT" && count === undefined) continue;
-        r.errors++;
-        r.failures.push((e as Error).message);
+        run.fail((e as Error).message);
         break;
       }
       r.received++;
@@ -103,9 +94,7 @@ async function listen(ctx: CommandContext, name: string): Promise<number> {
     Deno.removeSignalListener("SIGTERM", onSig);
     await s.close();
   }
-  r.ms = performance.now() - t0;
-  r.passed = r.errors === 0 && (count === undefined || r.received === count);
-  return finishDemo(ctx, r);
+  return finishDemo(ctx, run.finish(count ?? r.received));
 }
 
 async function send(ctx: CommandContext, name: string, words: readonly string[]): Promise<number> {
@@ -119,16 +108,8 @@ async function send(ctx: CommandContext, name: string, words: readonly string[])
   const data = typeof file === "string"
     ? await readInputFile(file)
     : new TextEncoder().encode(words.join(" "));
-  const t0 = performance.now();
-  const r: DemoResult = {
-    demo: "send",
-    passed: false,
-    errors: 0,
-    sent: 0,
-    received: 0,
-    ms: 0,
-    failures: [],
-  };
+  const run = new DemoRun("send");
+  const r = run.result;
   const s = await openRemoteSession(profile, {
     timeoutMs,
     log: (l) => ctx.verbose && !ctx.json && ctx.out(l),
@@ -152,8 +133,7 @@ async function send(ctx: CommandContext, name: string, words: readonly string[])
         d = await ch.recv(timeoutMs);
       } catch (e) {
         if (!isAmpError(e)) throw e;
-        r.errors++;
-        r.failures.push(`reply ${r.received + 1} of ${replies}: ${e.message}`);
+        run.fail(`reply ${r.received + 1} of ${replies}: ${e.message}`);
         break;
       }
       r.received++;
@@ -164,9 +144,7 @@ async function send(ctx: CommandContext, name: string, words: readonly string[])
   } finally {
     await s.close();
   }
-  r.ms = performance.now() - t0;
-  r.passed = r.errors === 0;
-  return finishDemo(ctx, r);
+  return finishDemo(ctx, run.finish(r.received));
 }
 
 /** `amp rpmsg`. */

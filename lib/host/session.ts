@@ -27,6 +27,7 @@ import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/device.ts";
 import { SharedVdev } from "../virtio/vdev.ts";
 import { REMOTE_STATE_WAITING, type RemoteConventions, remoteConventions } from "./conventions.ts";
 import { profileNotifier } from "./notifier.ts";
+import { sleep } from "../util/poll.ts";
 
 /** Features the host accepts (name service). */
 export const HOST_FEATURES = VIRTIO_RPMSG_F_NS;
@@ -52,8 +53,6 @@ export interface ChannelOptions {
   /** Longest wait for the remote to announce the service, ms (default: the session's). */
   timeoutMs?: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * A message channel over one rpmsg endpoint: received messages are copied

@@ -10,6 +10,7 @@ import { OsError, TimeoutError } from "../errors.ts";
 import { KickSignal } from "./_signal.ts";
 import { backoffWait, yieldTurn } from "./_backoff.ts";
 import type { Notifier, NotifyWaitOptions } from "./types.ts";
+import { sleep } from "../util/poll.ts";
 
 /** The byte one kick puts on the wire. */
 export const KICK_BYTE = 0x01;
@@ -125,7 +126,7 @@ export class UnixSocketNotifier implements Notifier {
             { cause: e },
           );
         }
-        await new Promise((r) => setTimeout(r, interval));
+        await sleep(interval);
       }
     }
   }

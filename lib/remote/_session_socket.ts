@@ -16,6 +16,7 @@ import { OsError } from "../errors.ts";
 import type { Notifier, NotifyWaitOptions } from "../notify/types.ts";
 import { UnixSocketNotifier } from "../notify/unix_socket.ts";
 import { backoffWait } from "../notify/_backoff.ts";
+import { sleep } from "../util/poll.ts";
 
 function removeQuietly(path: string): void {
   try {
@@ -131,7 +132,7 @@ export class SessionSocket implements Notifier {
     const cur = this.#cur;
     if (cur) return await cur.wait(options);
     if (options.until?.()) return true;
-    await new Promise((r) => setTimeout(r, Math.min(1, Math.max(0, options.deadlineMs))));
+    await sleep(Math.min(1, Math.max(0, options.deadlineMs)));
     return options.until?.() ?? false;
   }
 

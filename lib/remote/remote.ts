@@ -47,6 +47,7 @@ import type { RpmsgDevice } from "../rpmsg/device.ts";
 import { startSimRemote } from "../sim/remote.ts";
 import { SessionSocket } from "./_session_socket.ts";
 import { remoteTable } from "./table.ts";
+import { sleep } from "../util/poll.ts";
 
 /** Options for {@linkcode startRemote}. */
 export interface RemoteOptions {
@@ -87,8 +88,6 @@ export interface Remote {
   /** Stop serving and release everything. */
   stop(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Check that `profile` is a machine whose remote amp can be: the remote

@@ -16,6 +16,7 @@
  */
 
 import { AmpError, ConfigError, OsError, TimeoutError } from "../errors.ts";
+import { sleep } from "../util/poll.ts";
 
 /** One remote cpu owned by an amp process. */
 export interface CpuEntry {
@@ -77,10 +78,6 @@ export function defaultStateDir(
   if (env.AMP_STATE_DIR) return env.AMP_STATE_DIR;
   if (env.XDG_RUNTIME_DIR) return `${env.XDG_RUNTIME_DIR.replace(/\/+$/, "")}/amp`;
   return `/tmp/amp-${uid ?? "user"}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function isEntry(v: unknown): v is CpuEntry {

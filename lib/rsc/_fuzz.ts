@@ -5,11 +5,13 @@
  * @module
  */
 
-/** A source of uniform numbers in `[0, 1)`, like `Math.random`. */
-export type Rng = () => number;
+import { mulberry32, randInt, type Rng } from "../elf/_fuzz.ts";
+
+export type { Rng };
 
 /**
- * A small seeded PRNG (mulberry32) so failing cases can be replayed by seed.
+ * A small seeded PRNG (mulberry32) so failing cases can be replayed by seed:
+ * the ELF fuzz helpers' generator under this folder's name.
  *
  * @example
  * ```ts
@@ -19,20 +21,7 @@ export type Rng = () => number;
  * assert(a() === b() && a() < 1);
  * ```
  */
-export function seededRng(seed: number): Rng {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
-
-function int(rng: Rng, n: number): number {
-  return Math.floor(rng() * n);
-}
+export const seededRng: (seed: number) => Rng = mulberry32;
 
 /** u32 values at the edges of the checks (sizes, counts, types, powers of two). */
 function boundaryU32(len: number): number[] {
@@ -90,26 +79,26 @@ const BOUNDARY_U8 = [0, 1, 2, 3, 4, 0x7f, 0x80, 0xff];
  */
 export function mutateTable(bytes: Uint8Array, rng: Rng): Uint8Array {
   let b = bytes.slice();
-  const rounds = 1 + int(rng, 4);
+  const rounds = 1 + randInt(rng, 4);
   for (let r = 0; r < rounds; r++) {
-    const op = int(rng, 10);
+    const op = randInt(rng, 10);
     if (op < 3 && b.length > 0) {
-      b[int(rng, b.length)]! ^= 1 << int(rng, 8);
+      b[randInt(rng, b.length)]! ^= 1 << randInt(rng, 8);
     } else if (op === 3) {
-      b = b.slice(0, int(rng, b.length + 1));
+      b = b.slice(0, randInt(rng, b.length + 1));
     } else if (op === 4) {
-      const extra = new Uint8Array(1 + int(rng, 64));
-      for (let i = 0; i < extra.length; i++) extra[i] = int(rng, 256);
+      const extra = new Uint8Array(1 + randInt(rng, 64));
+      for (let i = 0; i < extra.length; i++) extra[i] = randInt(rng, 256);
       const grown = new Uint8Array(b.length + extra.length);
       grown.set(b);
       grown.set(extra, b.length);
       b = grown;
     } else if (op < 9 && b.length >= 4) {
       const values = boundaryU32(b.length);
-      const at = 4 * int(rng, b.length >>> 2);
-      new DataView(b.buffer).setUint32(at, values[int(rng, values.length)]!, true);
+      const at = 4 * randInt(rng, b.length >>> 2);
+      new DataView(b.buffer).setUint32(at, values[randInt(rng, values.length)]!, true);
     } else if (b.length > 0) {
-      b[int(rng, b.length)] = BOUNDARY_U8[int(rng, BOUNDARY_U8.length)]!;
+      b[randInt(rng, b.length)] = BOUNDARY_U8[randInt(rng, BOUNDARY_U8.length)]!;
     }
   }
   return b;

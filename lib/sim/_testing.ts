@@ -17,6 +17,24 @@ import { type SimRemote, startSimRemote } from "./remote.ts";
 /** Where the test image keeps its table (as examples/seed-layout.elf does). */
 export const TEST_RSC_ADDR = 0x9020_0100;
 
+/**
+ * The `sim` machine profile with every region backed by heap memory.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { heapSimProfile } from "./_testing.ts";
+ * assert(heapSimProfile().regions.every((r) => r.backing.kind === "heap"));
+ * ```
+ */
+export function heapSimProfile(): MachineProfile {
+  const base = simProfile({ prefix: "unused" });
+  return validateProfile({
+    ...base,
+    regions: base.regions.map((r) => ({ ...r, backing: { kind: "heap" } })),
+  }, "heap sim");
+}
+
 /** What {@linkcode simTestSetup} returns. */
 export interface SimTestSetup {
   /** Heap-backed sim profile. */
@@ -46,11 +64,7 @@ export interface SimTestSetup {
 export async function simTestSetup(
   options: { services: Service[]; start?: boolean; log?: (l: string) => void },
 ): Promise<SimTestSetup> {
-  const base = simProfile({ prefix: "unused" });
-  const profile = validateProfile({
-    ...base,
-    regions: base.regions.map((r) => ({ ...r, backing: { kind: "heap" } })),
-  }, "heap sim");
+  const profile = heapSimProfile();
   const memory = await mapProfileRegions(profile);
   const ANY = FW_RSC_U32_ADDR_ANY;
   const table = buildResourceTable([

@@ -36,6 +36,7 @@ import {
 } from "../host/conventions.ts";
 import { profileNotifier } from "../host/notifier.ts";
 import { prepareHostTable } from "../remoteproc/host_table.ts";
+import { sleep } from "../util/poll.ts";
 
 /** Options for {@linkcode startSimRemote}. */
 export interface SimRemoteOptions {
@@ -70,8 +71,6 @@ export interface SimRemote {
   /** Stop serving, publish state 0 and release everything. */
   stop(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Copy the firmware's table from the image to the layout address, as the

@@ -2,20 +2,14 @@ import assert from "node:assert/strict";
 import { echoService } from "../apps/services.ts";
 import { openHostSession } from "../host/session.ts";
 import { mapProfileRegions } from "../machine/map.ts";
-import { validateProfile } from "../machine/profile.ts";
-import { simProfile } from "../machine/profiles/sim.ts";
 import { FW_RSC_U32_ADDR_ANY } from "../rsc/layout.ts";
 import { buildResourceTable, rpmsgVdev, serializeResourceTable, type Vring } from "../rsc/table.ts";
 import { startSimRemote } from "./remote.ts";
-import { TEST_RSC_ADDR } from "./_testing.ts";
+import { heapSimProfile, TEST_RSC_ADDR } from "./_testing.ts";
 
 /** Heap-backed sim machine whose image holds a table with `vrings`; echo one message. */
 async function echoWithVrings(vrings: Vring[]): Promise<Uint8Array> {
-  const base = simProfile({ prefix: "unused" });
-  const profile = validateProfile({
-    ...base,
-    regions: base.regions.map((r) => ({ ...r, backing: { kind: "heap" } })),
-  }, "heap sim");
+  const profile = heapSimProfile();
   const memory = await mapProfileRegions(profile);
   try {
     const table = buildResourceTable([rpmsgVdev({ vrings })]);

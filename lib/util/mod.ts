@@ -12,4 +12,4 @@
  * @module
  */
 
-export { type Falsy, type PollOptions, pollUntil } from "./poll.ts";
+export { type Falsy, type PollOptions, pollUntil, sleep } from "./poll.ts";

@@ -35,7 +35,21 @@ function abortError(signal: AbortSignal, what: string): Error {
   return new AmpError("ABORTED", `Aborted ${what}`, { cause: r });
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/**
+ * Resolve after `ms` milliseconds, or as soon as `signal` aborts (it never
+ * rejects).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sleep } from "./poll.ts";
+ * let fired = false;
+ * setTimeout(() => (fired = true), 0);
+ * await sleep(20);
+ * assert(fired);
+ * ```
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(t);

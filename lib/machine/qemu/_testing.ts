@@ -8,6 +8,14 @@
  */
 
 import type { MemoryRegion } from "../../mem/region.ts";
+import {
+  VDEV_GFEATURES as GFEATURES_OFF,
+  VDEV_STATUS as STATUS_OFF,
+  VDEV_VRINGS,
+  VIRTIO_STATUS_DRIVER_OK,
+  VRING_DA,
+  VRING_SIZE,
+} from "../../rsc/layout.ts";
 
 /** The rv64-virt shared-memory layout (machines.md section 1). */
 export const RSC_PA = 0x9010_0000,
@@ -27,10 +35,10 @@ export const DIAG_PING = 0x9000_0040,
   FW_BROKEN = 3;
 /** vdev fields inside the shared table copy. */
 export const VDEV = RSC_PA + 0x30,
-  VDEV_GFEATURES = VDEV + 16,
-  VDEV_STATUS = VDEV + 24,
-  VDEV_VRING0_DA = VDEV + 28,
-  VDEV_VRING1_DA = VDEV + 48;
+  VDEV_GFEATURES = VDEV + GFEATURES_OFF,
+  VDEV_STATUS = VDEV + STATUS_OFF,
+  VDEV_VRING0_DA = VDEV + VDEV_VRINGS + VRING_DA,
+  VDEV_VRING1_DA = VDEV + VDEV_VRINGS + VRING_SIZE + VRING_DA;
 /** The firmware's trace buffer (its RSC_TRACE entry). */
 export const TRACE_PA = 0x9024_0000, TRACE_LEN = 0x1000;
 
@@ -87,7 +95,7 @@ export class MiniHost {
       m.setU16(d + 12, 2); // WRITE
       this.#postRx(i);
     }
-    this.setStatus(4);
+    this.setStatus(VIRTIO_STATUS_DRIVER_OK);
   }
 
   /** Write the vdev status byte with a release store of its aligned word. */

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { sleep } from "../../util/poll.ts";
+
 /** Options of {@linkcode waitUntil}. */
 export interface WaitOptions {
   /** Longest wait, in ms. */
@@ -38,6 +40,6 @@ export async function waitUntil(check: () => boolean, options: WaitOptions): Pro
     options.abort?.();
     if (elapsed < spinMs) continue;
     rounds++;
-    await new Promise((r) => setTimeout(r, rounds < 50 ? 0 : 1));
+    await sleep(rounds < 50 ? 0 : 1);
   }
 }

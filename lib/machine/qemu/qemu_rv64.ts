@@ -41,6 +41,7 @@ import {
   STATE_RUNNING,
 } from "./boot_stub.ts";
 import { QmpClient } from "./qmp.ts";
+import { sleep } from "../../util/poll.ts";
 
 /** Guest physical address of RAM on the `virt` board. */
 export const QEMU_RAM_BASE = 0x8000_0000;
@@ -401,8 +402,8 @@ export class QemuRv64 {
         qmp = await QmpClient.connect(qmpPath, { timeoutMs, onRetry: died });
       } catch (e) {
         // Give a quitting QEMU a moment so its own message explains the failure.
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 200))]);
-        await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 50))]);
+        await Promise.race([exited, sleep(200)]);
+        await Promise.race([stderrDone, sleep(50)]);
         died();
         throw e;
       }

@@ -8,6 +8,7 @@
  */
 
 import { AmpError, ConfigError, TimeoutError } from "../../errors.ts";
+import { sleep } from "../../util/poll.ts";
 
 /** One asynchronous QMP event, e.g. `{ event: "RESET", data: {...} }`. */
 export interface QmpEvent {
@@ -36,10 +37,6 @@ interface Pending {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**
