@@ -10,15 +10,30 @@
  * @module
  */
 
-import { ConfigError } from "../errors.ts";
-import { hex } from "../mem/region.ts";
+import { AmpError, ConfigError, UsageError } from "../errors.ts";
+import { parseElf } from "../elf/reader.ts";
+import { MemoryMap } from "../mem/memory_map.ts";
+import { heapRegion, hex } from "../mem/region.ts";
 import { checkCpu, type MachineProfile } from "../machine/profile.ts";
-import { Remoteproc } from "../remoteproc/remoteproc.ts";
-import { defaultStateDir, registerRun, type RunRecord } from "../remoteproc/state_file.ts";
+import {
+  type FirmwareCheck,
+  planFirmware,
+  readFirmware,
+  Remoteproc,
+} from "../remoteproc/remoteproc.ts";
+import {
+  defaultStateDir,
+  registerRun,
+  type ReloadRequest,
+  type ReloadResult,
+  requestReload,
+  type RunRecord,
+} from "../remoteproc/state_file.ts";
 import type { BackendOptions } from "../remoteproc/backends/mod.ts";
 import { selfSimCommand, type SimProcess, spawnSimRemote } from "../sim/process.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
-import { parseCpu, resolveMachine, runProfilePath } from "./_target.ts";
+import { findTarget, parseCpu, resolveMachine, runProfilePath } from "./_target.ts";
+import { intOption } from "./_demos.ts";
 import { sleep } from "../util/poll.ts";
 
 /** Images at least this big get a progress display. */
@@ -48,6 +63,11 @@ export interface LoadRunOptions {
   onRunning?: () => void;
   /** Print how to stop it (default true). */
   stopHint?: boolean;
+  /**
+   * Accept `amp load --reload` requests (SIGHUP plus a request in the state
+   * entry): stop the core, load the requested firmware, start it (default false).
+   */
+  acceptReload?: boolean;
 }
 
 /**
@@ -74,10 +94,18 @@ export async function loadAndRun(o: LoadRunOptions): Promise<number> {
   const { profile, cpu, out, detail } = o;
   checkCpu(profile, cpu);
   const dir = o.stateDir ?? defaultStateDir();
-  const run: RunRecord = await registerRun(
-    { cpu, machine: profile.name, firmware: o.firmware },
-    { dir },
-  );
+  // Listen before the entry exists: a SIGHUP must never hit the default action.
+  const hup = o.acceptReload ? reloadWakeups() : undefined;
+  let run: RunRecord;
+  try {
+    run = await registerRun(
+      { cpu, machine: profile.name, firmware: o.firmware },
+      { dir },
+    );
+  } catch (e) {
+    hup?.dispose();
+    throw e;
+  }
   const savedProfile = runProfilePath(dir, Deno.pid, cpu);
   let sim: SimProcess | undefined;
   let simExit: Promise<string> | undefined;
@@ -104,6 +132,7 @@ export async function loadAndRun(o: LoadRunOptions): Promise<number> {
     onStop: async () => {
       const s = sim;
       sim = undefined;
+      simExit = undefined;
       if (s) await s.stop();
     },
   };
@@ -159,7 +188,7 @@ export async function loadAndRun(o: LoadRunOptions): Promise<number> {
     await run.update("loaded");
     await rp.start();
     started = true;
-    await run.update("running");
+    await run.update("running", o.acceptReload ? { reloadable: true } : {});
     out(
       `Remote cpu ${cpu} running ${o.firmware} on machine "${profile.name}" (entry ${
         hex(summary.entry)
@@ -169,13 +198,83 @@ export async function loadAndRun(o: LoadRunOptions): Promise<number> {
     );
     if (o.stopHint ?? true) out(`Press Ctrl+C or run "amp stop ${cpu}" to stop it.`);
     o.onRunning?.();
-    const crashWatch = new AbortController();
-    const why = await Promise.race([
-      o.until,
-      ...(simExit ? [simExit.then((m) => `crash:${m}`)] : []),
-      watchCore(rp, crashWatch.signal),
-    ]);
-    crashWatch.abort();
+    let firmware = o.firmware;
+    const core = rp;
+    /** Stop, load and start `req.firmware`; the answer for the requester. */
+    const reload = async (req: ReloadRequest): Promise<ReloadResult> => {
+      const answer = (result: ReloadResult["result"], message: string): ReloadResult => {
+        out(message);
+        return { requestId: req.requestId, result, message };
+      };
+      out(`Reload of remote cpu ${cpu} requested by amp process ${req.pid}: ${req.firmware}`);
+      let checked: FirmwareCheck;
+      try {
+        checked = await core.check(req.firmware, { name: req.firmware });
+        if (profile.control.kind === "sim" && !checked.hasResourceTable) {
+          throw new ConfigError(
+            "SIM_NO_RSC",
+            `The sim machine needs firmware with a resource table; "${req.firmware}" has none`,
+          );
+        }
+      } catch (e) {
+        const refused = answer(
+          "error",
+          `Reload refused, remote cpu ${cpu} still ${core.state} with ${firmware}: ${
+            (e as Error).message
+          }`,
+        );
+        await run.update(run.entry.state, { reloadResult: refused });
+        return refused;
+      }
+      await run.update("reloading");
+      try {
+        if (core.state === "running" || core.state === "crashed") await core.stop();
+        const s = await core.load(checked.bytes, { name: req.firmware });
+        for (const w of s.warnings) out(`warning: ${w.message}`);
+        rscAddr = core.resourceTable?.imageAddr;
+        rscSize = core.resourceTable?.bytes.length;
+        await core.start();
+        firmware = req.firmware;
+        const ok = answer(
+          "ok",
+          `Remote cpu ${cpu} running ${firmware} on machine "${profile.name}" (entry ${
+            hex(s.entry)
+          }), reloaded by amp process ${Deno.pid}`,
+        );
+        await run.update("running", { firmware, reloadResult: ok });
+        return ok;
+      } catch (e) {
+        const state = core.state === "running"
+          ? "running"
+          : core.state === "offline"
+          ? "offline"
+          : "stopped";
+        const failed = answer(
+          "error",
+          `Reload of ${req.firmware} failed after remote cpu ${cpu} was stopped; it is ${state} now: ${
+            (e as Error).message
+          }`,
+        );
+        await run.update(state, { reloadResult: failed });
+        return failed;
+      }
+    };
+    let why: string;
+    for (;;) {
+      const crashWatch = new AbortController();
+      const running = rp.state === "running";
+      why = await Promise.race([
+        o.until,
+        ...(hup ? [hup.next()] : []),
+        ...(running && simExit ? [simExit.then((m) => `crash:${m}`)] : []),
+        ...(running ? [watchCore(rp, crashWatch.signal)] : []),
+      ]);
+      crashWatch.abort();
+      if (why !== RELOAD) break;
+      for (let req = await run.takeReloadRequest(); req; req = await run.takeReloadRequest()) {
+        await reload(req);
+      }
+    }
     if (why.startsWith("crash:")) {
       out(`Remote cpu ${cpu} stopped unexpectedly: ${why.slice(6)}`);
       await run.update("crashed");
@@ -185,6 +284,7 @@ export async function loadAndRun(o: LoadRunOptions): Promise<number> {
       await run.update("stopping");
     }
   } finally {
+    hup?.dispose();
     try {
       await rp?.close();
       if (code === 0 && started) out(`Remote cpu ${cpu} stopped; everything released.`);
@@ -211,6 +311,32 @@ async function watchCore(rp: Remoteproc, signal: AbortSignal): Promise<string> {
   return "watch ended";
 }
 
+/** What {@linkcode reloadWakeups}' `next()` resolves with. */
+const RELOAD = "reload";
+
+/** SIGHUP as a stream of wake-ups: `next()` resolves at the next (or a missed) signal. */
+function reloadWakeups(): { next: () => Promise<string>; dispose: () => void } {
+  let pending = false;
+  let wake: (() => void) | undefined;
+  const handler = () => {
+    pending = true;
+    wake?.();
+  };
+  Deno.addSignalListener("SIGHUP", handler);
+  return {
+    next: () =>
+      new Promise<string>((resolve) => {
+        wake = () => {
+          pending = false;
+          wake = undefined;
+          resolve(RELOAD);
+        };
+        if (pending) wake();
+      }),
+    dispose: () => Deno.removeSignalListener("SIGHUP", handler),
+  };
+}
+
 /** Resolves with the signal's name at the first SIGINT or SIGTERM. */
 function untilSignal(): { promise: Promise<string>; dispose: () => void } {
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
@@ -233,7 +359,7 @@ function untilSignal(): { promise: Promise<string>; dispose: () => void } {
 export const loadCommand: Command = defineCommand({
   name: "load",
   summary: "Load firmware into a remote core, start it and keep it running",
-  usage: "load <fw.elf> <cpu> [--machine NAME|path.json]",
+  usage: "load [--reload [--timeout MS]] <fw.elf> <cpu> [--machine NAME|path.json]",
   description:
     "Validates the ELF, loads its segments, processes its resource table for the machine\n" +
     "layout and starts the core, then stays up. Ctrl+C, SIGTERM or `amp stop <cpu>` stops\n" +
@@ -243,18 +369,38 @@ export const loadCommand: Command = defineCommand({
     'On a kernel-remoteproc machine (a profile with control kind "remoteproc") the core\n' +
     "is loaded, started and stopped through /sys/class/remoteproc; messaging to it through\n" +
     "rpmsg_char (/dev/rpmsg_ctrlN) is a later step: the rpmsg verbs do not reach it yet.\n" +
-    "Exit code: 0 stopped on request, 1 failure or crash, 2 usage.",
+    "Exit code: 0 stopped on request, 1 failure or crash, 2 usage.\n" +
+    "\n" +
+    "With --reload the cpu must already be owned by a running `amp load`: the new firmware\n" +
+    "is checked here, then handed to that process, which stops the core, loads it through\n" +
+    "the same backend (the same QEMU process, the same mappings) and starts it again. This\n" +
+    "command prints the owner's answer and exits 0 once the new firmware runs, or 1 with the\n" +
+    "reason: a bad image is refused before the core is stopped (the old firmware keeps\n" +
+    "running); a failure after the stop leaves the core stopped (see `amp status`) and the\n" +
+    "owner up, ready for another --reload or `amp stop`. Without --reload a busy cpu is refused.",
   options: {
     machine: {
       type: "string",
       valueName: "NAME|FILE",
       description: "Machine profile: built-in name or JSON file",
     },
+    reload: {
+      type: "boolean",
+      description: "Give new firmware to the `amp load` that owns the cpu (stop, load, start)",
+    },
+    timeout: {
+      type: "string",
+      valueName: "MS",
+      description: "With --reload: longest wait for the owner's answer (default 30000)",
+    },
   },
   args: { min: 2, max: 2, names: "<fw.elf> <cpu>" },
   async run(ctx: CommandContext): Promise<number> {
     const [firmware, cpuArg] = ctx.positionals as [string, string];
     const cpu = parseCpu(cpuArg);
+    const timeout = intOption(ctx.values.timeout, "timeout");
+    if (ctx.values.reload === true) return await reloadRemote(ctx, firmware, cpuArg, timeout);
+    if (timeout !== undefined) throw new UsageError("--timeout is only for --reload");
     const profile = await resolveMachine(ctx.values.machine as string | undefined);
     const sig = untilSignal();
     const tty = Deno.stderr.isTerminal();
@@ -272,9 +418,47 @@ export const loadCommand: Command = defineCommand({
           else if (final || /: (25|50|75)%/.test(text)) ctx.err(text);
         },
         until: sig.promise,
+        acceptReload: true,
       });
     } finally {
       sig.dispose();
     }
   },
 });
+
+/**
+ * `amp load --reload`: check the image against the owner's machine here (so
+ * most mistakes never touch the running core), then hand it to the owner and
+ * report its answer.
+ */
+async function reloadRemote(
+  ctx: CommandContext,
+  firmware: string,
+  cpuArg: string,
+  timeout: number | undefined,
+): Promise<number> {
+  const machine = ctx.values.machine as string | undefined;
+  const target = await findTarget({ ...(machine !== undefined ? { machine } : {}), cpu: cpuArg });
+  const profile = target.profile;
+  const cpu = checkCpu(profile, parseCpu(cpuArg));
+  const path = firmware.startsWith("/") ? firmware : `${Deno.cwd()}/${firmware}`;
+  const img = parseElf(await readFirmware(firmware), { name: firmware });
+  if (profile.control.kind !== "remoteproc") {
+    const map = new MemoryMap(
+      profile.regions.map((r) => heapRegion(r.pa, r.size, { name: r.name })),
+    );
+    try {
+      planFirmware(img, profile, map, firmware);
+    } finally {
+      map.close();
+    }
+  }
+  if (ctx.verbose) ctx.out(`Checked ${firmware} against machine "${profile.name}"`);
+  const r = await requestReload(cpu, path, {
+    machine: target.entry?.machine ?? profile.name,
+    ...(timeout !== undefined ? { deadlineMs: timeout } : {}),
+  });
+  if (r.result !== "ok") throw new AmpError("RELOAD_FAILED", r.message);
+  ctx.out(r.message);
+  return 0;
+}

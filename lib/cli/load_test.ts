@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { buildElf } from "../elf/writer.ts";
 import { simProfile } from "../machine/profiles/sim.ts";
 import { validateProfile } from "../machine/profile.ts";
-import { processInfo, statusReport } from "../remoteproc/state_file.ts";
+import {
+  processInfo,
+  type ReloadResult,
+  StateFile,
+  statusReport,
+} from "../remoteproc/state_file.ts";
 import { seedResourceTable } from "../../examples/make_seed_elf.ts";
 import { runDemo } from "./_demos.ts";
 import { loadAndRun } from "./load.ts";
@@ -125,6 +130,116 @@ Deno.test({
   },
 });
 
+/** Ask this process's own `loadAndRun` to reload (request in the state entry + SIGHUP). */
+async function reloadSelf(dir: string, firmware: string): Promise<ReloadResult> {
+  const sf = new StateFile({ dir });
+  const requestId = crypto.randomUUID();
+  await sf.update((s) => {
+    const e = s.entries.find((e) => e.pid === Deno.pid);
+    assert.ok(e, "the owner's entry");
+    e.reloadRequest = { firmware, requestId, pid: Deno.pid };
+  });
+  Deno.kill(Deno.pid, "SIGHUP");
+  let result: ReloadResult | undefined;
+  for (let i = 0; i < 6000 && !result; i++) {
+    const r = (await sf.read()).entries.find((e) => e.pid === Deno.pid)?.reloadResult;
+    if (r?.requestId === requestId) result = r;
+    else await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(result, "the owner answered");
+  return result;
+}
+
+Deno.test({
+  name: "loadAndRun reload: a failure after the stop leaves the core stopped, the owner up",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const prefix = `amp-lt-rl-${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
+    const profile = validateProfile(simProfile({ prefix }), "test sim");
+    const fw = `${dir}/a.elf`;
+    const fw2 = `${dir}/b.elf`;
+    const elf = (fill: number) =>
+      buildElf({
+        class: 64,
+        entry: 0x9020_0000,
+        segments: [{ paddr: 0x9020_1000, data: new Uint8Array(256).fill(fill) }],
+        resourceTable: { addr: 0x9020_0100, data: seedResourceTable() },
+      });
+    await Deno.writeFile(fw, elf(0x11));
+    await Deno.writeFile(fw2, elf(0x22));
+    // The simulated remote refuses to start while this file exists.
+    const flag = `${dir}/no-start`;
+    const simCommand = [
+      "sh",
+      "-c",
+      'if [ -e "$0" ]; then exit 7; fi; exec "$@"',
+      flag,
+      Deno.execPath(),
+      "run",
+      "--allow-all",
+      SIM_MAIN,
+    ];
+    const lines: string[] = [];
+    let stop!: (why: string) => void;
+    let running!: () => void;
+    const isRunning = new Promise<void>((r) => (running = r));
+    try {
+      const run = loadAndRun({
+        profile,
+        firmware: fw,
+        cpu: 1,
+        out: (l) => lines.push(l),
+        detail: (l) => lines.push(l),
+        progress: () => {},
+        until: new Promise((r) => (stop = r)),
+        simCommand,
+        stateDir: dir,
+        onRunning: running,
+        acceptReload: true,
+      });
+      await Promise.race([isRunning, run]);
+      assert.equal((await statusReport({ dir }))[0]?.reloadable, true);
+
+      await Deno.writeTextFile(flag, "");
+      const failed = await reloadSelf(dir, fw2);
+      assert.equal(failed.result, "error");
+      assert.match(
+        failed.message,
+        /^Reload of .*b\.elf failed after remote cpu 1 was stopped; it is stopped now: /,
+      );
+      const stopped = (await statusReport({ dir }))[0];
+      assert.equal(stopped?.state, "stopped");
+      assert.equal(stopped?.pid, Deno.pid);
+      const io = { out: () => {}, detail: () => {}, progress: () => {} };
+      const none = await runDemo("ping", profile, io, { count: 1, timeoutMs: 300 }).catch((e) => e);
+      assert.ok(none instanceof Error || !none.passed, "nothing answers while stopped");
+
+      // The owner is still up: the next reload starts the core again.
+      await Deno.remove(flag);
+      const ok = await reloadSelf(dir, fw2);
+      assert.equal(ok.result, "ok", ok.message);
+      const entry = (await statusReport({ dir }))[0];
+      assert.equal(entry?.state, "running");
+      assert.equal(entry?.firmware, fw2);
+      const img = await Deno.readFile(`/dev/shm/${prefix}.image`);
+      assert.equal(img[0x1000], 0x22);
+      const r = await runDemo("ping", profile, io, { count: 5, timeoutMs: 20_000 });
+      assert.ok(r.passed, r.failures.join("\n"));
+
+      stop("test");
+      assert.equal(await run, 0);
+      assert.deepEqual(shmLeft(prefix), []);
+      assert.deepEqual(await statusReport({ dir }), []);
+    } finally {
+      stop?.("finally");
+      for (const n of shmLeft(prefix)) await Deno.remove(`/dev/shm/${n}`).catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("runtime verbs: usage mistakes exit 2, a missing remote exits 1", async () => {
   const dir = await Deno.makeTempDir();
   const old = Deno.env.get("AMP_STATE_DIR");
@@ -138,6 +253,8 @@ Deno.test("runtime verbs: usage mistakes exit 2, a missing remote exits 1", asyn
       [["shmem", "run"], 2, /unknown subcommand "run"/],
       [["load", "fw.elf"], 2, /missing <fw.elf> <cpu>/],
       [["load", "fw.elf", "one"], 2, /cpu must be a number/],
+      [["load", "fw.elf", "1", "--timeout", "5"], 2, /--timeout is only for --reload/],
+      [["load", "--reload", "fw.elf", "1"], 1, /No running remote on cpu 1/],
       [["stop", "1"], 1, /No amp process owns remote cpu 1/],
       [["rpmsg", "ping"], 1, /No running remote/],
       [["rpmsg", "ping", "--cpu", "x"], 2, /--cpu must be a number/],

@@ -19,7 +19,8 @@ import { checkCpu, type MachineProfile } from "../machine/profile.ts";
 import { type BackendOptions, createBackend } from "./backends/mod.ts";
 import { type HostResourceTable, prepareHostTable, writeHostTable } from "./host_table.ts";
 import { Lifecycle } from "./lifecycle.ts";
-import { loadElf, type LoadWarning, planLoad } from "./loader.ts";
+import { loadElf, type LoadPlan, type LoadWarning, planLoad } from "./loader.ts";
+import type { ElfImage } from "../elf/types.ts";
 import type { RemoteprocBackend, RemoteprocState } from "./types.ts";
 
 /** Largest firmware file {@linkcode Remoteproc.load} reads. */
@@ -192,23 +193,7 @@ export class Remoteproc {
     }
 
     const map = await this.memory();
-    const plan = planLoad(img, map, { name });
-    const rsc = plan.rsc
-      ? prepareHostTable(
-        { imageAddr: plan.rsc.imageAddr, bytes: plan.rsc.bytes, table: plan.rsc.table },
-        this.profile,
-        map,
-        name,
-      )
-      : undefined;
-    if (rsc && !map.find(rsc.pa, rsc.bytes.length)) {
-      throw new LoadError(
-        "LOAD_RSC_OUTSIDE_REGIONS",
-        `Cannot load firmware "${name}": the machine's resource table [${hex(rsc.pa)}, +${
-          hex(rsc.bytes.length)
-        }) is not inside one mapped region`,
-      );
-    }
+    const { rsc } = planFirmware(img, this.profile, map, name);
     const loadOpts: Parameters<typeof loadElf>[2] = { name };
     if (options.onProgress) loadOpts.onProgress = options.onProgress;
     let result: ReturnType<typeof loadElf>;
@@ -231,6 +216,22 @@ export class Remoteproc {
       bytesZeroed: result.bytesZeroed,
       warnings: [...result.warnings, ...(rsc?.warnings ?? [])],
     });
+  }
+
+  /**
+   * Check firmware as {@linkcode load} would (read, parse, place every segment
+   * and the resource table in this machine's memory) without writing anything
+   * and in any lifecycle state, so a running core can keep running when new
+   * firmware turns out to be bad. Returns the bytes to pass to `load`.
+   */
+  async check(fw: string | Uint8Array, options: { name?: string } = {}): Promise<FirmwareCheck> {
+    this.#ensureOpen("check firmware for");
+    const name = options.name ?? (typeof fw === "string" ? fw : "firmware");
+    const bytes = typeof fw === "string" ? await readFirmware(fw) : fw;
+    const img = parseElf(bytes, { name });
+    if (this.backend.loadFirmware) return { bytes, entry: img.entry, hasResourceTable: false };
+    const { rsc } = planFirmware(img, this.profile, await this.memory(), name);
+    return { bytes, entry: img.entry, hasResourceTable: rsc !== undefined };
   }
 
   #loaded(name: string, entry: number, summary: LoadSummary): LoadSummary {
@@ -318,10 +319,76 @@ export class Remoteproc {
   }
 }
 
-/** Platform state words that mean a core amp started is no longer running. */
-const CRASH_WORDS: readonly string[] = ["crashed", "offline", "invalid"];
+/** What {@linkcode Remoteproc.check} found. */
+export interface FirmwareCheck {
+  /** The firmware file's bytes. */
+  bytes: Uint8Array;
+  /** Boot address. */
+  entry: number;
+  /** True when the image has a resource table amp processes. */
+  hasResourceTable: boolean;
+}
 
-async function readFirmware(path: string): Promise<Uint8Array> {
+/**
+ * Plan loading a parsed image into `map` for `profile`: every loadable
+ * segment placed in one region, the resource table processed for the
+ * machine layout and its live copy inside one region. Writes nothing;
+ * throws `LoadError`/`ResourceTableError` with the first problem.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { planFirmware } from "./remoteproc.ts";
+ * import { parseElf } from "../elf/reader.ts";
+ * import { buildElf } from "../elf/writer.ts";
+ * import { MemoryMap } from "../mem/memory_map.ts";
+ * import { heapRegion } from "../mem/region.ts";
+ * import { simProfile } from "../machine/profiles/sim.ts";
+ * const map = new MemoryMap([heapRegion(0x9020_0000, 0x1000)]);
+ * const img = parseElf(buildElf({ entry: 0x9020_0000,
+ *   segments: [{ paddr: 0x9030_0000, data: new Uint8Array(8) }] }));
+ * assert.throws(() => planFirmware(img, simProfile(), map, "fw.elf"), /outside/);
+ * ```
+ */
+export function planFirmware(
+  img: ElfImage,
+  profile: MachineProfile,
+  map: MemoryMap,
+  name: string,
+): { plan: LoadPlan; rsc: HostResourceTable | undefined } {
+  const plan = planLoad(img, map, { name });
+  const rsc = plan.rsc
+    ? prepareHostTable(
+      { imageAddr: plan.rsc.imageAddr, bytes: plan.rsc.bytes, table: plan.rsc.table },
+      profile,
+      map,
+      name,
+    )
+    : undefined;
+  if (rsc && !map.find(rsc.pa, rsc.bytes.length)) {
+    throw new LoadError(
+      "LOAD_RSC_OUTSIDE_REGIONS",
+      `Cannot load firmware "${name}": the machine's resource table [${hex(rsc.pa)}, +${
+        hex(rsc.bytes.length)
+      }) is not inside one mapped region`,
+    );
+  }
+  return { plan, rsc };
+}
+
+/**
+ * Read a firmware file (at most {@linkcode MAX_FIRMWARE_BYTES}); `LoadError`
+ * `LOAD_READ` / `LOAD_TOO_BIG` otherwise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readFirmware } from "./remoteproc.ts";
+ * const e = await readFirmware("/nonexistent/fw.elf").catch((e) => e);
+ * assert(e.code === "LOAD_READ");
+ * ```
+ */
+export async function readFirmware(path: string): Promise<Uint8Array> {
   try {
     const st = await Deno.stat(path);
     if (!st.isFile) {
@@ -343,3 +410,6 @@ async function readFirmware(path: string): Promise<Uint8Array> {
     );
   }
 }
+
+/** Platform state words that mean a core amp started is no longer running. */
+const CRASH_WORDS: readonly string[] = ["crashed", "offline", "invalid"];

@@ -36,6 +36,32 @@ export interface CpuEntry {
   startedAt: string;
   /** ISO time of the last change. */
   updatedAt: string;
+  /** True while the owner accepts `amp load --reload` requests (SIGHUP). */
+  reloadable?: boolean;
+  /** A pending reload request, written by the requester. */
+  reloadRequest?: ReloadRequest;
+  /** The owner's answer to the last reload request. */
+  reloadResult?: ReloadResult;
+}
+
+/** `amp load --reload`: new firmware for the owner to load and start. */
+export interface ReloadRequest {
+  /** Firmware path (absolute, the owner may run in another directory). */
+  firmware: string;
+  /** Unique id the answer carries. */
+  requestId: string;
+  /** The requesting process. */
+  pid: number;
+}
+
+/** The owner's answer to a {@linkcode ReloadRequest}. */
+export interface ReloadResult {
+  /** The request answered. */
+  requestId: string;
+  /** `ok`: the new firmware runs; `error`: see `message`. */
+  result: "ok" | "error";
+  /** One line: what runs now, or what failed and why. */
+  message: string;
 }
 
 /** The whole file. */
@@ -88,6 +114,28 @@ function isEntry(v: unknown): v is CpuEntry {
     (e.pidStart === undefined || int(e.pidStart)) && typeof e.machine === "string" &&
     typeof e.firmware === "string" && typeof e.state === "string" &&
     typeof e.startedAt === "string" && typeof e.updatedAt === "string";
+}
+
+/** Drop reload fields that do not have the expected shape (the entry itself stays). */
+function cleanReloadFields(e: CpuEntry): CpuEntry {
+  if (e.reloadable !== undefined && typeof e.reloadable !== "boolean") delete e.reloadable;
+  if (e.reloadRequest !== undefined && !isReloadRequest(e.reloadRequest)) delete e.reloadRequest;
+  if (e.reloadResult !== undefined && !isReloadResult(e.reloadResult)) delete e.reloadResult;
+  return e;
+}
+
+function isReloadRequest(v: unknown): v is ReloadRequest {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return typeof r.firmware === "string" && typeof r.requestId === "string" &&
+    typeof r.pid === "number" && Number.isSafeInteger(r.pid) && r.pid > 0;
+}
+
+function isReloadResult(v: unknown): v is ReloadResult {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Record<string, unknown>;
+  return typeof r.requestId === "string" && (r.result === "ok" || r.result === "error") &&
+    typeof r.message === "string";
 }
 
 /** Liveness of a process as seen from here. */
@@ -254,7 +302,7 @@ export class StateFile {
       );
     }
     // Entries that do not have the expected shape are dropped.
-    return { version: 1, entries: o.entries.filter(isEntry) };
+    return { version: 1, entries: o.entries.filter(isEntry).map(cleanReloadFields) };
   }
 
   async #write(state: RuntimeState): Promise<void> {
@@ -339,12 +387,24 @@ export interface RunInfo {
   state?: string;
 }
 
+/** What else {@linkcode RunRecord.update} may change. */
+export interface RunChanges {
+  /** New firmware path. */
+  firmware?: string;
+  /** Whether reload requests are accepted now. */
+  reloadable?: boolean;
+  /** Answer to a reload request. */
+  reloadResult?: ReloadResult;
+}
+
 /** A recorded run owned by this process. */
 export interface RunRecord {
   /** The entry as last written. */
   readonly entry: CpuEntry;
-  /** Record a new lifecycle state. */
-  update(state: string): Promise<void>;
+  /** Record a new lifecycle state (and other changes). A pending reload request is kept. */
+  update(state: string, changes?: RunChanges): Promise<void>;
+  /** Remove and return the pending reload request, if any. */
+  takeReloadRequest(): Promise<ReloadRequest | undefined>;
   /** Remove the entry (only if this process still owns it). A second call is harmless. */
   release(): Promise<void>;
 }
@@ -390,7 +450,8 @@ export async function registerRun(
       throw new AmpError(
         "CPU_BUSY",
         `Remote cpu ${info.cpu} of machine "${info.machine}" is owned by amp process ${other.pid} ` +
-          `(firmware ${other.firmware}, ${other.state} since ${other.startedAt}); run "amp stop ${info.cpu}" first`,
+          `(firmware ${other.firmware}, ${other.state} since ${other.startedAt}); run "amp stop ${info.cpu}" first, ` +
+          `or "amp load --reload <fw.elf> ${info.cpu}" to give it new firmware`,
       );
     }
     s.entries = s.entries.filter((e) => !same(e));
@@ -402,14 +463,28 @@ export async function registerRun(
     get entry() {
       return entry;
     },
-    async update(state: string) {
+    async update(state: string, changes: RunChanges = {}) {
       if (released) return;
       entry.state = state;
       entry.updatedAt = new Date().toISOString();
+      if (changes.firmware !== undefined) entry.firmware = changes.firmware;
+      if (changes.reloadable !== undefined) entry.reloadable = changes.reloadable;
+      if (changes.reloadResult !== undefined) entry.reloadResult = changes.reloadResult;
       await sf.update((s) => {
+        const pending = s.entries.find(mine)?.reloadRequest;
         s.entries = s.entries.filter((e) => !mine(e));
-        s.entries.push(entry);
+        s.entries.push(pending ? { ...entry, reloadRequest: pending } : { ...entry });
       });
+    },
+    async takeReloadRequest() {
+      if (released) return undefined;
+      let taken: ReloadRequest | undefined;
+      await sf.update((s) => {
+        const cur = s.entries.find(mine);
+        taken = cur?.reloadRequest;
+        if (cur) delete cur.reloadRequest;
+      });
+      return taken;
     },
     async release() {
       if (released) return;
@@ -570,6 +645,153 @@ export async function stopCpu(cpu: number, options: StopCpuOptions = {}): Promis
     if (Date.now() >= deadline) {
       throw new TimeoutError(
         `waiting for amp process ${entry.pid} to stop remote cpu ${cpu} after SIGTERM`,
+        deadlineMs,
+      );
+    }
+    await sleep(wait);
+    wait = Math.min(wait * 2, 50);
+  }
+}
+
+/** Options for {@linkcode requestReload}. */
+export interface ReloadOptions extends StateFileOptions {
+  /** Longest wait for the owner's answer, ms (default 30000). */
+  deadlineMs?: number;
+  /** Only the entry of this machine (needed when several machines use the cpu number). */
+  machine?: string;
+}
+
+/** What {@linkcode requestReload} got back. */
+export interface ReloadOutcome {
+  /** Remote cpu number. */
+  cpu: number;
+  /** Machine profile name. */
+  machine: string;
+  /** The owner that handled the request (unchanged by a reload). */
+  pid: number;
+  /** The owner's answer. */
+  result: "ok" | "error";
+  /** The owner's one-line message. */
+  message: string;
+}
+
+/**
+ * Ask the live `amp load` that owns `cpu` to stop the core, load `firmware`
+ * and start it again, in the same process with the same backend: write a
+ * request into its state entry under the lock, send it SIGHUP and wait (up to
+ * `deadlineMs`) for the answer with the same request id. `AmpError`
+ * `NOT_OWNED` when no live process owns the cpu, `AMBIGUOUS_CPU`,
+ * `RELOAD_SELF`, `RELOAD_UNSUPPORTED` when the owner does not take reloads
+ * (yet), `RELOAD_BUSY` when another request is pending, `RELOAD_OWNER_GONE`
+ * when the owner exits first; `TimeoutError` when no answer comes in time.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { requestReload } from "./state_file.ts";
+ * const dir = await Deno.makeTempDir();
+ * const e = await requestReload(1, "/fw.elf", { dir, deadlineMs: 100 }).catch((e) => e);
+ * assert(e.code === "NOT_OWNED");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function requestReload(
+  cpu: number,
+  firmware: string,
+  options: ReloadOptions = {},
+): Promise<ReloadOutcome> {
+  const sf = new StateFile(options);
+  const deadlineMs = options.deadlineMs ?? 30_000;
+  const matches = (e: CpuEntry) =>
+    e.cpu === cpu && (options.machine === undefined || e.machine === options.machine) &&
+    !isStale(e);
+  const found = (await sf.read()).entries.filter(matches);
+  if (found.length === 0) {
+    throw new AmpError(
+      "NOT_OWNED",
+      `Cannot reload remote cpu ${cpu}${
+        options.machine ? ` of machine "${options.machine}"` : ""
+      }: no running amp process owns it (state file ${sf.path}); start it with "amp load <fw.elf> ${cpu}"`,
+    );
+  }
+  if (found.length > 1) {
+    throw new AmpError(
+      "AMBIGUOUS_CPU",
+      `Remote cpu ${cpu} is owned on several machines (${
+        found.map((e) => e.machine).join(", ")
+      }); name the machine`,
+    );
+  }
+  const target = found[0]!;
+  const same = (e: CpuEntry) =>
+    e.cpu === target.cpu && e.machine === target.machine && e.pid === target.pid;
+  if (target.pid === Deno.pid) {
+    throw new AmpError(
+      "RELOAD_SELF",
+      `Remote cpu ${cpu} is owned by this process (${Deno.pid}); reload it directly`,
+    );
+  }
+  const requestId = `${Deno.pid}-${crypto.randomUUID()}`;
+  await sf.update((s) => {
+    const e = s.entries.find(same);
+    if (!e || isStale(e)) {
+      throw new AmpError(
+        "RELOAD_OWNER_GONE",
+        `Cannot reload remote cpu ${cpu}: its owner, amp process ${target.pid}, has exited`,
+      );
+    }
+    if (!e.reloadable) {
+      throw new AmpError(
+        "RELOAD_UNSUPPORTED",
+        `Cannot reload remote cpu ${cpu}: amp process ${e.pid} (state ${e.state}) does not accept ` +
+          `reload requests now; wait until it runs, or run "amp stop ${cpu}" and "amp load" again`,
+      );
+    }
+    if (e.reloadRequest && processInfo(e.reloadRequest.pid).alive) {
+      throw new AmpError(
+        "RELOAD_BUSY",
+        `Cannot reload remote cpu ${cpu}: amp process ${e.reloadRequest.pid} already asked ` +
+          `for ${e.reloadRequest.firmware}; try again when it is done`,
+      );
+    }
+    e.reloadRequest = { firmware, requestId, pid: Deno.pid };
+  });
+  const withdraw = () =>
+    sf.update((s) => {
+      const e = s.entries.find(same);
+      if (e?.reloadRequest?.requestId === requestId) delete e.reloadRequest;
+    }).catch(() => {});
+  try {
+    Deno.kill(target.pid, "SIGHUP");
+  } catch (e) {
+    await withdraw();
+    if (e instanceof Deno.errors.NotFound) {
+      throw new AmpError(
+        "RELOAD_OWNER_GONE",
+        `Cannot reload remote cpu ${cpu}: its owner, amp process ${target.pid}, has exited`,
+      );
+    }
+    const errno = e instanceof Deno.errors.PermissionDenied ? 1 : 5;
+    throw new OsError("kill", errno, `pid ${target.pid}, SIGHUP`, { cause: e });
+  }
+  const deadline = Date.now() + deadlineMs;
+  let wait = 2;
+  for (;;) {
+    const now = (await sf.read()).entries.find(same);
+    if (!now || isStale(now)) {
+      throw new AmpError(
+        "RELOAD_OWNER_GONE",
+        `Reload of remote cpu ${cpu}: its owner, amp process ${target.pid}, exited before answering`,
+      );
+    }
+    const r = now.reloadResult;
+    if (r?.requestId === requestId) {
+      return { cpu, machine: now.machine, pid: now.pid, result: r.result, message: r.message };
+    }
+    if (Date.now() >= deadline) {
+      await withdraw();
+      throw new TimeoutError(
+        `waiting for amp process ${target.pid} to reload remote cpu ${cpu} with ${firmware}`,
         deadlineMs,
       );
     }

@@ -6,6 +6,7 @@ import {
   isStale,
   processInfo,
   registerRun,
+  requestReload,
   StateFile,
   statusReport,
   stopCpu,
@@ -379,6 +380,112 @@ Deno.test("stopCpu cleans up after an owner that dies without releasing, and tim
     } finally {
       stubborn.kill("SIGKILL");
       await stubborn.status;
+    }
+  });
+});
+
+Deno.test("registerRun: update keeps a pending reload request; takeReloadRequest hands it over once", async () => {
+  await withDir(async (dir) => {
+    const run = await registerRun({ cpu: 1, machine: "sim", firmware: "a.elf" }, { dir });
+    await run.update("running", { reloadable: true });
+    const sf = new StateFile({ dir });
+    await sf.update((s) => {
+      s.entries[0]!.reloadRequest = { firmware: "/b.elf", requestId: "r1", pid: 42 };
+    });
+    await run.update("running");
+    assert.equal((await sf.read()).entries[0]?.reloadRequest?.requestId, "r1");
+    assert.deepEqual(await run.takeReloadRequest(), {
+      firmware: "/b.elf",
+      requestId: "r1",
+      pid: 42,
+    });
+    assert.equal(await run.takeReloadRequest(), undefined);
+    await run.update("running", {
+      firmware: "/b.elf",
+      reloadResult: { requestId: "r1", result: "ok", message: "fine" },
+    });
+    const e = (await sf.read()).entries[0]!;
+    assert.equal(e.firmware, "/b.elf");
+    assert.equal(e.reloadResult?.result, "ok");
+    assert.equal(e.reloadRequest, undefined);
+    // A malformed request is dropped on read; the entry stays.
+    await sf.update((s) => {
+      (s.entries[0] as unknown as Record<string, unknown>).reloadRequest = { firmware: 1 };
+    });
+    const kept = (await sf.read()).entries;
+    assert.equal(kept.length, 1);
+    assert.equal(kept[0]?.reloadRequest, undefined);
+    assert.equal(kept[0]?.reloadResult?.requestId, "r1");
+    await run.release();
+  });
+});
+
+Deno.test("requestReload: no owner, self, owner not accepting, busy, owner killed by SIGHUP, timeout", async () => {
+  await withDir(async (dir) => {
+    const sf = new StateFile({ dir });
+    await assert.rejects(requestReload(1, "/fw.elf", { dir }), /no running amp process owns it/);
+    await sf.update((s) => {
+      s.entries.push(entry({ reloadable: true }));
+    });
+    await assert.rejects(
+      requestReload(1, "/fw.elf", { dir }),
+      (e: unknown) => e instanceof AmpError && e.code === "RELOAD_SELF",
+    );
+
+    // A process that does not handle SIGHUP: refused unless it says it accepts reloads.
+    const sleeper = new Deno.Command("sleep", { args: ["60"] }).spawn();
+    const reaped = sleeper.status;
+    await sf.update((s) => {
+      s.entries = [entry({ pid: sleeper.pid })];
+    });
+    await assert.rejects(
+      requestReload(1, "/fw.elf", { dir }),
+      (e: unknown) => e instanceof AmpError && e.code === "RELOAD_UNSUPPORTED",
+    );
+    assert.ok(processInfo(sleeper.pid).alive, "no signal was sent");
+    // Another live requester's pending request: busy.
+    await sf.update((s) => {
+      s.entries = [
+        entry({
+          pid: sleeper.pid,
+          reloadable: true,
+          reloadRequest: { firmware: "/x.elf", requestId: "x", pid: Deno.pid },
+        }),
+      ];
+    });
+    await assert.rejects(
+      requestReload(1, "/fw.elf", { dir }),
+      (e: unknown) => e instanceof AmpError && e.code === "RELOAD_BUSY",
+    );
+    // An owner that claims to accept reloads but dies of SIGHUP.
+    await sf.update((s) => {
+      delete s.entries[0]!.reloadRequest;
+    });
+    await assert.rejects(
+      requestReload(1, "/fw.elf", { dir, deadlineMs: 20_000 }),
+      (e: unknown) => e instanceof AmpError && e.code === "RELOAD_OWNER_GONE",
+    );
+    assert.equal((await reaped).signal, "SIGHUP");
+
+    // An owner that never answers: a TimeoutError, and the request is withdrawn.
+    const silent = await startScript(`
+      Deno.addSignalListener("SIGHUP", () => {});
+      console.log("ready");
+      setTimeout(() => {}, 60000);
+    `);
+    await waitFor(silent, "ready");
+    await sf.update((s) => {
+      s.entries = [entry({ pid: silent.pid, reloadable: true })];
+    });
+    try {
+      await assert.rejects(
+        requestReload(1, "/fw.elf", { dir, deadlineMs: 200 }),
+        (e: unknown) => e instanceof TimeoutError && /to reload remote cpu 1/.test(e.message),
+      );
+      assert.equal((await sf.read()).entries[0]?.reloadRequest, undefined);
+    } finally {
+      silent.kill("SIGKILL");
+      await silent.status;
     }
   });
 });
