@@ -346,6 +346,8 @@ export class QemuRv64 {
         "none",
         "-display",
         "none",
+        "-nic",
+        "none",
         "-monitor",
         "none",
         "-serial",
