@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type Channel, channelPair } from "./channel.ts";
 import { decodePing, encodePing, maxPingSize, runMsgTest } from "./msg_test.ts";
-import { multiply, randomMatrix, runMatrix } from "./matrix.ts";
+import { encodeMatrices, multiply, randomMatrix, runMatrix } from "./matrix.ts";
 import { runSample } from "./sample.ts";
 import {
   echoService,
@@ -13,6 +13,7 @@ import {
 } from "./services.ts";
 import { heapRegion } from "../mem/region.ts";
 import {
+  encodeShmMessage,
   runShmemDemo,
   SHM_CONTROL,
   SHM_RX_AVAIL,
@@ -206,4 +207,37 @@ Deno.test("shmem demo times out cleanly without a responder", async () => {
 Deno.test("channel pair refuses an oversize message", async () => {
   const [a]: Channel[] = channelPair(4);
   await assert.rejects(a!.send(new Uint8Array(5)), RangeError);
+});
+
+Deno.test("demo payloads on the wire: ping header at the word size, 296-byte matrix pair, shmem message", () => {
+  // msg-test: {unsigned long num; unsigned long size; u8 data[size]}, little-endian.
+  assert.deepEqual(
+    encodePing(0x0102, 3, 8),
+    Uint8Array.of(2, 1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0xa5, 0xa5, 0xa5),
+  );
+  assert.deepEqual(encodePing(0x0102, 2, 4), Uint8Array.of(2, 1, 0, 0, 2, 0, 0, 0, 0xa5, 0xa5));
+  // matrix: two {u32 size; u32 elements[6][6]} back to back.
+  const a = randomMatrix(() => 0.35), b = randomMatrix(() => 0.95);
+  a.elements[7] = 0x0403; // row 1, column 1
+  const m = encodeMatrices([a, b]);
+  assert.equal(m.length, 296);
+  const dv = new DataView(m.buffer);
+  assert.equal(dv.getUint32(0, true), a.size);
+  assert.equal(dv.getUint32(4 + 4 * 7, true), 0x0403);
+  assert.equal(dv.getUint32(148, true), b.size);
+  assert.equal(dv.getUint32(152, true), b.elements[0]);
+  assert.equal(encodeMatrices([multiply(a, b)]).length, 148);
+  // shmem: {u32 index; u32 len} then the text with its NUL.
+  const s = encodeShmMessage(5);
+  const text = "Hello World - libmetal shared memory demo";
+  assert.equal(s.length, 8 + text.length + 1);
+  assert.deepEqual(s.subarray(0, 8), Uint8Array.of(5, 0, 0, 0, text.length + 1, 0, 0, 0));
+  assert.equal(new TextDecoder().decode(s.subarray(8)), text + "\0");
+  assert.deepEqual([SHM_CONTROL, SHM_TX_AVAIL, SHM_RX_AVAIL, SHM_TX_BUFFER, SHM_RX_BUFFER], [
+    0,
+    4,
+    0xc,
+    0x14,
+    0x800,
+  ]);
 });

@@ -73,3 +73,26 @@ Deno.test("host session: a table without an rpmsg vdev is refused", async () => 
     (e: Error & { code?: string }) => e.code === "RSC_BAD_VERSION",
   );
 });
+
+Deno.test("host session: the live table gets the vring addresses, gfeatures = accepted features, status exactly 4", async () => {
+  await using t = await simTestSetup({ services: [echoService()] });
+  const s = await openHostSession(t.profile, { memory: t.memory, timeoutMs: 10_000 });
+  const pa = t.profile.layout.rscTable.pa;
+  assert.equal(pa, 0x9010_0000);
+  const live = t.memory.get(pa, 0x100);
+  const v = pa + s.vdev.offset;
+  assert.equal(s.vdev.offset, 0x30); // the seed layout: 8 offset slots
+  assert.equal(live.u32(v), 3); // vdev
+  assert.equal(live.u32(v + 12), 1); // dfeatures: NS
+  assert.equal(live.u32(v + 16), 1); // gfeatures: the features the host accepts
+  assert.equal(live.u8(v + 24), 4); // DRIVER_OK and nothing else, as OpenAMP's driver writes
+  assert.equal(v + 24, 0x9010_0048);
+  // vring da ANY in the firmware: the host's addresses are written back.
+  assert.equal(live.u32(v + 28), 0x9016_0000);
+  assert.equal(live.u32(v + 48), 0x9016_4000);
+  const ch = await s.channel("rpmsg-openamp-demo-channel");
+  await ch.send(Uint8Array.of(7));
+  assert.deepEqual(await ch.recv(10_000), Uint8Array.of(7));
+  await s.close();
+  assert.equal(live.u8(v + 24), 0); // closing resets the vdev
+});

@@ -546,3 +546,79 @@ Deno.test("device role: nothing in the rings is read or written before the sessi
   assert.equal(echoed, 1);
   assert.ok(rEp.ready);
 });
+
+Deno.test("wire layout: 256 RX buffers from the pool's first half on vring0, TX from the second half on vring1, ring flags", () => {
+  const { shm, host, remote, pump } = pair();
+  // vring0 (driver RX): every descriptor is a 512-byte device-writable buffer
+  // in [0x10000, 0x30000), in order, all 256 published in avail.
+  for (let i = 0; i < 256; i++) {
+    const d = 0x4000 + 16 * i;
+    assert.equal(shm.u32(d + 4), 0, `desc ${i} addr high word`);
+    assert.equal(shm.u32(d), 0x10000 + 512 * i, `desc ${i} addr`);
+    assert.equal(shm.u32(d + 8), 512, `desc ${i} len`);
+    assert.equal(shm.u16(d + 12), 2, `desc ${i} flags (WRITE only)`);
+  }
+  assert.equal(shm.u16(0x5002), 256); // vring0 avail.idx
+  // The driver asks not to be kicked for returned TX buffers (vring1 avail.flags
+  // NO_INTERRUPT); vring0 avail.flags stays 0 so RX messages are kicked.
+  assert.equal(shm.u16(0x9000), 1);
+  assert.equal(shm.u16(0x5000), 0);
+  const hEp = host.createEndpoint({ addr: 0x400, dst: 0x401, onMessage: () => {} });
+  const got: number[] = [];
+  remote.createEndpoint({ addr: 0x401, onMessage: (d) => got.push(d.length) });
+  pump();
+  // The device asks not to be kicked for re-posted RX buffers (vring0 used.flags
+  // NO_NOTIFY); vring1 used.flags stays 0 so every sent message is kicked.
+  assert.equal(shm.u16(0x6000), 1);
+  assert.equal(shm.u16(0xa000), 0);
+  const before = host.stats.kicks;
+  for (let n = 0; n < 300; n++) {
+    assert.ok(hEp.trySend(new Uint8Array(1 + (n % 7))), `send ${n}`);
+    // vring1 (driver TX): the buffer sent is in [0x30000, 0x50000), device-readable,
+    // its descriptor length the message length (header + payload).
+    const slot = (shm.u16(0x9002) - 1) & 255;
+    const d = 0x8000 + 16 * shm.u16(0x9004 + 2 * slot);
+    const addr = shm.u32(d);
+    assert.ok(addr >= 0x30000 && addr < 0x50000 && (addr - 0x30000) % 512 === 0, `TX at ${addr}`);
+    assert.equal(shm.u32(d + 8), 16 + 1 + (n % 7));
+    assert.equal(shm.u16(d + 12), 0);
+    assert.deepEqual(
+      [shm.u32(addr), shm.u32(addr + 4), shm.u32(addr + 8), shm.u16(addr + 12), shm.u16(addr + 14)],
+      [0x400, 0x401, 0, 1 + (n % 7), 0],
+      "header: src, dst, reserved 0, len, flags 0",
+    );
+    pump();
+  }
+  assert.equal(got.length, 300);
+  assert.equal(host.stats.kicks - before, 300); // one kick per message, none for reclaiming
+});
+
+Deno.test("wire layout: the device's name-service CREATE and DESTROY, header fields, used len = buffer size", () => {
+  const { shm, host, remote } = pair();
+  const rEp = remote.createEndpoint({ name: "rpmsg-openamp-demo-channel", onMessage: () => {} });
+  assert.equal(shm.u16(0x6002), 0); // nothing sent before the session starts
+  remote.poll();
+  const check = (k: number, flags: number) => {
+    assert.equal(shm.u16(0x6002), k + 1); // vring0 used.idx
+    const id = shm.u32(0x6004 + 8 * k);
+    assert.equal(shm.u32(0x6004 + 8 * k + 4), 512, "used len is the full buffer length");
+    const a = shm.u32(0x4000 + 16 * id);
+    assert.deepEqual(
+      [shm.u32(a), shm.u32(a + 4), shm.u32(a + 8), shm.u16(a + 12), shm.u16(a + 14)],
+      [rEp.addr, 53, 0, 40, 0],
+      "src = the endpoint, dst 53, reserved 0, len 40, flags 0",
+    );
+    const name = te.encode("rpmsg-openamp-demo-channel");
+    assert.deepEqual(shm.read(a + 16, name.length), name);
+    assert.ok(shm.bytes(a + 16 + name.length, 32 - name.length).every((b) => b === 0));
+    assert.equal(shm.u32(a + 48), rEp.addr);
+    assert.equal(shm.u32(a + 52), flags);
+  };
+  check(0, 0);
+  host.poll();
+  assert.equal(host.remoteServices.get("rpmsg-openamp-demo-channel"), rEp.addr);
+  rEp.destroy();
+  check(1, 1);
+  host.poll();
+  assert.equal(host.remoteServices.has("rpmsg-openamp-demo-channel"), false);
+});

@@ -25,6 +25,12 @@ export interface ServeRemoteOptions {
   run?: Omit<RpmsgRunOptions, "signal" | "stop">;
   /** A vring broke during a session (default: `console.error`); the loop waits for the host's reset. */
   onError?: (e: VirtioError) => void;
+  /**
+   * The features this device offers (its private copy of `dfeatures`): the
+   * session uses `deviceFeatures & gfeatures`. Without it `dfeatures` is read
+   * from the table in shared memory, which the host may have rewritten.
+   */
+  deviceFeatures?: number;
 }
 
 /**
@@ -80,7 +86,9 @@ export async function serveRpmsgRemote(
       if (isAmpError(e) && (e.code === "TIMEOUT" || e.code === "ABORTED")) continue;
       throw e;
     }
-    const features = vdev.negotiatedFeatures();
+    const features = options.deviceFeatures === undefined
+      ? vdev.negotiatedFeatures()
+      : (options.deviceFeatures & vdev.guestFeatures()) >>> 0;
     device.reset({ features });
     sessions++;
     options.onSessionStart?.(sessions, features);

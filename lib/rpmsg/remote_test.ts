@@ -124,3 +124,35 @@ Deno.test("remote session loop: a broken ring waits for the host's reset, then s
   ac.abort();
   assert.equal(await served, 2);
 });
+
+Deno.test("remote session loop: features are the device's own dfeatures & gfeatures, not the table's", async () => {
+  const shm = heapRegion(0, 0x20000);
+  shm.setU32(VDEV, 3);
+  shm.setU32(VDEV + 4, 7);
+  shm.setU32(VDEV + 12, 0); // the device offers no name service
+  const [nh, nr] = InProcessNotifier.pair();
+  const remote = createRpmsgDevice({ role: "device", region: shm, notifier: nr, ...LAYOUT });
+  const features: number[] = [];
+  const ac = new AbortController();
+  const served = serveRpmsgRemote(remote, new SharedVdev(shm, VDEV), {
+    signal: ac.signal,
+    deviceFeatures: 0,
+    onSessionStart: (_n, f) => features.push(f),
+  });
+  // The host rewrites the table claiming the device offered NS and accepts it.
+  const hostVdev = new SharedVdev(shm, VDEV);
+  createRpmsgDevice({ role: "driver", region: shm, notifier: nh, ...LAYOUT });
+  shm.setU32(VDEV + 12, 1);
+  hostVdev.writeGuestFeatures(1);
+  hostVdev.setDriverOk();
+  try {
+    for (let i = 0; i < 30_000 && features.length < 1; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.deepEqual(features, [0]);
+    assert.equal(remote.nameService, false);
+  } finally {
+    ac.abort();
+    await served;
+  }
+});

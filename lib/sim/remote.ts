@@ -85,7 +85,12 @@ function publishTable(
   memory: MemoryMap,
   rscAddr: number,
   rscSize: number | undefined,
-): { bytes: Uint8Array; vdevOffset: number; vrings: [VringPlacement, VringPlacement] } {
+): {
+  bytes: Uint8Array;
+  vdevOffset: number;
+  dfeatures: number;
+  vrings: [VringPlacement, VringPlacement];
+} {
   const limit = profile.layout.rscTable.size;
   let region = memory.find(rscAddr, RSC_HEADER_SIZE);
   if (!region) {
@@ -122,7 +127,7 @@ function publishTable(
   }
   memory.get(profile.layout.rscTable.pa, bytes.length).write(profile.layout.rscTable.pa, bytes);
   const at = (v: VringPlacement): VringPlacement => ({ pa: v.pa, num: v.num, align: v.align });
-  return { bytes, vdevOffset: vdev.offset, vrings: [at(v0), at(v1)] };
+  return { bytes, vdevOffset: vdev.offset, dfeatures: placed.dfeatures, vrings: [at(v0), at(v1)] };
 }
 
 /**
@@ -166,7 +171,7 @@ export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemo
       if (sw) memory.get(sw.statePa, 4).atomicStoreU32(sw.statePa, s);
     };
     setState(REMOTE_STATE_BOOT);
-    const { vdevOffset, vrings: [v0, v1] } = publishTable(
+    const { vdevOffset, dfeatures, vrings: [v0, v1] } = publishTable(
       profile,
       memory,
       options.rscAddr,
@@ -246,6 +251,7 @@ export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemo
         await serveRpmsgRemote(device, vdev, {
           signal: ac.signal,
           maxSessions: 1,
+          deviceFeatures: dfeatures,
           onSessionStart: (_s, features) => {
             sessions++;
             pending.length = 0;
