@@ -9,16 +9,30 @@
 
 import { ConfigError } from "../errors.ts";
 import { MemoryMap } from "../mem/memory_map.ts";
-import { mapDevMem, mapFile, mapShm, mapUio } from "../mem/mmap.ts";
+import {
+  findOrBindUio,
+  mapDevMem,
+  mapFile,
+  mapShm,
+  mapUio,
+  type UioLookupOptions,
+} from "../mem/mmap.ts";
 import { heapRegion, hex, type MemoryRegion } from "../mem/region.ts";
 import type { MachineProfile, RegionBacking, RegionSpec } from "./profile.ts";
 
-/** Where to find UIO devices (machines.md section 1). */
+/** Where to find UIO devices, and whether to bind them (machines.md section 1). */
 export interface UioRoots {
   /** Root of sysfs (default `/sys`). */
   sysfsRoot?: string;
   /** Directory holding the `uioN` device nodes (default `/dev`). */
   devRoot?: string;
+  /**
+   * Bind a device that is on its bus but not bound to UIO to
+   * `uio_pdrv_genirq` before mapping it (see `findOrBindUio`). Default true.
+   */
+  bind?: boolean;
+  /** After binding, how long to wait for the UIO device to appear, in ms (default 1000). */
+  bindTimeoutMs?: number;
 }
 
 /** Maps one region; may return a region larger than asked (it is narrowed). */
@@ -34,11 +48,15 @@ export type RegionMappers = {
 
 /** The mappers used by default, on top of `lib/mem/mmap.ts`. */
 export const DEFAULT_MAPPERS: Readonly<RegionMappers> = {
-  uio: (s, roots) => {
-    const opts: { sysfsRoot?: string; devRoot?: string } = {};
+  uio: async (s, roots) => {
+    const opts: UioLookupOptions = {};
     if (roots.sysfsRoot !== undefined) opts.sysfsRoot = roots.sysfsRoot;
     if (roots.devRoot !== undefined) opts.devRoot = roots.devRoot;
-    return mapUio(s.backing.device, s.backing.map, opts);
+    if (roots.bind !== undefined) opts.bind = roots.bind;
+    if (roots.bindTimeoutMs !== undefined) opts.bindTimeoutMs = roots.bindTimeoutMs;
+    const { device, map } = s.backing;
+    const uio = await findOrBindUio(device, opts);
+    return mapUio(uio, map, { ...opts, name: map === 0 ? device : `${device}:map${map}` });
   },
   file: (s) =>
     mapFile(s.backing.path, {
@@ -136,6 +154,8 @@ export async function mapProfileRegions(
   const roots: UioRoots = {};
   if (options.sysfsRoot !== undefined) roots.sysfsRoot = options.sysfsRoot;
   if (options.devRoot !== undefined) roots.devRoot = options.devRoot;
+  if (options.bind !== undefined) roots.bind = options.bind;
+  if (options.bindTimeoutMs !== undefined) roots.bindTimeoutMs = options.bindTimeoutMs;
   const map = new ProfileMemoryMap();
   try {
     for (const spec of profile.regions) {

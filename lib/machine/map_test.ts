@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigError } from "../errors.ts";
 import { mapShm, removeShm } from "../mem/mmap.ts";
 import { heapRegion, type MemoryRegion } from "../mem/region.ts";
+import { pollUntil } from "../util/poll.ts";
 import { makeFakeUioTree } from "./_fake_uio.ts";
 import { mapProfileRegions } from "./map.ts";
 import { type MachineProfile, validateProfile } from "./profile.ts";
@@ -32,6 +33,55 @@ Deno.test("mapProfileRegions maps rv64-virt through a fake UIO tree", async () =
       const u = tree.uio["90100000.shm"]!;
       const f = await Deno.readFile(`${tree.devRoot}/${u}`);
       assert.equal(new DataView(f.buffer).getUint32(0x10, true), 0xcafe_f00d);
+    } finally {
+      map.close();
+    }
+  } finally {
+    await tree.remove();
+  }
+});
+
+Deno.test("mapProfileRegions binds an unbound UIO device first, unless bind is false", async () => {
+  const tree = await makeFakeUioTree(RV64_VIRT);
+  try {
+    const dev = "90100000.shm";
+    const u = tree.uio[dev]!;
+    const devDir = `${tree.sysfsRoot}/bus/platform/devices/${dev}`;
+    const drv = `${tree.sysfsRoot}/bus/platform/drivers/uio_pdrv_genirq`;
+    const stash = `${tree.root}/stash`;
+    // Make the device unbound: no uio/ entry, no class/uio entry, no /dev node.
+    await Deno.remove(`${devDir}/uio`, { recursive: true });
+    await Deno.mkdir(stash);
+    await Deno.rename(`${tree.sysfsRoot}/class/uio/${u}`, `${stash}/class`);
+    await Deno.rename(`${tree.devRoot}/${u}`, `${stash}/dev`);
+    await Deno.writeTextFile(`${devDir}/driver_override`, "(null)\n");
+    await Deno.mkdir(drv, { recursive: true });
+    await Deno.writeTextFile(`${drv}/bind`, "");
+    const roots = { sysfsRoot: tree.sysfsRoot, devRoot: tree.devRoot, bindTimeoutMs: 30_000 };
+
+    await assert.rejects(mapProfileRegions(RV64_VIRT, { ...roots, bind: false }), {
+      code: "UIO_NOT_FOUND",
+    });
+    assert.equal(await Deno.readTextFile(`${drv}/bind`), "");
+    assert.equal(await Deno.readTextFile(`${devDir}/driver_override`), "(null)\n");
+
+    // The kernel's part: once bound, the UIO device appears.
+    const kernel = async () => {
+      await pollUntil(() => Deno.readTextFileSync(`${drv}/bind`) === dev, {
+        deadlineMs: 30_000,
+        spin: 0,
+      });
+      await Deno.rename(`${stash}/class`, `${tree.sysfsRoot}/class/uio/${u}`);
+      await Deno.rename(`${stash}/dev`, `${tree.devRoot}/${u}`);
+      await Deno.mkdir(`${devDir}/uio/${u}`, { recursive: true });
+    };
+    const [map] = await Promise.all([mapProfileRegions(RV64_VIRT, roots), kernel()]);
+    try {
+      assert.equal(await Deno.readTextFile(`${devDir}/driver_override`), "uio_pdrv_genirq");
+      assert.equal(map.byName(dev)?.base, 0x9010_0000);
+      map.get(0x9010_0020, 4).setU32(0x9010_0020, 0x600d_b1d5);
+      const f = await Deno.readFile(`${tree.devRoot}/${u}`);
+      assert.equal(new DataView(f.buffer).getUint32(0x20, true), 0x600d_b1d5);
     } finally {
       map.close();
     }

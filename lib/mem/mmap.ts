@@ -13,7 +13,8 @@
  * @module
  */
 
-import { ConfigError, ERRNO_NAMES, MemoryBoundsError, OsError } from "../errors.ts";
+import { ConfigError, MemoryBoundsError, OsError, TimeoutError } from "../errors.ts";
+import { sleep } from "../util/poll.ts";
 import {
   MAP_PRIVATE,
   MAP_SHARED,
@@ -38,6 +39,7 @@ import {
   sysUnlink,
 } from "./_libc.ts";
 import { hex, MemoryRegion } from "./region.ts";
+import { bindToUioDriver, errnoOf, UIO_DRIVER } from "./_uio_bind.ts";
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const U64_MAX = (1n << 64n) - 1n;
@@ -415,13 +417,6 @@ export interface UioMapInfo {
 
 const UIO_NAME = /^uio(0|[1-9][0-9]{0,8})$/;
 
-function errnoOf(code: string): number | undefined {
-  for (const [k, v] of Object.entries(ERRNO_NAMES)) {
-    if (v.startsWith(code + " ")) return Number(k);
-  }
-  return undefined;
-}
-
 /** Directory entries, or undefined when the directory does not exist. */
 function listDir(path: string): string[] | undefined {
   try {
@@ -473,6 +468,9 @@ function sortUio(names: string[]): string[] {
  * directly (`"uio0"`), or a device name such as `"90100000.shm"`, looked up
  * first as `<sysfsRoot>/bus/<bus>/devices/<device>/uio/uioN` and then by
  * matching `<sysfsRoot>/class/uio/uio*\/name`.
+ *
+ * Only finds a device already bound to UIO; {@linkcode findOrBindUio} also
+ * binds one that is not.
  *
  * Errors (ConfigError): `UIO_BAD_DEVICE_NAME`, `UIO_NOT_FOUND`, `UIO_AMBIGUOUS`.
  *
@@ -540,6 +538,126 @@ export function findUio(device: string, options: UioOptions = {}): string {
     );
   }
   return byName[0];
+}
+
+/** Options for {@linkcode findOrBindUio}. */
+export interface UioLookupOptions extends UioOptions {
+  /**
+   * When `<sysfsRoot>/bus/<bus>/devices/<device>` exists but has no UIO
+   * device, bind it to `uio_pdrv_genirq` first (as libmetal does). Default true.
+   */
+  bind?: boolean;
+  /**
+   * After binding, how long to wait for the kernel to create
+   * `<device>/uio/uioN` and `<devRoot>/uioN`, in milliseconds. Default 1000.
+   */
+  bindTimeoutMs?: number;
+}
+
+/** True when `path` exists (following symlinks). */
+function present(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * {@linkcode findUio}, binding the device to `uio_pdrv_genirq` first when it
+ * is on its bus but not bound to UIO yet: write `uio_pdrv_genirq` to
+ * `<device>/driver_override`, write the device name to the `unbind` of the
+ * driver `<device>/driver` links to (if any), write it to
+ * `<sysfsRoot>/bus/<bus>/drivers/uio_pdrv_genirq/bind`, then wait (up to
+ * `bindTimeoutMs`, sleeping between checks) for `<device>/uio/uioN` and
+ * `<devRoot>/uioN` to appear. A device already bound, a `uioN` name, or
+ * `bind: false` is a plain {@linkcode findUio}: nothing is written.
+ *
+ * Errors: those of {@linkcode findUio}; `UIO_BAD_OPTION` (ConfigError, bad
+ * `bindTimeoutMs`); `UIO_DRIVER_LINK`, `UIO_OVERRIDE_FAILED`,
+ * `UIO_UNBIND_FAILED`, `UIO_BIND_FAILED` (ConfigError naming the device, the
+ * path and the errno; `cause` is the {@linkcode OsError}); `TIMEOUT`
+ * ({@linkcode TimeoutError}) when the UIO device does not appear.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findOrBindUio } from "./mmap.ts";
+ * const root = Deno.makeTempDirSync();
+ * try {
+ *   const dev = `${root}/sys/bus/platform/devices/90100000.shm`;
+ *   const bind = `${root}/sys/bus/platform/drivers/uio_pdrv_genirq/bind`;
+ *   Deno.mkdirSync(dev, { recursive: true });
+ *   Deno.mkdirSync(`${root}/sys/bus/platform/drivers/uio_pdrv_genirq`, { recursive: true });
+ *   Deno.mkdirSync(`${root}/dev`);
+ *   Deno.writeTextFileSync(`${dev}/driver_override`, "(null)\n");
+ *   Deno.writeTextFileSync(bind, "");
+ *   // Stand in for the kernel: once bound, the UIO device appears.
+ *   const kernel = setInterval(() => {
+ *     if (Deno.readTextFileSync(bind) !== "90100000.shm") return;
+ *     Deno.mkdirSync(`${dev}/uio/uio4`, { recursive: true });
+ *     Deno.writeFileSync(`${root}/dev/uio4`, new Uint8Array(0));
+ *     clearInterval(kernel);
+ *   }, 1);
+ *   const uio = await findOrBindUio("90100000.shm", {
+ *     sysfsRoot: `${root}/sys`,
+ *     devRoot: `${root}/dev`,
+ *     bindTimeoutMs: 10_000,
+ *   });
+ *   clearInterval(kernel);
+ *   assert(uio === "uio4");
+ *   assert(Deno.readTextFileSync(`${dev}/driver_override`) === "uio_pdrv_genirq");
+ * } finally {
+ *   Deno.removeSync(root, { recursive: true });
+ * }
+ * ```
+ */
+export async function findOrBindUio(
+  device: string,
+  options: UioLookupOptions = {},
+): Promise<string> {
+  const timeoutMs = options.bindTimeoutMs ?? 1000;
+  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw new ConfigError(
+      "UIO_BAD_OPTION",
+      `bindTimeoutMs ${String(timeoutMs)} is not a number of milliseconds >= 0`,
+    );
+  }
+  let notFound: ConfigError;
+  try {
+    return findUio(device, options);
+  } catch (e) {
+    if (
+      options.bind === false || !(e instanceof ConfigError) || e.code !== "UIO_NOT_FOUND" ||
+      UIO_NAME.test(device)
+    ) {
+      throw e;
+    }
+    notFound = e;
+  }
+  const sys = options.sysfsRoot ?? "/sys";
+  const bus = options.bus ?? "platform";
+  const devRoot = options.devRoot ?? "/dev";
+  const devDir = `${sys}/bus/${bus}/devices/${device}`;
+  if (listDir(devDir) === undefined) throw notFound;
+  bindToUioDriver(sys, bus, device);
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const uio = sortUio(listDir(`${devDir}/uio`) ?? [])[0];
+    if (uio !== undefined && present(`${devRoot}/${uio}`)) return findUio(device, options);
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      throw new TimeoutError(
+        `waiting for ${
+          uio === undefined ? `${devDir}/uio/uioN` : `${devRoot}/${uio}`
+        } after binding ${device} to ${UIO_DRIVER}`,
+        timeoutMs,
+        { cause: notFound },
+      );
+    }
+    await sleep(Math.min(10, left));
+  }
 }
 
 /** Strict `0x<hex>` (at most 64 bits), one trailing newline allowed. */

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
-import { isAmpError, OsError } from "../errors.ts";
+import { ConfigError, isAmpError, OsError, TimeoutError } from "../errors.ts";
+import { pollUntil } from "../util/poll.ts";
+import { bindToUioDriver } from "./_uio_bind.ts";
 import {
+  findOrBindUio,
   findUio,
   mapDevMem,
   mapFile,
@@ -568,4 +571,189 @@ Deno.test("mapUio refuses a map that lies past the end of the device file", () =
   throwsCode(() => mapUio("uio1", 1, f.opts), "MMAP_FILE_TOO_SMALL");
   Deno.removeSync(`${f.dev}/uio1`);
   throwsErrno(() => mapUio("90200000.rproc", 0, f.opts), 2, "open");
+});
+
+// ---------------------------------------------------------------------------
+// Binding an unbound device to uio_pdrv_genirq
+
+const DRV = "uio_pdrv_genirq";
+
+/** Adds a platform device with no driver and the uio_pdrv_genirq driver directory. */
+function unbound(f: FakeUio, dev: string): { devDir: string; bind: string } {
+  const devDir = `${f.sys}/bus/platform/devices/${dev}`;
+  Deno.mkdirSync(devDir, { recursive: true });
+  Deno.writeTextFileSync(`${devDir}/driver_override`, "(null)\n");
+  Deno.mkdirSync(`${f.sys}/bus/platform/drivers/${DRV}`, { recursive: true });
+  const bind = `${f.sys}/bus/platform/drivers/${DRV}/bind`;
+  Deno.writeTextFileSync(bind, "");
+  return { devDir, bind };
+}
+
+/**
+ * Stands in for the kernel: once `dev` is written to the bind file, creates
+ * the device's `uio/<uio>` entry, its class/uio attributes and /dev node.
+ */
+async function fakeKernel(f: FakeUio, bind: string, dev: string, uio: string): Promise<void> {
+  await pollUntil(() => Deno.readTextFileSync(bind) === dev, {
+    deadlineMs: 30_000,
+    spin: 0,
+    what: `waiting for ${dev} to be written to ${bind}`,
+  });
+  f.device(uio, dev, {
+    0: { name: "\n", addr: "0x90100000\n", size: "0x1000\n", offset: "0x0\n" },
+  }, PAGE);
+  f.platform(dev, uio);
+}
+
+Deno.test("findOrBindUio binds an unbound device, waits for uioN, and it maps", async () => {
+  using f = new FakeUio();
+  const { devDir, bind } = unbound(f, "90100000.shm");
+  const opts = { ...f.opts, bindTimeoutMs: 30_000 };
+  const [uio] = await Promise.all([
+    findOrBindUio("90100000.shm", opts),
+    fakeKernel(f, bind, "90100000.shm", "uio2"),
+  ]);
+  assert.equal(uio, "uio2");
+  assert.equal(Deno.readTextFileSync(`${devDir}/driver_override`), DRV);
+  assert.equal(Deno.readTextFileSync(bind), "90100000.shm");
+  const r = mapUio(uio, 0, opts);
+  assert.equal(r.base, 0x9010_0000);
+  r.setU32(0x9010_0004, 0x1234_5678);
+  assert.deepEqual(f.peek("uio2", 4, 4), [0x78, 0x56, 0x34, 0x12]);
+  r.close();
+  // Now bound: a second lookup writes nothing.
+  Deno.writeTextFileSync(bind, "");
+  assert.equal(await findOrBindUio("90100000.shm", opts), "uio2");
+  assert.equal(Deno.readTextFileSync(bind), "");
+});
+
+Deno.test("bindToUioDriver unbinds the current driver first, then binds", () => {
+  using f = new FakeUio();
+  const { devDir, bind } = unbound(f, "90200000.rproc");
+  const other = `${f.sys}/bus/platform/drivers/other-drv`;
+  Deno.mkdirSync(other);
+  Deno.writeTextFileSync(`${other}/unbind`, "");
+  // Relative, as the kernel makes it.
+  Deno.symlinkSync("../../drivers/other-drv", `${devDir}/driver`);
+  const writes = bindToUioDriver(f.sys, "platform", "90200000.rproc");
+  const real = (p: string) => Deno.realPathSync(p);
+  assert.deepEqual(writes.map(([p, t]) => [real(p), t]), [
+    [real(`${devDir}/driver_override`), DRV],
+    [real(`${other}/unbind`), "90200000.rproc"],
+    [real(bind), "90200000.rproc"],
+  ]);
+  assert.equal(Deno.readTextFileSync(`${other}/unbind`), "90200000.rproc");
+  assert.equal(Deno.readTextFileSync(bind), "90200000.rproc");
+  assert.equal(Deno.readTextFileSync(`${devDir}/driver_override`), DRV);
+});
+
+Deno.test("bindToUioDriver leaves a device bound to uio_pdrv_genirq alone", () => {
+  using f = new FakeUio();
+  const { devDir, bind } = unbound(f, "dev.a");
+  Deno.symlinkSync(`${f.sys}/bus/platform/drivers/${DRV}`, `${devDir}/driver`);
+  assert.deepEqual(bindToUioDriver(f.sys, "platform", "dev.a"), []);
+  assert.equal(Deno.readTextFileSync(bind), "");
+  assert.equal(Deno.readTextFileSync(`${devDir}/driver_override`), "(null)\n");
+});
+
+function rejectsBind(code: string, errno: number, path: string, msg?: string) {
+  return (e: unknown) => {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.equal(e.code, code, e.message);
+    assert.ok(e.cause instanceof OsError, String(e.cause));
+    assert.equal(e.cause.errno, errno, e.message);
+    assert.ok(e.message.includes(path), e.message);
+    if (msg !== undefined) assert.equal(e.message, msg);
+    return true;
+  };
+}
+
+Deno.test("each failing bind step is its own error with the path and errno", async () => {
+  using f = new FakeUio();
+  const { devDir, bind } = unbound(f, "90100000.shm");
+  // The bind attribute is a directory.
+  Deno.removeSync(bind);
+  Deno.mkdirSync(bind);
+  await assert.rejects(
+    findOrBindUio("90100000.shm", f.opts),
+    rejectsBind(
+      "UIO_BIND_FAILED",
+      21,
+      bind,
+      `Cannot bind 90100000.shm to ${DRV}: write(${bind}) failed: EISDIR (is a directory)`,
+    ),
+  );
+  // No such driver: the module is not loaded.
+  Deno.removeSync(`${f.sys}/bus/platform/drivers/${DRV}`, { recursive: true });
+  await assert.rejects(
+    findOrBindUio("90100000.shm", f.opts),
+    rejectsBind(
+      "UIO_BIND_FAILED",
+      2,
+      bind,
+      `Cannot bind 90100000.shm to ${DRV}: write(${bind}) failed: ENOENT (no such file or directory); is the ${DRV} module loaded?`,
+    ),
+  );
+  // The current driver has no unbind attribute.
+  Deno.mkdirSync(`${f.sys}/bus/platform/drivers/gone`);
+  Deno.symlinkSync(`${f.sys}/bus/platform/drivers/gone`, `${devDir}/driver`);
+  await assert.rejects(
+    findOrBindUio("90100000.shm", f.opts),
+    rejectsBind("UIO_UNBIND_FAILED", 2, "/gone/unbind"),
+  );
+  // A dangling driver link.
+  Deno.removeSync(`${f.sys}/bus/platform/drivers/gone`);
+  await assert.rejects(
+    findOrBindUio("90100000.shm", f.opts),
+    rejectsBind("UIO_DRIVER_LINK", 2, `${devDir}/driver`),
+  );
+  // The device has no driver_override.
+  Deno.removeSync(`${devDir}/driver`);
+  Deno.removeSync(`${devDir}/driver_override`);
+  await assert.rejects(
+    findOrBindUio("90100000.shm", f.opts),
+    rejectsBind("UIO_OVERRIDE_FAILED", 2, `${devDir}/driver_override`),
+  );
+});
+
+Deno.test("findOrBindUio times out when the kernel creates no uioN", async () => {
+  using f = new FakeUio();
+  const { bind } = unbound(f, "90100000.shm");
+  await assert.rejects(
+    findOrBindUio("90100000.shm", { ...f.opts, bindTimeoutMs: 0 }),
+    (e: unknown) => {
+      assert.ok(e instanceof TimeoutError, String(e));
+      assert.match(e.message, /90100000\.shm\/uio\/uioN after binding 90100000\.shm/);
+      return true;
+    },
+  );
+  assert.equal(Deno.readTextFileSync(bind), "90100000.shm");
+  for (const bad of [-1, NaN, Infinity]) {
+    await assert.rejects(
+      findOrBindUio("90100000.shm", { ...f.opts, bindTimeoutMs: bad }),
+      { code: "UIO_BAD_OPTION" },
+    );
+  }
+});
+
+Deno.test("bind: false, an unknown device, or an already bound one writes nothing", async () => {
+  using f = rv64Uio();
+  const { devDir, bind } = unbound(f, "90300000.dev");
+  await assert.rejects(findOrBindUio("90300000.dev", { ...f.opts, bind: false }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError && e.code === "UIO_NOT_FOUND", String(e));
+    assert.match(e.message, /No UIO device for "90300000\.dev"/);
+    return true;
+  });
+  // Not on the bus at all: the plain not-found error, no bind attempt.
+  await assert.rejects(findOrBindUio("nothing", f.opts), { code: "UIO_NOT_FOUND" });
+  await assert.rejects(findOrBindUio("uio9", f.opts), { code: "UIO_NOT_FOUND" });
+  // Bound already (via the bus, by name, or as uioN).
+  unbound(f, "90100000.shm");
+  assert.equal(await findOrBindUio("90100000.shm", f.opts), "uio0");
+  assert.equal(await findOrBindUio("90200000.rproc", f.opts), "uio1");
+  assert.equal(await findOrBindUio("uio1", f.opts), "uio1");
+  assert.equal(Deno.readTextFileSync(bind), "");
+  assert.equal(Deno.readTextFileSync(`${devDir}/driver_override`), "(null)\n");
+  const shmOverride = `${f.sys}/bus/platform/devices/90100000.shm/driver_override`;
+  assert.equal(Deno.readTextFileSync(shmOverride), "(null)\n");
 });

@@ -25,6 +25,7 @@ export {
 } from "./region.ts";
 export { MemoryMap } from "./memory_map.ts";
 export {
+  findOrBindUio,
   findUio,
   mapDevMem,
   type MapDevMemOptions,
@@ -37,6 +38,7 @@ export {
   pageSize,
   readUioMap,
   removeShm,
+  type UioLookupOptions,
   type UioMapInfo,
   type UioOptions,
 } from "./mmap.ts";
