@@ -44,8 +44,20 @@ function mappedPaths(): string {
   return Deno.readTextFileSync("/proc/self/maps");
 }
 
-function fdCount(): number {
-  return [...Deno.readDirSync("/proc/self/fd")].length;
+/**
+ * Descriptors of this process open on any of `paths`. Other tests running in
+ * the same process open and close descriptors of their own, so a plain count
+ * of /proc/self/fd would be racy.
+ */
+function fdsOpenOn(...paths: string[]): number {
+  const wanted = paths.map((p) => Deno.realPathSync(p));
+  let n = 0;
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (wanted.includes(Deno.readLinkSync(`/proc/self/fd/${e.name}`))) n++;
+    } catch { /* closed meanwhile */ }
+  }
+  return n;
 }
 
 /** A temp file holding `len` bytes where byte i is `(i * 7 + 3) & 0xff`. */
@@ -196,7 +208,7 @@ Deno.test("mapFile validates every argument before touching the file", () => {
   const dir = Deno.makeTempDirSync({ prefix: "amp-mmap-" });
   const MAX = Number.MAX_SAFE_INTEGER;
   try {
-    const before = fdCount();
+    assert.equal(fdsOpenOn(path, dir), 0);
     throwsCode(() => mapFile("", { base: 0, size: 1 }), "MMAP_BAD_PATH");
     throwsCode(() => mapFile("a\0b", { base: 0, size: 1 }), "MMAP_BAD_PATH");
     for (const base of [-1, NaN, 1.5, MAX + 1]) {
@@ -216,7 +228,7 @@ Deno.test("mapFile validates every argument before touching the file", () => {
     );
     throwsErrno(() => mapFile("/nonexistent-dir/x", { base: 0, size: 1 }), 2, "open");
     throwsErrno(() => mapFile(dir, { base: 0, size: 1 }), 21, "open");
-    assert.equal(fdCount(), before, "failed attempts must not leak descriptors");
+    assert.equal(fdsOpenOn(path, dir), 0, "failed attempts must not leak descriptors");
   } finally {
     Deno.removeSync(path);
     Deno.removeSync(dir);
@@ -226,16 +238,16 @@ Deno.test("mapFile validates every argument before touching the file", () => {
 Deno.test("close unmaps, closes the fd and detaches views; second close is harmless", () => {
   const path = patternFile(PAGE);
   try {
-    const before = fdCount();
+    assert.equal(fdsOpenOn(path), 0);
     const r = mapFile(path, { base: 0x1000, size: PAGE });
     const view = r.bytes(0x1000, 16);
     const sub = r.sub(0x1100, 0x10);
     const subView = sub.bytes(0x1100, 4);
-    assert.equal(fdCount(), before + 1);
+    assert.equal(fdsOpenOn(path), 1);
     assert.ok(mappedPaths().includes(path), "mapping is listed in /proc/self/maps");
     assert.equal(view[1], pattern(1));
     r.close();
-    assert.equal(fdCount(), before);
+    assert.equal(fdsOpenOn(path), 0);
     assert.ok(!mappedPaths().includes(path), "mapping is gone after close");
     assert.equal(view.length, 0);
     assert.equal(subView.length, 0);
