@@ -194,6 +194,60 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   111: "ECONNREFUSED (connection refused)",
 };
 
+const ERRNO_BY_CLASS: readonly [new (...a: never[]) => Error, number][] = [
+  [Deno.errors.NotFound, 2],
+  [Deno.errors.PermissionDenied, 13],
+  [Deno.errors.Busy, 16],
+  [Deno.errors.AlreadyExists, 17],
+  [Deno.errors.NotADirectory, 20],
+  [Deno.errors.IsADirectory, 21],
+  [Deno.errors.InvalidData, 22],
+];
+
+/**
+ * The errno of a short name such as `"ENOENT"` (as Deno's I/O errors carry in
+ * `code`), or undefined when it is not one amp names.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { errnoFromName } from "./errors.ts";
+ * assert.equal(errnoFromName("EBUSY"), 16);
+ * assert.equal(errnoFromName("EWHAT"), undefined);
+ * ```
+ */
+export function errnoFromName(name: string): number | undefined {
+  for (const [n, text] of Object.entries(ERRNO_NAMES)) {
+    if (text.startsWith(name + " ")) return Number(n);
+  }
+  return undefined;
+}
+
+/**
+ * An {@linkcode OsError} for an error thrown by a Deno file API. The errno
+ * comes from "(os error N)" in its message, else its `code` name, else its
+ * class, else EIO. An OsError is returned as it is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { osErrorFrom } from "./errors.ts";
+ * const e = osErrorFrom(new Deno.errors.Busy("busy"), "write", "/sys/x");
+ * assert(e.errno === 16 && e.syscall === "write" && e.code === "EBUSY");
+ * ```
+ */
+export function osErrorFrom(e: unknown, syscall: string, target: string): OsError {
+  if (e instanceof OsError) return e;
+  const m = e instanceof Error ? /\(os error (\d+)\)/.exec(e.message) : null;
+  let errno = m ? Number(m[1]) : undefined;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (errno === undefined && typeof code === "string") errno = errnoFromName(code);
+  if (errno === undefined) {
+    for (const [cls, n] of ERRNO_BY_CLASS) if (e instanceof cls) errno = n;
+  }
+  return new OsError(syscall, errno ?? 5, target, { cause: e });
+}
+
 /**
  * A virtqueue or vdev protocol violation by the peer; the queue is broken.
  *

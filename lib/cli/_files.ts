@@ -5,19 +5,7 @@
  * @module
  */
 
-import { ERRNO_NAMES, OsError } from "../errors.ts";
-
-/** Errno of a Deno I/O error: from "(os error N)" in its message, else from its code name. */
-function errnoOf(e: Error): number | undefined {
-  const m = /\(os error (\d+)\)/.exec(e.message);
-  if (m) return Number(m[1]);
-  const code = (e as { code?: unknown }).code;
-  if (typeof code !== "string") return undefined;
-  for (const [n, name] of Object.entries(ERRNO_NAMES)) {
-    if (name.startsWith(code + " ")) return Number(n);
-  }
-  return undefined;
-}
+import { osErrorFrom } from "../errors.ts";
 
 /**
  * Turn an error thrown by a Deno file API into an {@linkcode OsError};
@@ -34,10 +22,7 @@ function errnoOf(e: Error): number | undefined {
  */
 export function toOsError(e: unknown, syscall: string, target: string): unknown {
   if (!(e instanceof Error) || !Object.values(Deno.errors).some((c) => e instanceof c)) return e;
-  const errno = errnoOf(e);
-  return errno === undefined
-    ? new OsError(syscall, -1, `${target}: ${e.message}`, { cause: e })
-    : new OsError(syscall, errno, target, { cause: e });
+  return osErrorFrom(e, syscall, target);
 }
 
 /**

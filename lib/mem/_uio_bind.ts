@@ -12,49 +12,10 @@
  * @module
  */
 
-import { ConfigError, ERRNO_NAMES, OsError } from "../errors.ts";
+import { ConfigError, OsError, osErrorFrom } from "../errors.ts";
 
 /** The generic platform UIO driver libmetal binds devices to. */
 export const UIO_DRIVER = "uio_pdrv_genirq";
-
-/** errno for a Deno error code such as `"ENOENT"`, or undefined when not known. */
-export function errnoOf(code: string): number | undefined {
-  for (const [k, v] of Object.entries(ERRNO_NAMES)) {
-    if (v.startsWith(code + " ")) return Number(k);
-  }
-  return undefined;
-}
-
-const ERRNO_BY_CLASS: readonly [new (...a: never[]) => Error, number][] = [
-  [Deno.errors.NotFound, 2],
-  [Deno.errors.PermissionDenied, 13],
-  [Deno.errors.Busy, 16],
-  [Deno.errors.AlreadyExists, 17],
-  [Deno.errors.NotADirectory, 20],
-  [Deno.errors.IsADirectory, 21],
-];
-
-/**
- * An {@linkcode OsError} for an error thrown by a Deno file API (errno from
- * its `code`, else from its class, else EIO).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { osErrorOf } from "./_uio_bind.ts";
- * const e = osErrorOf(new Deno.errors.NotFound("x"), "write", "/sys/x");
- * assert(e.errno === 2 && e.syscall === "write");
- * ```
- */
-export function osErrorOf(e: unknown, syscall: string, path: string): OsError {
-  if (e instanceof OsError) return e;
-  const code = (e as { code?: unknown } | null)?.code;
-  let errno = typeof code === "string" ? errnoOf(code) : undefined;
-  if (errno === undefined) {
-    for (const [cls, n] of ERRNO_BY_CLASS) if (e instanceof cls) errno = n;
-  }
-  return new OsError(syscall, errno ?? 5, path, { cause: e });
-}
 
 /** Write `text` to an existing sysfs attribute in one `write` call. */
 function writeAttr(path: string, text: string): void {
@@ -63,7 +24,7 @@ function writeAttr(path: string, text: string): void {
     f = Deno.openSync(path, { write: true, truncate: true });
   } catch (e) {
     // Opening is part of writing the attribute; report it as the write.
-    throw osErrorOf(e, "write", path);
+    throw osErrorFrom(e, "write", path);
   }
   try {
     const bytes = new TextEncoder().encode(text);
@@ -72,7 +33,7 @@ function writeAttr(path: string, text: string): void {
       throw new OsError("write", 5, `${path} (short write ${n}/${bytes.length})`);
     }
   } catch (e) {
-    throw osErrorOf(e, "write", path);
+    throw osErrorFrom(e, "write", path);
   } finally {
     f.close();
   }
@@ -95,7 +56,7 @@ function currentDriver(devDir: string, device: string): string | undefined {
     if (!Deno.lstatSync(link).isSymlink) return undefined;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
-    const os = osErrorOf(e, "lstat", link);
+    const os = osErrorFrom(e, "lstat", link);
     throw new ConfigError(
       "UIO_DRIVER_LINK",
       `Cannot bind ${device} to ${UIO_DRIVER}: ${os.message}`,
@@ -105,7 +66,7 @@ function currentDriver(devDir: string, device: string): string | undefined {
   try {
     return Deno.realPathSync(link);
   } catch (e) {
-    const os = osErrorOf(e, "realpath", link);
+    const os = osErrorFrom(e, "realpath", link);
     throw new ConfigError(
       "UIO_DRIVER_LINK",
       `Cannot bind ${device} to ${UIO_DRIVER}: ${os.message} (dangling driver link)`,
@@ -162,7 +123,7 @@ export function bindToUioDriver(sysfsRoot: string, bus: string, device: string):
       writeAttr(path, text);
       writes.push([path, text]);
     } catch (e) {
-      const os = osErrorOf(e, "write", path);
+      const os = osErrorFrom(e, "write", path);
       if (tolerate.includes(os.errno)) return;
       throw new ConfigError(
         code,

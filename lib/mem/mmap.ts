@@ -13,7 +13,7 @@
  * @module
  */
 
-import { ConfigError, MemoryBoundsError, OsError, TimeoutError } from "../errors.ts";
+import { ConfigError, MemoryBoundsError, OsError, osErrorFrom, TimeoutError } from "../errors.ts";
 import { sleep } from "../util/poll.ts";
 import {
   MAP_PRIVATE,
@@ -39,7 +39,7 @@ import {
   sysUnlink,
 } from "./_libc.ts";
 import { hex, MemoryRegion } from "./region.ts";
-import { bindToUioDriver, errnoOf, UIO_DRIVER } from "./_uio_bind.ts";
+import { bindToUioDriver, UIO_DRIVER } from "./_uio_bind.ts";
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const U64_MAX = (1n << 64n) - 1n;
@@ -425,10 +425,7 @@ function listDir(path: string): string[] | undefined {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
       return undefined;
     }
-    const code = (e as { code?: unknown }).code;
-    throw new OsError("opendir", typeof code === "string" ? errnoOf(code) ?? 0 : 0, path, {
-      cause: e,
-    });
+    throw osErrorFrom(e, "opendir", path);
   }
 }
 

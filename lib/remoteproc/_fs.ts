@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ERRNO_NAMES, OsError } from "../errors.ts";
+import { OsError, osErrorFrom } from "../errors.ts";
 
 /** File operations used on sysfs and the firmware directory. */
 export interface ControlFs {
@@ -18,41 +18,6 @@ export interface ControlFs {
   list(dir: string): Promise<string[]>;
   /** Create or replace a regular file atomically (temporary file + rename). */
   install(path: string, bytes: Uint8Array): Promise<void>;
-}
-
-const ERRNO_BY_CODE: Readonly<Record<string, number>> = Object.fromEntries(
-  Object.entries(ERRNO_NAMES).map(([n, name]) => [name.split(" ")[0]!, Number(n)]),
-);
-
-const ERRNO_BY_CLASS: readonly [new (...a: never[]) => Error, number][] = [
-  [Deno.errors.NotFound, 2],
-  [Deno.errors.PermissionDenied, 13],
-  [Deno.errors.Busy, 16],
-  [Deno.errors.AlreadyExists, 17],
-  [Deno.errors.NotADirectory, 20],
-  [Deno.errors.IsADirectory, 21],
-  [Deno.errors.InvalidData, 22],
-];
-
-/**
- * Convert an error thrown by a Deno file API to an {@linkcode OsError}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { toOsError } from "./_fs.ts";
- * const e = toOsError(new Deno.errors.Busy("busy"), "write", "/sys/x");
- * assert(e.errno === 16 && e.syscall === "write");
- * ```
- */
-export function toOsError(e: unknown, syscall: string, path: string): OsError {
-  if (e instanceof OsError) return e;
-  const code = (e as { code?: unknown })?.code;
-  let errno = typeof code === "string" ? ERRNO_BY_CODE[code] : undefined;
-  if (errno === undefined) {
-    for (const [cls, n] of ERRNO_BY_CLASS) if (e instanceof cls) errno = n;
-  }
-  return new OsError(syscall, errno ?? 5, path, { cause: e });
 }
 
 /** Largest file {@linkcode realControlFs} reads. */
@@ -78,7 +43,7 @@ export const realControlFs: ControlFs = {
     try {
       f = await Deno.open(path, { read: true });
     } catch (e) {
-      throw toOsError(e, "open", path);
+      throw osErrorFrom(e, "open", path);
     }
     try {
       const buf = new Uint8Array(MAX_READ);
@@ -90,7 +55,7 @@ export const realControlFs: ControlFs = {
       }
       return new TextDecoder().decode(buf.subarray(0, n));
     } catch (e) {
-      throw toOsError(e, "read", path);
+      throw osErrorFrom(e, "read", path);
     } finally {
       f.close();
     }
@@ -100,7 +65,7 @@ export const realControlFs: ControlFs = {
     try {
       f = await Deno.open(path, { write: true, truncate: true });
     } catch (e) {
-      throw toOsError(e, "open", path);
+      throw osErrorFrom(e, "open", path);
     }
     try {
       const bytes = new TextEncoder().encode(text);
@@ -109,7 +74,7 @@ export const realControlFs: ControlFs = {
         throw new OsError("write", 5, `${path} (short write ${n}/${bytes.length})`);
       }
     } catch (e) {
-      throw toOsError(e, "write", path);
+      throw osErrorFrom(e, "write", path);
     } finally {
       f.close();
     }
@@ -119,7 +84,7 @@ export const realControlFs: ControlFs = {
     try {
       for await (const e of Deno.readDir(dir)) names.push(e.name);
     } catch (e) {
-      throw toOsError(e, "readdir", dir);
+      throw osErrorFrom(e, "readdir", dir);
     }
     return names.sort();
   },
@@ -130,7 +95,7 @@ export const realControlFs: ControlFs = {
       await Deno.rename(tmp, path);
     } catch (e) {
       await Deno.remove(tmp).catch(() => {});
-      throw toOsError(e, "install", path);
+      throw osErrorFrom(e, "install", path);
     }
   },
 };
