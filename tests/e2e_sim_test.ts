@@ -7,41 +7,18 @@
 
 import assert from "node:assert/strict";
 import { processInfo } from "../lib/remoteproc/state_file.ts";
+import {
+  CLI,
+  DEMO_ELF,
+  type Env,
+  runAmp,
+  SEED_ELF,
+  setup as setupEnv,
+  shmLeft,
+} from "./_cli_env.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-const CLI = `${ROOT}cli.ts`;
-const SEED_ELF = `${ROOT}examples/seed-layout.elf`;
-const DEMO_ELF = `${ROOT}examples/firmware/rv64-virt/amp-demo.elf`;
-const dec = new TextDecoder();
-
-interface Env {
-  dir: string;
-  prefix: string;
-  env: Record<string, string>;
-}
-
-async function setup(tag: string): Promise<Env> {
-  const dir = await Deno.makeTempDir({ prefix: "amp-e2e-" });
-  const prefix = `amp-e2e-${tag}-${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
-  return { dir, prefix, env: { AMP_STATE_DIR: dir, AMP_SIM_PREFIX: prefix, NO_COLOR: "1" } };
-}
-
-function shmLeft(prefix: string): string[] {
-  return [...Deno.readDirSync("/dev/shm")].map((e) => e.name).filter((n) =>
-    n.startsWith(prefix + ".")
-  );
-}
-
-async function amp(e: Env, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", CLI, ...args],
-    env: e.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
-}
+const setup = (tag: string) => setupEnv("e2e", tag);
+const amp = (e: Env, ...args: string[]) => runAmp(e, args);
 
 /** A background `amp -v load`, with its output collected line by line. */
 class LoadProcess {

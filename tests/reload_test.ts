@@ -14,50 +14,19 @@ import { waitUntil } from "../lib/machine/qemu/_wait.ts";
 import { mapProfileRegions } from "../lib/machine/map.ts";
 import { processInfo } from "../lib/remoteproc/state_file.ts";
 import { processesMapping } from "../lib/remoteproc/backends/qemu_rv64.ts";
+import {
+  CLI,
+  DEMO_ELF,
+  type Env,
+  type Result,
+  runAmp,
+  SEED_ELF,
+  setup as setupEnv,
+  shmLeft,
+} from "./_cli_env.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-const CLI = `${ROOT}cli.ts`;
-const SEED_ELF = `${ROOT}examples/seed-layout.elf`;
-const DEMO_ELF = `${ROOT}examples/firmware/rv64-virt/amp-demo.elf`;
-const dec = new TextDecoder();
-
-interface Env {
-  dir: string;
-  prefix: string;
-  env: Record<string, string>;
-}
-
-async function setup(tag: string): Promise<Env> {
-  const dir = await Deno.makeTempDir({ prefix: "amp-reload-" });
-  const prefix = `amp-reload-${tag}-${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
-  return { dir, prefix, env: { AMP_STATE_DIR: dir, AMP_SIM_PREFIX: prefix, NO_COLOR: "1" } };
-}
-
-function shmLeft(prefix: string): string[] {
-  return [...Deno.readDirSync("/dev/shm")].map((e) => e.name).filter((n) =>
-    n.startsWith(prefix + ".")
-  );
-}
-
-type Result = { code: number; out: string; err: string };
-
-/** `amp ARGS` in a new process; `script` runs the CLI through a stdin module instead. */
-async function amp(e: Env, args: string[], script?: string): Promise<Result> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", script ? "-" : CLI, ...args],
-    env: e.env,
-    stdin: script ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (script) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(script));
-    await w.close();
-  }
-  const o = await child.output();
-  return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
-}
+const setup = (tag: string) => setupEnv("reload", tag);
+const amp = (e: Env, args: string[], script?: string) => runAmp(e, args, script);
 
 /** A background `amp -v load`, with its output collected. */
 class Owner {
