@@ -21,8 +21,9 @@
 import { parseArgs } from "node:util";
 import { AmpError, RpmsgError, TimeoutError, UsageError } from "../lib/errors.ts";
 import { ECHO_SERVICE } from "../lib/apps/msg_test.ts";
-import { openHostSession } from "../lib/host/session.ts";
-import { type MachineProfile, validateProfile } from "../lib/machine/profile.ts";
+import { HostSession } from "../lib/host/session.ts";
+import type { MachineProfile } from "../lib/machine/types.ts";
+import { validateProfile } from "../lib/machine/validate.ts";
 import { openampLinuxProfile } from "../lib/machine/profiles/openamp_linux.ts";
 
 /** Payload sizes measured. */
@@ -109,7 +110,7 @@ export async function benchMode(
   const remote = await spawnRemote(profile, file);
   const rows: BenchRow[] = [];
   try {
-    const s = await openHostSession(profile, { timeoutMs: 30_000 });
+    const s = await HostSession.open(profile, { timeoutMs: 30_000 });
     try {
       const ch = await s.channel(ECHO_SERVICE);
       for (const size of SIZES) {

@@ -21,7 +21,7 @@ import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
 import { DIAG_PING, DIAG_PONG } from "../lib/machine/qemu/_testing.ts";
 import { attachHost, clearDiag } from "../lib/machine/qemu/_rpmsg_host.ts";
 import { yieldThread, yieldTurn } from "../lib/util/wait.ts";
-import { registerQemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64_register.ts";
+import { QemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
 
 /** Echo service of the demo firmware. */
@@ -108,9 +108,8 @@ async function main(): Promise<number> {
     );
     return 0;
   }
-  registerQemuRv64Backend();
   const profile = qemuRv64Profile({ name: `amp-bench-${Deno.pid}` });
-  const rp = await Remoteproc.open(profile);
+  const rp = new Remoteproc(profile, new QemuRv64Backend(profile));
   try {
     await rp.load(FW.pathname, { name: "amp-demo.elf" });
     await clearDiag(rp);

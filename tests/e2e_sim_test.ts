@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { processInfo } from "../lib/remoteproc/state_file.ts";
+import { processInfo } from "../lib/runtime/process.ts";
 import {
   CLI,
   DEMO_ELF,

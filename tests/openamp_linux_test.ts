@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import { runMatrix } from "../lib/apps/matrix.ts";
 import { runMsgTest } from "../lib/apps/msg_test.ts";
 import { runSample } from "../lib/apps/sample.ts";
-import { openHostSession } from "../lib/host/session.ts";
+import { HostSession } from "../lib/host/session.ts";
 import { openampLinuxProfile } from "../lib/machine/profiles/openamp_linux.ts";
 import { UnixSocketNotifier } from "../lib/notify/unix_socket.ts";
-import { remoteServices, startRemote } from "../lib/remote/mod.ts";
+import { remoteServices, startLinuxRemote } from "../lib/device/mod.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const WAIT_MS = 60_000;
@@ -152,7 +152,7 @@ Deno.test({
     try {
       await waitFor("the remote's socket", () => exists(t.socketPath));
       const notifier = await UnixSocketNotifier.connect(t.socketPath);
-      const s = await openHostSession(t.profile, { notifier, timeoutMs: 30_000 });
+      const s = await HostSession.open(t.profile, { notifier, timeoutMs: 30_000 });
       // matrix alone with sample: it takes the demo channel's name, as upstream's daemon.
       const m = await runMatrix(await s.channel("rpmsg-openamp-demo-channel"), {
         timeoutMs: 30_000,
@@ -182,7 +182,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const t = setup("dev");
-    const remote = await startRemote({
+    const remote = await startLinuxRemote({
       profile: t.profile,
       services: remoteServices(["echo", "sample", "matrix"]),
     });
@@ -218,7 +218,7 @@ Deno.test({
     const remote = ampRemote(t, ["echo"]);
     try {
       await waitFor("the remote's socket", () => exists(t.socketPath));
-      const s = await openHostSession(t.profile, { timeoutMs: 30_000 });
+      const s = await HostSession.open(t.profile, { timeoutMs: 30_000 });
       const r = await runMsgTest(await s.channel("rpmsg-openamp-demo-channel"), {
         wordSize: 8,
         minSize: 1,

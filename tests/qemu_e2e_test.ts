@@ -15,9 +15,8 @@ import { buildElf } from "../lib/elf/writer.ts";
 import { attachHost, clearDiag } from "../lib/machine/qemu/_rpmsg_host.ts";
 import { waitUntil } from "../lib/machine/qemu/_wait.ts";
 import { processesMapping, QemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64.ts";
-import { registerQemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64_register.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
-import { openHostSession } from "../lib/host/session.ts";
+import { HostSession } from "../lib/host/session.ts";
 import { readLiveTrace } from "../lib/diag/trace.ts";
 import { dumpVdev } from "../lib/diag/vring_dump.ts";
 
@@ -75,12 +74,11 @@ Deno.test({
   name: "qemu e2e: Remoteproc load/start/echo/stop/load/start/echo on the qemu-rv64 machine",
   ignore,
   async fn() {
-    registerQemuRv64Backend();
     const profile = qemuRv64Profile({ name: uniqueName() });
     const ramFile = profile.regions[0]!.backing.kind === "file"
       ? profile.regions[0]!.backing.path
       : "";
-    const rp = await Remoteproc.open(profile);
+    const rp = new Remoteproc(profile, new QemuRv64Backend(profile));
     assert.ok(rp.backend instanceof QemuRv64Backend);
     try {
       const s1 = await rp.load(FW.pathname, { name: "amp-demo.elf" });
@@ -155,10 +153,7 @@ Deno.test({
     const profilePath = `${dir}/machine.json`;
     await Deno.writeTextFile(profilePath, JSON.stringify(profile));
     const cli = new URL("../lib/cli/mod.ts", import.meta.url).href;
-    const reg = new URL("../lib/remoteproc/backends/qemu_rv64_register.ts", import.meta.url).href;
     const script = `import { main } from "${cli}";
-      import { registerQemuRv64Backend } from "${reg}";
-      registerQemuRv64Backend();
       Deno.exit(await main(Deno.args));`;
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "-", "load", FW.pathname, "1", "--machine", profilePath],
@@ -183,7 +178,7 @@ Deno.test({
           !exited,
         `amp load did not start the remote: ${text}`,
       );
-      const session = await openHostSession(profile, { timeoutMs: 5000 });
+      const session = await HostSession.open(profile, { timeoutMs: 5000 });
       try {
         const ch = await session.channel(SERVICE);
         for (let i = 0; i < 20; i++) {

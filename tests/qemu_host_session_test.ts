@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
 import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
-import { registerQemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64_register.ts";
+import { QemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
-import { DEMO_NAMES, runDemo } from "../lib/cli/_demos.ts";
+import { DEMO_NAMES, runDemo } from "../lib/demos/run.ts";
 
 const FW = new URL("../examples/firmware/rv64-virt/amp-demo.elf", import.meta.url).pathname;
 
@@ -20,11 +20,10 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    registerQemuRv64Backend();
     const profile = qemuRv64Profile({
       name: `amp-hs-${Deno.pid}-${Math.floor(Math.random() * 1e9)}`,
     });
-    const rp = await Remoteproc.open(profile);
+    const rp = new Remoteproc(profile, new QemuRv64Backend(profile));
     try {
       await rp.load(FW, { name: "amp-demo.elf" });
       await rp.start();

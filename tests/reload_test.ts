@@ -12,7 +12,7 @@ import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
 import { tagProgram } from "../lib/machine/qemu/_testing.ts";
 import { waitUntil } from "../lib/machine/qemu/_wait.ts";
 import { mapProfileRegions } from "../lib/machine/map.ts";
-import { processInfo } from "../lib/remoteproc/state_file.ts";
+import { processInfo } from "../lib/runtime/process.ts";
 import { processesMapping } from "../lib/remoteproc/backends/qemu_rv64.ts";
 import {
   CLI,
@@ -198,10 +198,7 @@ Deno.test({
     await Deno.writeTextFile(profilePath, JSON.stringify(profile));
     const ramFile = `/dev/shm/${name}`;
     const cli = new URL("../lib/cli/mod.ts", import.meta.url).href;
-    const reg = new URL("../lib/remoteproc/backends/qemu_rv64_register.ts", import.meta.url).href;
     const script = `import { main } from "${cli}";
-      import { registerQemuRv64Backend } from "${reg}";
-      registerQemuRv64Backend();
       Deno.exit(await main(Deno.args));`;
     const tagElf = `${e.dir}/tag.elf`;
     await Deno.writeFile(

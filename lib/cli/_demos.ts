@@ -1,250 +1,15 @@
 /**
- * The seed's demos run from the command line against a running remote:
- * shared by `amp rpmsg ...`, `amp shmem demo` and `amp demo`.
+ * Command-line glue shared by the demo verbs (`amp rpmsg ...`, `amp shmem
+ * demo`, `amp demo`): their common options, output and verdict. The demos
+ * themselves are in `lib/demos`.
  *
  * @module
  */
 
-import { AmpError, ConfigError, isAmpError, UsageError } from "../errors.ts";
-import type { CommandContext, OptionSpecs } from "./_command.ts";
+import { UsageError } from "../errors.ts";
 import type { DemoResult } from "../apps/channel.ts";
-import { runMatrix } from "../apps/matrix.ts";
-import { maxPingSize, runMsgTest } from "../apps/msg_test.ts";
-import { ECHO_SERVICE } from "../apps/msg_test.ts";
-import { MATRIX_SERVICE } from "../apps/matrix.ts";
-import { runSample, SAMPLE_SERVICE } from "../apps/sample.ts";
-import { runShmemDemo, SHM_DEMO_SIZE } from "../apps/shmem.ts";
-import { remoteConventions } from "../host/conventions.ts";
-import {
-  type HostSession,
-  type HostSessionOptions,
-  mapRemoteMemory,
-  openHostSession,
-} from "../host/session.ts";
-import type { MemoryMap } from "../mem/memory_map.ts";
-import { hex } from "../mem/region.ts";
-import type { MachineProfile } from "../machine/profile.ts";
-import { remoteStartHint } from "./_target.ts";
-
-/** The demos by name. */
-export type DemoName = "ping" | "test" | "matrix" | "shmem";
-
-/** Every demo, in the order `amp demo` runs them. */
-export const DEMO_NAMES: readonly DemoName[] = ["ping", "test", "matrix", "shmem"];
-
-/** Where demo output goes. */
-export interface DemoIo {
-  /** A report line. */
-  out(line: string): void;
-  /** A per-message line (shown with --verbose). */
-  detail(line: string): void;
-  /** A progress update; `final` on the last one. */
-  progress(text: string, final: boolean): void;
-}
-
-/** Options of {@linkcode runDemo}. */
-export interface RunDemoOptions {
-  /** Messages / iterations / rounds (demo-specific default). */
-  count?: number;
-  /** msg-test: largest data size (default: what the buffers hold, 480). */
-  size?: number;
-  /** Wait per reply, ms (default 5000). */
-  timeoutMs?: number;
-  /** Service name to bind instead of the demo's usual one. */
-  service?: string;
-}
-
-function progressFn(io: DemoIo, what: string): (done: number, total: number) => void {
-  let last = -1;
-  return (done, total) => {
-    const pct = Math.floor((done * 100) / total);
-    if (pct === last && done !== total) return;
-    last = pct;
-    io.progress(`${what}: ${done}/${total}`, done === total);
-  };
-}
-
-/** A missing shared-memory object (ENOENT) means no remote runs on `profile`. */
-function noRemote(profile: MachineProfile, e: unknown): unknown {
-  if (isAmpError(e) && e.code === "ENOENT") {
-    return new AmpError(
-      "NO_REMOTE",
-      `Machine "${profile.name}" has no shared memory yet (${e.message}): no remote is running (${
-        remoteStartHint(profile)
-      })`,
-      { cause: e },
-    );
-  }
-  return e;
-}
-
-/**
- * {@linkcode openHostSession} for a verb: a machine whose shared memory does
- * not exist yet fails with AmpError `NO_REMOTE` and a hint.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { openRemoteSession } from "./_demos.ts";
- * import { simProfile } from "../machine/profiles/sim.ts";
- * const profile = simProfile({ prefix: `amp-doc-none-${Deno.pid}` });
- * const e = await openRemoteSession(profile).catch((e) => e);
- * assert(e.code === "NO_REMOTE");
- * ```
- */
-export async function openRemoteSession(
-  profile: MachineProfile,
-  options: HostSessionOptions = {},
-): Promise<HostSession> {
-  try {
-    return await openHostSession(profile, options);
-  } catch (e) {
-    throw noRemote(profile, e);
-  }
-}
-
-async function mapRunning(profile: MachineProfile): Promise<MemoryMap> {
-  try {
-    return await mapRemoteMemory(profile);
-  } catch (e) {
-    throw noRemote(profile, e);
-  }
-}
-
-async function withSession<T>(
-  profile: MachineProfile,
-  timeoutMs: number,
-  io: DemoIo,
-  fn: (s: HostSession) => Promise<T>,
-): Promise<T> {
-  const s = await openRemoteSession(profile, { timeoutMs, log: (l) => io.detail(l) });
-  try {
-    return await fn(s);
-  } finally {
-    await s.close();
-  }
-}
-
-/**
- * Run one demo against the remote of `profile` and print the seed's lines.
- * Never throws for a failed exchange: that is counted in the result. Throws
- * for setup failures (no remote, no such service).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { runDemo } from "./_demos.ts";
- * import { simProfile } from "../machine/profiles/sim.ts";
- * const io = { out: () => {}, detail: () => {}, progress: () => {} };
- * const profile = simProfile({ prefix: `amp-doc-none-${Deno.pid}` });
- * const e = await runDemo("ping", profile, io).catch((e) => e);
- * assert(e.code === "NO_REMOTE"); // nothing runs on that machine
- * ```
- */
-export async function runDemo(
-  name: DemoName,
-  profile: MachineProfile,
-  io: DemoIo,
-  options: RunDemoOptions = {},
-): Promise<DemoResult> {
-  const timeoutMs = options.timeoutMs ?? 5000;
-  switch (name) {
-    case "ping":
-      return await withSession(profile, timeoutMs, io, async (s) => {
-        const service = options.service ?? SAMPLE_SERVICE;
-        const ch = await s.channel(service);
-        io.out(`rpmsg sample test: "${service}" bound (remote address ${ch.endpoint.dst})`);
-        const count = options.count ?? 100;
-        return runSample(ch, {
-          count,
-          timeoutMs,
-          log: (l) => io.detail(l),
-          onProgress: progressFn(io, "rpmsg sample test"),
-        });
-      });
-    case "test":
-      return await withSession(profile, timeoutMs, io, async (s) => {
-        const service = options.service ?? ECHO_SERVICE;
-        const ch = await s.channel(service);
-        io.out(
-          `Echo test: "${service}" bound (remote address ${ch.endpoint.dst}), header fields of ${profile.wordSize} bytes`,
-        );
-        const limit = maxPingSize(ch.maxPayload, profile.wordSize);
-        if (options.size !== undefined && options.size > limit) {
-          throw new UsageError(
-            `--size ${options.size} does not fit: at most ${limit} data bytes fit one ${ch.maxPayload}-byte payload`,
-          );
-        }
-        const r = await runMsgTest(ch, {
-          wordSize: profile.wordSize,
-          ...(options.size !== undefined ? { maxSize: options.size } : {}),
-          rounds: options.count ?? 1,
-          timeoutMs,
-          log: (l) => io.detail(l),
-          onProgress: progressFn(io, "echo test"),
-        });
-        io.out("**********************************");
-        io.out(` Test Results: Error count = ${r.errors}`);
-        io.out("**********************************");
-        return r;
-      });
-    case "matrix":
-      return await withSession(profile, timeoutMs, io, async (s) => {
-        // amp's remotes announce the matrix service under its own name next to
-        // the echo; upstream's matrix daemon uses the demo channel's name.
-        const service = options.service ??
-          await s.pickService([MATRIX_SERVICE, ECHO_SERVICE], { timeoutMs });
-        const ch = await s.channel(service);
-        io.out(`Matrix multiply: "${service}" bound (remote address ${ch.endpoint.dst})`);
-        return runMatrix(ch, {
-          count: options.count ?? 200,
-          timeoutMs,
-          log: (l) => io.detail(l),
-          onProgress: progressFn(io, "matrix multiply"),
-        });
-      });
-    case "shmem": {
-      const base = remoteConventions(profile).shmemDemoPa;
-      if (base === undefined) {
-        throw new ConfigError(
-          "SHMEM_DEMO_UNKNOWN",
-          `Machine "${profile.name}": no shared-memory demo block is known for its firmware`,
-        );
-      }
-      const mem = await mapRunning(profile);
-      try {
-        const region = mem.get(base, SHM_DEMO_SIZE);
-        io.detail(`Shared memory demo block at ${hex(base)} in region ${region.name}`);
-        return await runShmemDemo(region, base, {
-          count: options.count ?? 1,
-          timeoutMs,
-          log: (l) => (/^(Sending|Message Received)/.test(l) ? io.detail(l) : io.out(l)),
-          onProgress: progressFn(io, "shared memory demo"),
-        });
-      } finally {
-        mem.close();
-      }
-    }
-  }
-}
-
-/**
- * amp's own final line: `PASS <demo>: ...` or `FAIL <demo>: ...`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { verdictLine } from "./_demos.ts";
- * const r = { demo: "matrix", passed: true, errors: 0, sent: 2, received: 2, ms: 3.2, failures: [] };
- * assert(verdictLine(r) === "PASS matrix: 2 sent, 2 received, 0 errors in 3 ms");
- * ```
- */
-export function verdictLine(r: DemoResult): string {
-  const base = `${r.demo}: ${r.sent} sent, ${r.received} received, ${r.errors} error${
-    r.errors === 1 ? "" : "s"
-  } in ${Math.round(r.ms)} ms`;
-  return r.passed ? `PASS ${base}` : `FAIL ${base}${r.failures[0] ? ` (${r.failures[0]})` : ""}`;
-}
+import { type DemoIo, type RunDemoOptions, verdictLine } from "../demos/run.ts";
+import type { CommandContext, OptionSpecs } from "./_command.ts";
 
 /**
  * Demo output for a command context: details only with --verbose, progress
@@ -303,7 +68,46 @@ export const DEMO_OPTIONS: OptionSpecs = {
     description: "Wait per reply and for the remote's services, ms (default 5000)",
   },
   json: { type: "boolean", description: "Print the result as JSON" },
+  start: {
+    type: "string",
+    valueName: "CMD",
+    description: "Type CMD on the remote's console first and wait until its application " +
+      "waits for a host (default: the demo's own command, when the firmware's shell offers it)",
+  },
+  "no-start": {
+    type: "boolean",
+    description: "Never type a command on the remote's console",
+  },
 };
+
+/**
+ * `--start` / `--no-start` as demo options (UsageError when both are given).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { startOptions } from "./_demos.ts";
+ * import { captureIo } from "./_io.ts";
+ * const io = captureIo();
+ * const ctx = { positionals: [], values: { start: "rpmsg_echo" }, verbose: false, json: false, io,
+ *   out: () => {}, err: () => {} };
+ * assert(startOptions(ctx).start === "rpmsg_echo");
+ * ```
+ */
+export function startOptions(ctx: CommandContext): Pick<RunDemoOptions, "start" | "noStart"> {
+  const start = ctx.values.start;
+  const noStart = ctx.values["no-start"] === true;
+  if (typeof start === "string" && noStart) {
+    throw new UsageError("--start and --no-start contradict each other");
+  }
+  if (typeof start === "string") {
+    if (!/^[\x20-\x7e]{1,200}$/.test(start) || start.trim() === "") {
+      throw new UsageError(`--start needs a printable command, got ${JSON.stringify(start)}`);
+    }
+    return { start };
+  }
+  return noStart ? { noStart: true } : {};
+}
 
 /**
  * An integer option value in `min..max` (UsageError otherwise), or undefined when absent.

@@ -7,9 +7,9 @@
 
 import { AmpError, OsError } from "../errors.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
-import type { MachineProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
 import { mapForReading } from "../diag/live_map.ts";
-import { remoteStartHint } from "./_target.ts";
+import { remoteStartHint } from "../demos/run.ts";
 
 /**
  * Map `profile` read-only. A missing backing file (the machine is not

@@ -14,34 +14,12 @@ import {
   simProfile,
   validateProfile,
 } from "../machine/mod.ts";
-import { type CpuEntry, defaultStateDir, isStale, StateFile } from "../remoteproc/state_file.ts";
+import { runProfilePath } from "../runtime/owner.ts";
+import { isStale } from "../runtime/process.ts";
+import { type CpuEntry, defaultStateDir, StateFile } from "../runtime/registry.ts";
 
 /** Environment variable: prefix of the built-in `sim` machine's shm objects. */
 export const SIM_PREFIX_ENV = "AMP_SIM_PREFIX";
-
-/** How a remote is started, by control kind, when it is not `amp load` (machine facts as data). */
-const START_HINTS: Partial<Record<MachineProfile["control"]["kind"], string>> = {
-  "openamp-linux": 'start the remote first ("amp remote echo sample --machine {m}", or an ' +
-    "upstream OpenAMP device app)",
-};
-
-/**
- * What to tell a user whose machine has no running remote: how to start one.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { remoteStartHint } from "./_target.ts";
- * import { OPENAMP_LINUX, SIM } from "../machine/mod.ts";
- * assert(remoteStartHint(SIM).includes('"amp load <fw.elf> <cpu> --machine sim"'));
- * assert(remoteStartHint(OPENAMP_LINUX).includes("amp remote"));
- * ```
- */
-export function remoteStartHint(profile: MachineProfile): string {
-  const hint = START_HINTS[profile.control.kind] ??
-    'start one with "amp load <fw.elf> <cpu> --machine {m}"';
-  return hint.replaceAll("{m}", profile.name);
-}
 
 /** Boards detected when `--machine` is absent, in order; `sim` is the fallback. */
 const DETECTABLE: readonly MachineProfile[] = [RV64_VIRT];
@@ -111,20 +89,6 @@ export async function resolveMachine(
 }
 
 /**
- * Where `amp load` (pid `pid`) saves the resolved profile of its cpu.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { runProfilePath } from "./_target.ts";
- * assert(runProfilePath("/d", 7, 1) === "/d/run-7-cpu1.machine.json");
- * ```
- */
-export function runProfilePath(dir: string, pid: number, cpu: number): string {
-  return `${dir}/run-${pid}-cpu${cpu}.machine.json`;
-}
-
-/**
  * Parse a cpu number argument (UsageError otherwise).
  *
  * @example
@@ -167,10 +131,17 @@ export interface Target {
 export async function findTarget(
   options: { machine?: string; cpu?: string; stateDir?: string },
 ): Promise<Target> {
-  if (options.machine !== undefined) return { profile: await resolveMachine(options.machine) };
   const dir = options.stateDir ?? defaultStateDir();
   const sf = new StateFile({ dir });
   const cpu = options.cpu === undefined ? undefined : parseCpu(options.cpu, "--cpu");
+  if (options.machine !== undefined) {
+    // A named machine; its running core (if amp runs one) gives console and firmware facts.
+    const profile = await resolveMachine(options.machine);
+    const mine = (await sf.read()).entries.filter((e) =>
+      !isStale(e) && e.machine === profile.name && (cpu === undefined || e.cpu === cpu)
+    );
+    return mine.length === 1 ? { profile, entry: mine[0]! } : { profile };
+  }
   const live = (await sf.read()).entries.filter((e) =>
     !isStale(e) && (cpu === undefined || e.cpu === cpu)
   );

@@ -9,8 +9,11 @@
 import type { DemoResult } from "../apps/channel.ts";
 import { UsageError } from "../errors.ts";
 import { type Command, defineCommand } from "./_command.ts";
-import { DEMO_NAMES, demoIo, intOption, runDemo, verdictLine } from "./_demos.ts";
-import { loadAndRun } from "./load.ts";
+import { DEMO_NAMES, runDemo, verdictLine } from "../demos/run.ts";
+import { runOwner } from "../runtime/owner.ts";
+import { liveEntries } from "../runtime/registry.ts";
+import { selfSimCommand } from "../sim/process.ts";
+import { demoIo, intOption } from "./_demos.ts";
 import { resolveMachine } from "./_target.ts";
 
 /** Firmware used when none is given (relative to the current directory). */
@@ -23,7 +26,9 @@ export const demoCommand: Command = defineCommand({
   usage: "demo [fw.elf] [--machine NAME|FILE] [--timeout MS] [--json]",
   description: `Loads the firmware (default ${DEFAULT_DEMO_FIRMWARE}) on the machine's first\n` +
     "remote cpu and starts it, runs rpmsg ping, rpmsg test, rpmsg matrix and shmem demo,\n" +
-    "then stops the core and releases everything. Exit code 0 only if every step passed.",
+    "then stops the core and releases everything. Each demo's application is started on the\n" +
+    "remote's console when its firmware's shell offers it (as `amp rpmsg ping` does).\n" +
+    "Exit code 0 only if every step passed.",
   options: {
     machine: {
       type: "string",
@@ -58,8 +63,9 @@ export const demoCommand: Command = defineCommand({
     let loadError: unknown;
     let onRunning!: () => void;
     const runningSignal = new Promise<true>((r) => (onRunning = () => r(true)));
-    const running = loadAndRun({
+    const running = runOwner({
       onRunning,
+      simCommand: selfSimCommand(),
       stopHint: false,
       profile,
       firmware,
@@ -81,12 +87,19 @@ export const demoCommand: Command = defineCommand({
     clearTimeout(timer);
     try {
       if (started) {
+        // This process owns the core: its registry entry says what the console offers.
+        const entry = (await liveEntries({ cpu, machine: profile.name })).find((e) =>
+          e.pid === Deno.pid
+        );
         let step = 2;
         for (const name of DEMO_NAMES) {
           say(`== ${step++}. ${name === "shmem" ? "shmem demo" : `rpmsg ${name}`}`);
           let r: DemoResult;
           try {
-            r = await runDemo(name, profile, demoIo(ctx), { timeoutMs });
+            r = await runDemo(name, profile, demoIo(ctx), {
+              timeoutMs,
+              ...(entry ? { entry } : {}),
+            });
           } catch (e) {
             r = {
               demo: name,

@@ -8,8 +8,10 @@
  */
 
 import { ConfigError, UsageError } from "../errors.ts";
-import { loadProfile, type MachineProfile, validateProfile } from "../machine/profile.ts";
-import { type Remote, remoteServices, startRemote } from "../remote/mod.ts";
+import type { MachineProfile } from "../machine/types.ts";
+import { validateProfile } from "../machine/validate.ts";
+import { loadProfile } from "../machine/load.ts";
+import { type LinuxRemote, remoteServices, startLinuxRemote } from "../device/mod.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { intOption } from "./_demos.ts";
 
@@ -120,7 +122,7 @@ export const remoteCommand: Command = defineCommand({
       });
     }
     const maxSessions = intOption(v.sessions, "sessions");
-    const remote: Remote = await startRemote({
+    const remote: LinuxRemote = await startLinuxRemote({
       profile,
       services,
       ...(maxSessions !== undefined ? { maxSessions } : {}),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { isAmpError } from "../errors.ts";
 import { runMsgTest } from "../apps/msg_test.ts";
-import { openHostSession } from "../host/session.ts";
+import { HostSession } from "../host/session.ts";
 import { OPENAMP_LINUX, openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
 import { SIM } from "../machine/profiles/sim.ts";
 import { captureIo } from "./_io.ts";
@@ -63,7 +63,7 @@ Deno.test({
       while (!io.out.includes("amp remote: serving") && Date.now() < end) {
         await new Promise((r) => setTimeout(r, 5));
       }
-      const s = await openHostSession(openampLinuxProfile({ shmName, socketPath }), {
+      const s = await HostSession.open(openampLinuxProfile({ shmName, socketPath }), {
         timeoutMs: 30_000,
       });
       const r = await runMsgTest(await s.channel("rpmsg-openamp-demo-channel"), {

@@ -10,14 +10,13 @@ import { DemoRun } from "../apps/channel.ts";
 import type { HostSession } from "../host/session.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
 import { readInputFile } from "./_files.ts";
+import { type DemoName, openDemoSession, runDemo } from "../demos/run.ts";
 import {
   DEMO_OPTIONS,
   demoIo,
-  type DemoName,
   finishDemo,
   intOption,
-  openRemoteSession,
-  runDemo,
+  startOptions,
   targetOptions,
 } from "./_demos.ts";
 import { findTarget } from "./_target.ts";
@@ -38,7 +37,7 @@ function hexBytes(d: Uint8Array): string {
 async function listen(ctx: CommandContext, name: string): Promise<number> {
   const timeoutMs = intOption(ctx.values.timeout, "timeout") ?? 5000;
   const count = intOption(ctx.values.count, "count");
-  const { profile } = await findTarget(targetOptions(ctx));
+  const { profile, entry } = await findTarget(targetOptions(ctx));
   const ac = new AbortController();
   const onSig = () => ac.abort();
   Deno.addSignalListener("SIGINT", onSig);
@@ -47,7 +46,9 @@ async function listen(ctx: CommandContext, name: string): Promise<number> {
   const r = run.result;
   let s: HostSession;
   try {
-    s = await openRemoteSession(profile, {
+    s = await openDemoSession(undefined, profile, {
+      ...startOptions(ctx),
+      ...(entry ? { entry } : {}),
       timeoutMs,
       signal: ac.signal,
       log: (l) => ctx.verbose && !ctx.json && ctx.out(l),
@@ -104,13 +105,15 @@ async function send(ctx: CommandContext, name: string, words: readonly string[])
   }
   const timeoutMs = intOption(ctx.values.timeout, "timeout") ?? 5000;
   const replies = intOption(ctx.values.replies, "replies", 0) ?? 0;
-  const { profile } = await findTarget(targetOptions(ctx));
+  const { profile, entry } = await findTarget(targetOptions(ctx));
   const data = typeof file === "string"
     ? await readInputFile(file)
     : new TextEncoder().encode(words.join(" "));
   const run = new DemoRun("send");
   const r = run.result;
-  const s = await openRemoteSession(profile, {
+  const s = await openDemoSession(undefined, profile, {
+    ...startOptions(ctx),
+    ...(entry ? { entry } : {}),
     timeoutMs,
     log: (l) => ctx.verbose && !ctx.json && ctx.out(l),
   });
@@ -159,7 +162,14 @@ export const rpmsgCommand: Command = defineCommand({
     "matrix  200 products of random 6x6 matrices, each checked\n" +
     "listen  print the messages the remote sends on a service\n" +
     "send    send text (or --file) to a service, optionally waiting for --replies\n" +
-    "Each prints a final PASS/FAIL line and exits 1 on any error.",
+    "Each prints a final PASS/FAIL line and exits 1 on any error.\n" +
+    "\n" +
+    "Starting the remote's application: when no application waits for a host and the\n" +
+    "firmware's console offers the demo's command (the seed's rpmsg_echo, rpmsg_update,\n" +
+    "matrix_multiplyd; an RT-Thread `__fsym_` symbol in the ELF), ping/test/matrix type it\n" +
+    "first; --start CMD types CMD instead (listen and send type only with --start), and\n" +
+    "--no-start never types. The session then waits until the application waits for a\n" +
+    "host: its resource table copied again (or amp's readiness word), never a fixed sleep.",
   options: {
     ...DEMO_OPTIONS,
     count: {
@@ -204,8 +214,12 @@ export const rpmsgCommand: Command = defineCommand({
       timeoutMs: intOption(ctx.values.timeout, "timeout") ?? 5000,
       ...(typeof ctx.values.service === "string" ? { service: ctx.values.service } : {}),
     };
-    const { profile } = await findTarget(targetOptions(ctx));
-    const r = await runDemo(demo, profile, demoIo(ctx), opts);
+    const { profile, entry } = await findTarget(targetOptions(ctx));
+    const r = await runDemo(demo, profile, demoIo(ctx), {
+      ...opts,
+      ...startOptions(ctx),
+      ...(entry ? { entry } : {}),
+    });
     return finishDemo(ctx, r);
   },
 });

@@ -8,17 +8,28 @@
 
 import { UsageError } from "../errors.ts";
 import { type Command, defineCommand } from "./_command.ts";
-import { DEMO_OPTIONS, demoIo, finishDemo, intOption, runDemo, targetOptions } from "./_demos.ts";
+import { runDemo } from "../demos/run.ts";
+import {
+  DEMO_OPTIONS,
+  demoIo,
+  finishDemo,
+  intOption,
+  startOptions,
+  targetOptions,
+} from "./_demos.ts";
 import { findTarget } from "./_target.ts";
 
 /** `amp shmem`. */
 export const shmemCommand: Command = defineCommand({
   name: "shmem",
   summary: "The libmetal shared-memory demo: amp shmem demo",
-  usage: "shmem demo [--count N] [--timeout MS] [--json] [--machine NAME] [--cpu N]",
+  usage:
+    "shmem demo [--count N] [--timeout MS] [--json] [--machine NAME] [--cpu N] [--start CMD|--no-start]",
   description:
     'Writes "Hello World - libmetal shared memory demo" into the firmware\'s demo block,\n' +
     "waits for the remote's copy and compares it; --count messages (default 1).\n" +
+    "When the firmware's console offers shmem_demod (or with --start CMD) the command is\n" +
+    "typed first and the demo waits until it clears its control word.\n" +
     "Prints a final PASS/FAIL line and exits 1 on any error.",
   options: {
     ...DEMO_OPTIONS,
@@ -33,8 +44,12 @@ export const shmemCommand: Command = defineCommand({
       ...(ctx.values.count !== undefined ? { count: intOption(ctx.values.count, "count")! } : {}),
       timeoutMs: intOption(ctx.values.timeout, "timeout") ?? 5000,
     };
-    const { profile } = await findTarget(targetOptions(ctx));
-    const r = await runDemo("shmem", profile, demoIo(ctx), opts);
+    const { profile, entry } = await findTarget(targetOptions(ctx));
+    const r = await runDemo("shmem", profile, demoIo(ctx), {
+      ...opts,
+      ...startOptions(ctx),
+      ...(entry ? { entry } : {}),
+    });
     return finishDemo(ctx, r);
   },
 });

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { statusReport } from "../remoteproc/state_file.ts";
+import { liveStatus } from "../runtime/client.ts";
+import { statusReport } from "../runtime/registry.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { table } from "./_format.ts";
 
@@ -34,22 +35,31 @@ export const statusCommand: Command = defineCommand({
   summary: "Show every remote core amp runs: state, firmware, machine, uptime",
   usage: "status [--json] [--prune]",
   description:
-    "Entries whose owning process is gone are shown as stale (and removed with --prune).",
+    "For each core, the state its platform reports now (asked from the owning `amp load`:\n" +
+    "the SBI's hart state on qemu-rv64, the kernel's on remoteproc machines), else the last\n" +
+    "recorded one. Entries whose owning process is gone are shown as stale, without an\n" +
+    "uptime; --prune removes them and releases what they left (processes, files, shm objects).",
   options: {
     json: { type: "boolean", description: "Print the entries as JSON" },
-    prune: { type: "boolean", description: "Remove stale entries" },
+    prune: { type: "boolean", description: "Remove stale entries and release their leftovers" },
   },
   async run(ctx) {
-    const entries = await statusReport({ prune: ctx.values.prune === true });
+    const entries = await statusReport({
+      prune: ctx.values.prune === true,
+      onStale: (l) => ctx.err(l),
+    });
     const now = Date.now();
-    const rows = entries.map((e) => {
+    const rows = await Promise.all(entries.map(async (e) => {
       const up = (now - Date.parse(e.startedAt)) / 1000;
+      const live = e.stale ? undefined : await liveStatus(e);
+      const platform = typeof live?.platform === "string" ? live.platform : undefined;
       return {
         ...e,
         state: e.stale ? "stale" : e.state,
-        uptimeSeconds: Math.max(0, Math.floor(up)),
+        ...(platform !== undefined ? { platform } : {}),
+        uptimeSeconds: e.stale ? null : Math.max(0, Math.floor(up)),
       };
-    });
+    }));
     if (ctx.json) {
       ctx.out(JSON.stringify({ entries: rows }, null, 2));
       return 0;
@@ -60,13 +70,14 @@ export const statusCommand: Command = defineCommand({
     }
     for (
       const l of table(
-        ["cpu", "state", "machine", "pid", "uptime", "firmware"],
+        ["cpu", "state", "platform", "machine", "pid", "uptime", "firmware"],
         rows.map((r) => [
           String(r.cpu),
           r.state,
+          r.platform ?? "-",
           r.machine,
           String(r.pid),
-          formatUptime(r.uptimeSeconds),
+          r.uptimeSeconds === null ? "-" : formatUptime(r.uptimeSeconds),
           r.firmware,
         ]),
         ["cpu"],

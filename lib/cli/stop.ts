@@ -5,7 +5,7 @@
  * @module
  */
 
-import { stopCpu, type StopCpuOptions } from "../remoteproc/state_file.ts";
+import { stopCpu, type StopCpuOptions } from "../runtime/client.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { intOption } from "./_demos.ts";
 import { parseCpu } from "./_target.ts";
@@ -15,8 +15,10 @@ export const stopCommand: Command = defineCommand({
   name: "stop",
   summary: "Stop a remote core started by `amp load` in another terminal",
   usage: "stop <cpu> [--machine NAME] [--timeout MS] [--json]",
-  description: "Sends SIGTERM to the owning `amp load` and waits until it has stopped the core\n" +
-    "and released everything. A left-over entry whose owner is gone is just removed.",
+  description:
+    "Asks the owning `amp load` (over its control socket; SIGTERM when that does not answer)\n" +
+    "to stop the core, and waits until it has released everything. A left-over entry whose\n" +
+    "owner is gone is removed, with what it left behind (QEMU or the simulated core, files).",
   options: {
     machine: {
       type: "string",
@@ -40,7 +42,11 @@ export const stopCommand: Command = defineCommand({
     const r = await stopCpu(cpu, o);
     if (ctx.json) ctx.out(JSON.stringify(r));
     else if (r.outcome === "stale") {
-      ctx.out(`Remote cpu ${cpu} (${r.machine}): owner ${r.pid} was already gone; entry removed`);
+      ctx.out(
+        `Remote cpu ${cpu} (${r.machine}): owner ${r.pid} was already gone; entry removed${
+          r.cleaned.length ? ` (${r.cleaned.join("; ")})` : ""
+        }`,
+      );
     } else ctx.out(`Remote cpu ${cpu} (${r.machine}) stopped (owner ${r.pid})`);
     return 0;
   },

@@ -8,7 +8,7 @@
 
 import { UsageError } from "../errors.ts";
 import { hex } from "../mem/region.ts";
-import { checkCpu } from "../machine/profile.ts";
+import { checkCpu } from "../machine/validate.ts";
 import { followTrace, locateTrace, readLiveTrace } from "../diag/trace.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { mapLiveMachine } from "./_live.ts";

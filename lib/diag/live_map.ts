@@ -9,7 +9,7 @@
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { mapDevMem, mapFile } from "../mem/mmap.ts";
 import { DEFAULT_MAPPERS, mapProfileRegions, type RegionMappers } from "../machine/map.ts";
-import type { MachineProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
 
 /** Mappers that open files, shm objects and `/dev/mem` read-only, never creating anything. */
 export const READ_ONLY_MAPPERS: Readonly<RegionMappers> = {

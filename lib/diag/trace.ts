@@ -20,7 +20,7 @@
 import { MemoryBoundsError, ResourceTableError } from "../errors.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
-import type { MachineProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
 import {
   FW_RSC_U32_ADDR_ANY,
   RSC_HEADER_SIZE,

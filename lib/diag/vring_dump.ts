@@ -15,7 +15,7 @@
 
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
-import type { MachineProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
 import { FW_RSC_U32_ADDR_ANY, VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
 import { checkResourceTable, type Vdev, vdevStatusAddr } from "../rsc/table.ts";
 import { readVringSnapshot, vringLayout } from "../virtio/virtqueue.ts";

@@ -59,6 +59,10 @@ export interface ElfSectionSpec {
   flags?: number;
   /** sh_addralign (0 or a power of two); default 4. */
   align?: number;
+  /** sh_link (e.g. a symbol table's string table index); default 0. */
+  link?: number;
+  /** sh_entsize (e.g. 24 for an ELF64 symbol table); default 0. */
+  entsize?: number;
 }
 
 /** What {@linkcode buildElf} builds. */
@@ -104,6 +108,8 @@ interface PlacedSection {
   offset: number;
   size: number;
   align: number;
+  link?: number;
+  entsize?: number;
   /** Bytes to copy at `offset`, when the section owns its file bytes. */
   data?: Uint8Array;
 }
@@ -249,6 +255,8 @@ export function buildElf(spec: ElfSpec): Uint8Array {
       flags: check(s.flags ?? SHF_ALLOC, `${what}.flags`),
       addr: check(s.addr ?? 0, `${what}.addr`),
       align,
+      link: check(s.link ?? 0, `${what}.link`, 0xffff_ffff),
+      entsize: check(s.entsize ?? 0, `${what}.entsize`),
     };
     if (s.data !== undefined) {
       const offset = align > 1 ? alignUp(cursor, align) : cursor;
@@ -339,6 +347,8 @@ export function buildElf(spec: ElfSpec): Uint8Array {
     writeField(dv, base, sh.sh_offset, s.offset);
     writeField(dv, base, sh.sh_size, s.size);
     writeField(dv, base, sh.sh_addralign, s.align);
+    writeField(dv, base, sh.sh_link, s.link ?? 0);
+    writeField(dv, base, sh.sh_entsize, s.entsize ?? 0);
     if (s.data !== undefined) out.set(s.data, s.offset);
   });
   return out;

@@ -1,17 +1,18 @@
 /**
- * The host (virtio driver) side of a running remote: rpmsg sessions and
- * channels, the profile's notifier, and the demo firmware's conventions.
+ * The host (virtio driver) side of a running remote: what the remote is
+ * doing ({@linkcode probeRemote}), rpmsg sessions ({@linkcode HostSession})
+ * and their message channels ({@linkcode RpmsgChannel}).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { remoteConventions } from "./mod.ts";
- * assert(remoteConventions({ name: "rv64-virt" }).stateWord?.statePa === 0x9000_0048);
+ * import { HOST_FEATURES } from "./mod.ts";
+ * assert(HOST_FEATURES === 1); // name service
  * ```
  *
  * @module
  */
 
 export * from "./session.ts";
-export * from "./notifier.ts";
-export * from "./conventions.ts";
+export * from "./channel.ts";
+export * from "./probe.ts";

@@ -3,15 +3,15 @@ import { echoService, matrixService, sampleService } from "../apps/services.ts";
 import { runMatrix, runMsgTest, runSample } from "../apps/mod.ts";
 import { runShmemDemo } from "../apps/shmem.ts";
 import { simTestSetup } from "../sim/_testing.ts";
-import { openHostSession } from "./session.ts";
-import { REMOTE_STATE_RUNNING } from "./conventions.ts";
+import { HostSession } from "./session.ts";
+import { READY_RUNNING } from "../link/ready_word.ts";
 
 const services = () => [echoService(), sampleService(), matrixService()];
 
 Deno.test("host session: every demo against the in-process sim remote, twice", async () => {
   await using t = await simTestSetup({ services: services() });
   for (let round = 1; round <= 2; round++) {
-    const s = await openHostSession(t.profile, { memory: t.memory, timeoutMs: 10_000 });
+    const s = await HostSession.open(t.profile, { memory: t.memory, timeoutMs: 10_000 });
     const echo = await s.channel("rpmsg-openamp-demo-channel");
     const r1 = await runMsgTest(echo, { wordSize: 8, timeoutMs: 10_000 });
     assert.equal(r1.errors, 0, r1.failures.join("\n"));
@@ -23,7 +23,7 @@ Deno.test("host session: every demo against the in-process sim remote, twice", a
     const r3 = await runMatrix(matrix, { count: 20, timeoutMs: 10_000 });
     assert.ok(r3.passed, r3.failures.join("\n"));
     assert.equal(t.sim!.sessions, round);
-    assert.equal(t.memory.get(0x9000_0048).u32(0x9000_0048), REMOTE_STATE_RUNNING);
+    assert.equal(t.memory.get(0x9000_2008).u32(0x9000_2008), READY_RUNNING);
     await s.close();
   }
   const r4 = await runShmemDemo(t.memory.get(0x9001_0000, 0xc00), 0x9001_0000, {
@@ -42,7 +42,7 @@ Deno.test("host session: every demo against the in-process sim remote, twice", a
 
 Deno.test("host session: an unknown service times out naming what was announced", async () => {
   await using t = await simTestSetup({ services: [echoService()] });
-  const s = await openHostSession(t.profile, { memory: t.memory, timeoutMs: 10_000 });
+  const s = await HostSession.open(t.profile, { memory: t.memory, timeoutMs: 10_000 });
   await assert.rejects(
     s.channel("no-such-service", { timeoutMs: 300 }),
     (e: Error & { code?: string }) =>
@@ -53,12 +53,12 @@ Deno.test("host session: an unknown service times out naming what was announced"
 
 Deno.test("host session: the echo shutdown message destroys the endpoint until the next session", async () => {
   await using t = await simTestSetup({ services: [echoService()] });
-  const s = await openHostSession(t.profile, { memory: t.memory, timeoutMs: 10_000 });
+  const s = await HostSession.open(t.profile, { memory: t.memory, timeoutMs: 10_000 });
   const ch = await s.channel("rpmsg-openamp-demo-channel");
   await ch.send(Uint8Array.of(0x5a, 0xa5, 0x56, 0xef));
   await assert.rejects(ch.recv(300), (e: Error & { code?: string }) => e.code === "TIMEOUT");
   await s.close();
-  const s2 = await openHostSession(t.profile, { memory: t.memory, timeoutMs: 10_000 });
+  const s2 = await HostSession.open(t.profile, { memory: t.memory, timeoutMs: 10_000 });
   const ch2 = await s2.channel("rpmsg-openamp-demo-channel");
   await ch2.send(Uint8Array.of(1));
   assert.deepEqual(await ch2.recv(10_000), Uint8Array.of(1));
@@ -69,14 +69,14 @@ Deno.test("host session: a table without an rpmsg vdev is refused", async () => 
   await using t = await simTestSetup({ services: [], start: false });
   // The remote never published a table: the layout address holds zeros.
   await assert.rejects(
-    openHostSession(t.profile, { memory: t.memory, timeoutMs: 300 }),
+    HostSession.open(t.profile, { memory: t.memory, timeoutMs: 300 }),
     (e: Error & { code?: string }) => e.code === "RSC_BAD_VERSION",
   );
 });
 
 Deno.test("host session: the live table gets the vring addresses, gfeatures = accepted features, status exactly 4", async () => {
   await using t = await simTestSetup({ services: [echoService()] });
-  const s = await openHostSession(t.profile, { memory: t.memory, timeoutMs: 10_000 });
+  const s = await HostSession.open(t.profile, { memory: t.memory, timeoutMs: 10_000 });
   const pa = t.profile.layout.rscTable.pa;
   assert.equal(pa, 0x9010_0000);
   const live = t.memory.get(pa, 0x100);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { MachineProfile } from "./profile.ts";
+import type { MachineProfile } from "./types.ts";
 
 /** A fake tree. */
 export interface FakeUioTree {

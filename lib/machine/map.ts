@@ -18,7 +18,7 @@ import {
   type UioLookupOptions,
 } from "../mem/mmap.ts";
 import { heapRegion, hex, type MemoryRegion } from "../mem/region.ts";
-import type { MachineProfile, RegionBacking, RegionSpec } from "./profile.ts";
+import type { MachineProfile, RegionBacking, RegionSpec } from "./types.ts";
 
 /** Where to find UIO devices, and whether to bind them (machines.md section 1). */
 export interface UioRoots {
@@ -135,7 +135,7 @@ class ProfileMemoryMap extends MemoryMap {
  * ```ts
  * import assert from "node:assert/strict";
  * import { mapProfileRegions } from "./map.ts";
- * import { validateProfile } from "./profile.ts";
+ * import { validateProfile } from "./validate.ts";
  * import { RV64_VIRT } from "./profiles/rv64_virt.ts";
  * const p = validateProfile({
  *   ...RV64_VIRT,

@@ -5,7 +5,8 @@ import { heapRegion, type MemoryRegion } from "../mem/region.ts";
 import { pollUntil } from "../util/poll.ts";
 import { makeFakeUioTree } from "./_fake_uio.ts";
 import { mapProfileRegions } from "./map.ts";
-import { type MachineProfile, validateProfile } from "./profile.ts";
+import type { MachineProfile } from "./types.ts";
+import { validateProfile } from "./validate.ts";
 import { RV64_VIRT } from "./profiles/rv64_virt.ts";
 import { simProfile } from "./profiles/sim.ts";
 

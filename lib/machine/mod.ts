@@ -1,7 +1,8 @@
 /**
- * Machine profiles: platform specifics as data (machines.md), their
- * validation, the built-ins (`rv64-virt`, `sim`, `openamp-linux`) and mapping
- * a profile's memory regions.
+ * Machine profiles: platform specifics as data (machines.md) — the types,
+ * their validation, the built-ins (`rv64-virt`, `qemu-rv64`, `sim`,
+ * `openamp-linux`), loading by name or file, and mapping a profile's memory
+ * regions.
  *
  * @example
  * ```ts
@@ -14,7 +15,9 @@
  * @module
  */
 
-export * from "./profile.ts";
+export * from "./types.ts";
+export * from "./validate.ts";
+export * from "./load.ts";
 export * from "./profiles/mod.ts";
 export {
   DEFAULT_MAPPERS,

@@ -18,8 +18,6 @@
 export * from "./types.ts";
 export * from "./lifecycle.ts";
 export * from "./remoteproc.ts";
-export * from "./host_table.ts";
 export * from "./loader.ts";
-export * from "./state_file.ts";
 export * from "./backends/mod.ts";
 export type { ControlFs } from "./_fs.ts";

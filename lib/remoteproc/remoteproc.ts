@@ -15,13 +15,17 @@ import { AmpError, isAmpError, LoadError } from "../errors.ts";
 import { parseElf } from "../elf/reader.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
-import { checkCpu, type MachineProfile } from "../machine/profile.ts";
-import { type BackendOptions, createBackend } from "./backends/mod.ts";
-import { type HostResourceTable, prepareHostTable, writeHostTable } from "./host_table.ts";
+import type { MachineProfile } from "../machine/types.ts";
+import { checkCpu } from "../machine/validate.ts";
+import { type HostResourceTable, prepareHostTable, writeHostTable } from "../link/placement.ts";
+import { archMismatch } from "./arch.ts";
 import { Lifecycle } from "./lifecycle.ts";
-import { loadElf, type LoadPlan, type LoadWarning, planLoad } from "./loader.ts";
+import { loadElf, type LoadPlan, type LoadResult, type LoadWarning, planLoad } from "./loader.ts";
+import { shellCommands } from "../elf/symbols.ts";
+import { PF_X, PT_LOAD } from "../elf/types.ts";
+import { resourceTableExtent } from "../rsc/table.ts";
 import type { ElfImage } from "../elf/types.ts";
-import type { RemoteprocBackend, RemoteprocState } from "./types.ts";
+import type { LoadedFirmware, RemoteprocBackend, RemoteprocState } from "./types.ts";
 
 /** Largest firmware file {@linkcode Remoteproc.load} reads. */
 export const MAX_FIRMWARE_BYTES = 256 * 1024 * 1024;
@@ -30,14 +34,6 @@ export const MAX_FIRMWARE_BYTES = 256 * 1024 * 1024;
 export interface RemoteprocOptions {
   /** Remote cpu to drive (default: the profile's first cpu). */
   cpu?: number;
-}
-
-/** Options for {@linkcode Remoteproc.open}. */
-export interface RemoteprocOpenOptions extends RemoteprocOptions {
-  /** Use this backend instead of creating one from `profile.control`. */
-  backend?: RemoteprocBackend;
-  /** Options for the backend created from the profile. */
-  backendOptions?: BackendOptions;
 }
 
 /** Options for {@linkcode Remoteproc.load}. */
@@ -69,16 +65,26 @@ export interface LoadSummary {
  * ```ts
  * import assert from "node:assert/strict";
  * import { Remoteproc } from "./remoteproc.ts";
- * import { SimBackend } from "./backends/sim.ts";
+ * import type { RemoteprocBackend } from "./types.ts";
  * import { buildElf } from "../elf/writer.ts";
- * import { validateProfile } from "../machine/profile.ts";
+ * import { mapProfileRegions } from "../machine/map.ts";
+ * import { validateProfile } from "../machine/validate.ts";
  * import { RV64_VIRT } from "../machine/profiles/rv64_virt.ts";
  * const profile = validateProfile({
  *   ...RV64_VIRT, control: { kind: "sim" },
  *   regions: RV64_VIRT.regions.map((r) => ({ ...r, backing: { kind: "heap" } })),
  * }, "doc");
- * const rp = await Remoteproc.open(profile, { backend: new SimBackend(profile) });
- * const fw = buildElf({ entry: 0x9020_0000,
+ * let running = false;
+ * const backend: RemoteprocBackend = { // a platform that only records the state
+ *   kind: "doc",
+ *   mapMemory: () => mapProfileRegions(profile),
+ *   start: () => Promise.resolve(void (running = true)),
+ *   stop: () => Promise.resolve(void (running = false)),
+ *   state: () => Promise.resolve(running ? "running" : "offline"),
+ *   close: () => Promise.resolve(),
+ * };
+ * const rp = new Remoteproc(profile, backend);
+ * const fw = buildElf({ class: 64, entry: 0x9020_0000,
  *   segments: [{ paddr: 0x9020_0000, data: new Uint8Array(64) }] });
  * await rp.load(fw, { name: "fw.elf" });
  * await rp.start();
@@ -98,6 +104,7 @@ export class Remoteproc {
   #rsc: HostResourceTable | undefined;
   #entry: number | undefined;
   #firmware: string | undefined;
+  #loaded: LoadedFirmware | undefined;
   #closed = false;
 
   /** Tie a profile and a backend together (nothing is mapped until needed). */
@@ -116,14 +123,6 @@ export class Remoteproc {
     this.#lc = new Lifecycle(`remote cpu ${cpu} of machine "${profile.name}"`);
   }
 
-  /** Create with the backend the profile's `control.kind` names (or `options.backend`). */
-  static open(profile: MachineProfile, options: RemoteprocOpenOptions = {}): Promise<Remoteproc> {
-    const backend = options.backend ?? createBackend(profile, options.backendOptions ?? {});
-    const o: RemoteprocOptions = {};
-    if (options.cpu !== undefined) o.cpu = options.cpu;
-    return Promise.resolve(new Remoteproc(profile, backend, o));
-  }
-
   /** Lifecycle state as amp tracks it. */
   get state(): RemoteprocState {
     return this.#lc.state;
@@ -137,6 +136,11 @@ export class Remoteproc {
   /** Name of the loaded firmware, if any. */
   get firmware(): string | undefined {
     return this.#firmware;
+  }
+
+  /** Facts about the loaded firmware (its own resource table, code range, shell commands). */
+  get loaded(): LoadedFirmware | undefined {
+    return this.#loaded;
   }
 
   /** Boot address of the loaded firmware, if any. */
@@ -179,11 +183,14 @@ export class Remoteproc {
     const name = options.name ?? (typeof fw === "string" ? fw : "firmware");
     const bytes = typeof fw === "string" ? await readFirmware(fw) : fw;
     const img = parseElf(bytes, { name });
+    const wrong = archMismatch(img, this.profile, name);
+    if (wrong) throw wrong;
 
     if (this.backend.loadFirmware) {
       await this.backend.loadFirmware(this.cpu, { bytes, name });
       this.#rsc = undefined;
-      return this.#loaded(name, img.entry, {
+      this.#facts(img, name, undefined);
+      return this.#done(name, img.entry, {
         name,
         entry: img.entry,
         bytesCopied: 0,
@@ -209,7 +216,8 @@ export class Remoteproc {
       throw e;
     }
     this.#rsc = rsc;
-    return this.#loaded(name, result.entry, {
+    this.#facts(img, name, result.rsc);
+    return this.#done(name, result.entry, {
       name,
       entry: result.entry,
       bytesCopied: result.bytesCopied,
@@ -229,12 +237,29 @@ export class Remoteproc {
     const name = options.name ?? (typeof fw === "string" ? fw : "firmware");
     const bytes = typeof fw === "string" ? await readFirmware(fw) : fw;
     const img = parseElf(bytes, { name });
+    const wrong = archMismatch(img, this.profile, name);
+    if (wrong) throw wrong;
     if (this.backend.loadFirmware) return { bytes, entry: img.entry, hasResourceTable: false };
     const { rsc } = planFirmware(img, this.profile, await this.memory(), name);
     return { bytes, entry: img.entry, hasResourceTable: rsc !== undefined };
   }
 
-  #loaded(name: string, entry: number, summary: LoadSummary): LoadSummary {
+  /** Record what the backend and the runtime may want to know, and tell the backend. */
+  #facts(img: ElfImage, name: string, rsc: LoadResult["rsc"]): void {
+    const fw: LoadedFirmware = { name, entry: img.entry, shell: shellCommands(img) };
+    if (rsc) {
+      fw.resourceTable = {
+        addr: rsc.imageAddr,
+        bytes: rsc.bytes.slice(0, resourceTableExtent(rsc.table)),
+      };
+    }
+    const code = codeRangeOf(img);
+    if (code.len > 0) fw.codeRange = code;
+    this.#loaded = fw;
+    this.backend.firmwareLoaded?.(this.cpu, fw);
+  }
+
+  #done(name: string, entry: number, summary: LoadSummary): LoadSummary {
     this.#firmware = name;
     this.#entry = entry;
     this.#lc.apply("load");
@@ -345,7 +370,7 @@ export interface FirmwareCheck {
  * import { heapRegion } from "../mem/region.ts";
  * import { simProfile } from "../machine/profiles/sim.ts";
  * const map = new MemoryMap([heapRegion(0x9020_0000, 0x1000)]);
- * const img = parseElf(buildElf({ entry: 0x9020_0000,
+ * const img = parseElf(buildElf({ class: 64, entry: 0x9020_0000,
  *   segments: [{ paddr: 0x9030_0000, data: new Uint8Array(8) }] }));
  * assert.throws(() => planFirmware(img, simProfile(), map, "fw.elf"), /outside/);
  * ```
@@ -356,6 +381,8 @@ export function planFirmware(
   map: MemoryMap,
   name: string,
 ): { plan: LoadPlan; rsc: HostResourceTable | undefined } {
+  const wrong = archMismatch(img, profile, name);
+  if (wrong) throw wrong;
   const plan = planLoad(img, map, { name });
   const rsc = plan.rsc
     ? prepareHostTable(
@@ -413,3 +440,32 @@ export async function readFirmware(path: string): Promise<Uint8Array> {
 
 /** Platform state words that mean a core amp started is no longer running. */
 const CRASH_WORDS: readonly string[] = ["crashed", "offline", "invalid"];
+
+/**
+ * The smallest range covering the executable (`PF_X`) `PT_LOAD` segments'
+ * `[p_paddr, p_paddr + p_memsz)`, or every `PT_LOAD` segment when none is
+ * marked executable: what a CPU may hold stale translations of.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { codeRangeOf } from "./remoteproc.ts";
+ * import { buildElf } from "../elf/writer.ts";
+ * import { parseElf } from "../elf/reader.ts";
+ * const img = parseElf(buildElf({ class: 64, entry: 0x9020_0000, segments: [
+ *   { paddr: 0x9020_0000, data: new Uint8Array(0x100), flags: 5 },
+ *   { paddr: 0x9020_1000, data: new Uint8Array(0x10), flags: 6 },
+ * ] }));
+ * assert.deepEqual(codeRangeOf(img), { start: 0x9020_0000, len: 0x100 });
+ * ```
+ */
+export function codeRangeOf(img: ElfImage): { start: number; len: number } {
+  const loads = img.segments.filter((s) => s.type === PT_LOAD && s.memsz > 0);
+  const code = loads.filter((s) => (s.flags & PF_X) !== 0);
+  let lo = Infinity, hi = -Infinity;
+  for (const s of code.length > 0 ? code : loads) {
+    lo = Math.min(lo, s.paddr);
+    hi = Math.max(hi, s.paddr + s.memsz);
+  }
+  return lo === Infinity ? { start: 0, len: 0 } : { start: lo, len: hi - lo };
+}

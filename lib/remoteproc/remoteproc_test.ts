@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { AmpError, LoadError } from "../errors.ts";
 import { buildElf } from "../elf/writer.ts";
 import { makeFakeUioTree } from "../machine/_fake_uio.ts";
-import { type MachineProfile, validateProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
+import { validateProfile } from "../machine/validate.ts";
 import { RV64_VIRT } from "../machine/profiles/rv64_virt.ts";
-import { simProfile } from "../machine/profiles/sim.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
+import { mapProfileRegions } from "../machine/map.ts";
 import { FW_RSC_U32_ADDR_ANY as ANY, VIRTIO_STATUS_DRIVER_OK } from "../rsc/layout.ts";
 import {
   buildResourceTable,
@@ -15,7 +16,6 @@ import {
 } from "../rsc/table.ts";
 import { RecordingFs } from "./_recording_fs.ts";
 import { Rv64SysfsBackend } from "./backends/rv64_sysfs.ts";
-import { SimBackend } from "./backends/sim.ts";
 import { Lifecycle, TRANSITIONS } from "./lifecycle.ts";
 import { Remoteproc } from "./remoteproc.ts";
 import type { RemoteprocBackend, RemoteprocState } from "./types.ts";
@@ -58,13 +58,13 @@ class FakeBackend implements RemoteprocBackend {
   platform = "offline";
   failStart = false;
   closed = 0;
-  #inner: SimBackend;
+  #profile: MachineProfile;
   constructor(profile: MachineProfile) {
-    this.#inner = new SimBackend(profile, { removeOnClose: false });
+    this.#profile = profile;
   }
   mapMemory(): Promise<MemoryMap> {
     this.calls.push("map");
-    return this.#inner.mapMemory();
+    return mapProfileRegions(this.#profile);
   }
   start(cpu: number, entry: number): Promise<void> {
     this.calls.push(`start ${cpu} 0x${entry.toString(16)}`);
@@ -298,9 +298,10 @@ Deno.test("end to end on rv64-virt: fake UIO memory and a fake openamp sysfs", a
     [`${tree.sysfsRoot}/firmware/openamp/state`]: "offline",
   });
   try {
-    const rp = await Remoteproc.open(RV64_VIRT, {
-      backendOptions: { sysfsRoot: tree.sysfsRoot, devRoot: tree.devRoot, fs },
-    });
+    const rp = new Remoteproc(
+      RV64_VIRT,
+      new Rv64SysfsBackend(RV64_VIRT, { sysfsRoot: tree.sysfsRoot, devRoot: tree.devRoot, fs }),
+    );
     assert.ok(rp.backend instanceof Rv64SysfsBackend);
     const dir = await Deno.makeTempDir();
     await Deno.writeFile(`${dir}/fw.elf`, firmware());
@@ -322,25 +323,6 @@ Deno.test("end to end on rv64-virt: fake UIO memory and a fake openamp sysfs", a
   } finally {
     await tree.remove();
   }
-});
-
-Deno.test("sim: start hook sees the memory; close removes the shm objects", async () => {
-  const prefix = `amp-rp-test-${Deno.pid}`;
-  const profile = simProfile({ prefix });
-  const seen: number[] = [];
-  const rp = await Remoteproc.open(profile, {
-    backendOptions: {
-      onStart: (_cpu, entry, memory) => {
-        seen.push(entry, memory!.get(0x9010_0048).u8(0x9010_0048));
-      },
-    },
-  });
-  await rp.load(firmware());
-  await rp.start();
-  assert.deepEqual(seen, [0x9020_0000, 0]);
-  assert.equal(await rp.poll(), "running");
-  await rp.close();
-  await assert.rejects(Deno.stat(`/dev/shm/${prefix}.image`), Deno.errors.NotFound);
 });
 
 Deno.test("a load that fails while writing leaves the core offline, not loaded", async () => {

@@ -7,12 +7,13 @@
 
 import type { Service } from "../apps/services.ts";
 import { mapProfileRegions } from "../machine/map.ts";
-import { type MachineProfile, validateProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
+import { validateProfile } from "../machine/validate.ts";
 import { simProfile } from "../machine/profiles/sim.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { FW_RSC_U32_ADDR_ANY } from "../rsc/layout.ts";
 import { buildResourceTable, rpmsgVdev, serializeResourceTable } from "../rsc/table.ts";
-import { type SimRemote, startSimRemote } from "./remote.ts";
+import { type DeviceRuntime, startDevice } from "../device/runtime.ts";
 
 /** Where the test image keeps its table (as examples/seed-layout.elf does). */
 export const TEST_RSC_ADDR = 0x9020_0100;
@@ -44,7 +45,7 @@ export interface SimTestSetup {
   /** The table's image address. */
   rscAddr: number;
   /** The running remote, unless `start` was false. */
-  sim: SimRemote | undefined;
+  sim: DeviceRuntime | undefined;
   /** Stop the remote and unmap. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -76,7 +77,7 @@ export async function simTestSetup(
     }),
   ], { offsetSlots: 8 });
   memory.get(TEST_RSC_ADDR).write(TEST_RSC_ADDR, serializeResourceTable(table));
-  const sim = options.start === false ? undefined : await startSimRemote({
+  const sim = options.start === false ? undefined : await startDevice({
     profile,
     memory,
     rscAddr: TEST_RSC_ADDR,

@@ -7,7 +7,9 @@
  * Protocol: the child prints `ready` on its own stdout line once it serves;
  * any other stdout line is a log line. It stops on SIGTERM/SIGINT and when its
  * stdin reaches end of file (the parent died), and exits 0 after releasing
- * everything.
+ * everything. With `--console PATH --console-log LOG` it also runs the
+ * simulated serial console ({@linkcode SimShell}) on a UNIX socket at PATH,
+ * appending everything it prints to LOG.
  *
  * @module
  */
@@ -15,9 +17,11 @@
 import { parseArgs } from "node:util";
 import { AmpError, ConfigError, TimeoutError, UsageError } from "../errors.ts";
 import { echoService, matrixService, sampleService } from "../apps/services.ts";
-import { type MachineProfile, validateProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
+import { validateProfile } from "../machine/validate.ts";
 import { hex } from "../mem/region.ts";
-import { startSimRemote } from "./remote.ts";
+import { startDevice } from "../device/runtime.ts";
+import { type ShellActions, SimShell } from "./shell.ts";
 
 /** The line the child prints when it serves. */
 export const SIM_READY_LINE = "ready";
@@ -69,6 +73,8 @@ export async function simRemoteMain(
         "rsc-addr": { type: "string" },
         "rsc-size": { type: "string" },
         "stdin-watch": { type: "boolean" },
+        "console": { type: "string" },
+        "console-log": { type: "string" },
       },
       strict: true,
     }).values;
@@ -89,13 +95,19 @@ export async function simRemoteMain(
   }
   const rscAddr = parseAddr(values["rsc-addr"], "--rsc-addr")!;
   const rscSize = parseAddr(values["rsc-size"], "--rsc-size");
-  const sim = await startSimRemote({
+  const sim = await startDevice({
     profile,
     rscAddr,
     ...(rscSize !== undefined ? { rscSize } : {}),
     services: defaultSimServices(),
     log: write,
   });
+  const con = values.console !== undefined && values["console-log"] !== undefined
+    ? await SimConsole.start(values.console, values["console-log"], {
+      startRpmsg: () => sim.restart(),
+      startShmem: () => sim.restartShmem(),
+    })
+    : undefined;
   write(
     `sim: simulating remote core on machine "${profile.name}" (the firmware's code is not executed); table from ${
       hex(rscAddr)
@@ -119,6 +131,7 @@ export async function simRemoteMain(
     await sim.done;
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, stop);
+    await con?.close();
   }
   write(`sim: stopped after ${sim.sessions} host session(s)`);
   return 0;
@@ -138,6 +151,10 @@ export interface SpawnSimOptions {
   readyTimeoutMs?: number;
   /** The child's log lines. */
   log?: (line: string) => void;
+  /** Run the simulated console on this UNIX socket (with `consoleLog`). */
+  consoleSocket?: string;
+  /** Append everything the simulated console prints to this file. */
+  consoleLog?: string;
 }
 
 /** A running simulated-remote child process. */
@@ -146,6 +163,8 @@ export interface SimProcess {
   readonly pid: number;
   /** Resolves with the exit code when the child exits (for any reason). */
   readonly exited: Promise<number>;
+  /** The exit code once the child exited, else undefined. */
+  readonly exitCode: number | undefined;
   /** SIGTERM, then SIGKILL after `graceMs` (default 5000); resolves with the exit code. */
   stop(graceMs?: number): Promise<number>;
 }
@@ -189,6 +208,9 @@ export async function spawnSimRemote(options: SpawnSimOptions): Promise<SimProce
     "--stdin-watch",
   ];
   if (options.rscSize !== undefined) args.push("--rsc-size", String(options.rscSize));
+  if (options.consoleSocket !== undefined && options.consoleLog !== undefined) {
+    args.push("--console", options.consoleSocket, "--console-log", options.consoleLog);
+  }
   const log = options.log ?? (() => {});
   const child = new Deno.Command(cmd, {
     args,
@@ -259,6 +281,9 @@ export async function spawnSimRemote(options: SpawnSimOptions): Promise<SimProce
   return {
     pid: child.pid,
     exited: status.then((s) => s.code),
+    get exitCode() {
+      return exited?.code;
+    },
     stop: (graceMs = 5000) => kill(graceMs),
   };
 }
@@ -283,4 +308,90 @@ export function selfSimCommand(): string[] {
     ? decodeURIComponent(new URL(Deno.mainModule).pathname)
     : Deno.mainModule;
   return [exe, "run", "--allow-all", main, "__sim-remote"];
+}
+
+/** The simulated core's console: one client at a time on a UNIX socket, everything logged. */
+class SimConsole {
+  readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  readonly #log: Deno.FsFile;
+  readonly #path: string;
+  readonly #shell: SimShell;
+  #client: Deno.UnixConn | undefined;
+  readonly #loop: Promise<void>;
+  #closed = false;
+
+  private constructor(path: string, log: Deno.FsFile, actions: ShellActions) {
+    this.#path = path;
+    this.#log = log;
+    try {
+      Deno.removeSync(path);
+    } catch { /* not there */ }
+    this.#listener = Deno.listen({ transport: "unix", path });
+    this.#shell = new SimShell((t) => this.#out(t), actions);
+    this.#shell.boot();
+    this.#loop = this.#accept();
+  }
+
+  static async start(path: string, logPath: string, actions: ShellActions): Promise<SimConsole> {
+    const log = await Deno.open(logPath, { append: true, create: true, mode: 0o600 });
+    return new SimConsole(path, log, actions);
+  }
+
+  #out(text: string): void {
+    const bytes = new TextEncoder().encode(text);
+    try {
+      this.#log.writeSync(bytes);
+    } catch { /* the log is best effort */ }
+    const c = this.#client;
+    if (c) c.write(bytes).catch(() => this.#drop(c));
+  }
+
+  #drop(c: Deno.UnixConn): void {
+    if (this.#client === c) this.#client = undefined;
+    try {
+      c.close();
+    } catch { /* closed */ }
+  }
+
+  async #accept(): Promise<void> {
+    for (;;) {
+      let conn: Deno.UnixConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        return;
+      }
+      // A new console connection replaces the old one (the owner reconnected).
+      if (this.#client) this.#drop(this.#client);
+      this.#client = conn;
+      (async () => {
+        const buf = new Uint8Array(1024);
+        for (;;) {
+          let n: number | null;
+          try {
+            n = await conn.read(buf);
+          } catch {
+            n = null;
+          }
+          if (n === null) break;
+          this.#shell.input(buf.subarray(0, n));
+        }
+        this.#drop(conn);
+      })();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch { /* closed */ }
+    if (this.#client) this.#drop(this.#client);
+    await this.#loop;
+    this.#log.close();
+    try {
+      Deno.removeSync(this.#path);
+    } catch { /* gone */ }
+  }
 }

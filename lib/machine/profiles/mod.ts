@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { MachineProfile } from "../profile.ts";
+import type { MachineProfile } from "../types.ts";
 import { OPENAMP_LINUX } from "./openamp_linux.ts";
 import { QEMU_RV64 } from "./qemu_rv64.ts";
 import { RV64_VIRT } from "./rv64_virt.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { MachineProfile } from "../profile.ts";
+import type { MachineProfile } from "../types.ts";
 import { rv64VirtProfile } from "./rv64_virt.ts";
 
 /** Guest physical address of the first byte of the RAM file (QEMU `virt`). */

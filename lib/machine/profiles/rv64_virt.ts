@@ -6,7 +6,37 @@
  * @module
  */
 
-import type { MachineProfile } from "../profile.ts";
+import type { ArchSpec, DemoSpec, MachineProfile } from "../types.ts";
+
+/** RISC-V, 64-bit ELF: what every rv64 machine's firmware must be built for. */
+export const RV64_ARCH: ArchSpec = { name: "RISC-V 64-bit", elfMachine: 243, elfClass: 64 };
+
+/**
+ * The demo facts of the seed's RT-Thread firmware (machines.md section 6) and
+ * of amp's seed-compatible demo firmware: the shell commands that start each
+ * demo, the shared-memory demo block at 0x90000000 and amp's optional
+ * readiness word at 0x90002008 (amp's firmware only).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { seedDemos } from "./rv64_virt.ts";
+ * assert(seedDemos().commands?.echo === "rpmsg_update");
+ * ```
+ */
+export function seedDemos(): DemoSpec {
+  return {
+    commands: {
+      sample: "rpmsg_echo",
+      echo: "rpmsg_update",
+      matrix: "matrix_multiplyd",
+      shmem: "shmem_demod",
+    },
+    shmemPa: 0x9000_0000,
+    readyWord: 0x9000_2008,
+    resetHoldMs: 5,
+  };
+}
 
 /** Options for {@linkcode rv64VirtProfile}. */
 export interface Rv64VirtOptions {
@@ -69,6 +99,8 @@ export function rv64VirtProfile(options: Rv64VirtOptions = {}): MachineProfile {
       ? { kind: "rv64-sysfs" }
       : { kind: "rv64-sysfs", sysfsRoot: options.sysfsRoot },
     cpus: [1],
+    arch: RV64_ARCH,
+    demos: seedDemos(),
   };
 }
 

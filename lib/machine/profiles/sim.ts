@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { MachineProfile } from "../profile.ts";
-import { rv64VirtProfile } from "./rv64_virt.ts";
+import type { MachineProfile } from "../types.ts";
+import { rv64VirtProfile, seedDemos } from "./rv64_virt.ts";
 
 /** Options for {@linkcode simProfile}. */
 export interface SimOptions {
@@ -51,6 +51,9 @@ export function simProfile(options: SimOptions = {}): MachineProfile {
     // One counter word per direction: host -> remote at +0, remote -> host at +4.
     notify: { kind: "poll-word", pa: 0x9000_0000, mode: "counter", watchPa: 0x9000_0004 },
     control: { kind: "sim" },
+    // The sim's counter words sit at 0x90000000: its shared-memory demo block
+    // is at 0x90010000 instead of the seed's 0x90000000.
+    demos: { ...seedDemos(), shmemPa: 0x9001_0000 },
   };
 }
 

@@ -19,7 +19,7 @@
 
 import { AmpError, ConfigError, OsError } from "../../errors.ts";
 import { MemoryMap } from "../../mem/memory_map.ts";
-import type { MachineProfile } from "../../machine/profile.ts";
+import type { MachineProfile } from "../../machine/types.ts";
 import { type ControlFs, realControlFs } from "../_fs.ts";
 import type { FirmwareImage, RemoteprocBackend } from "../types.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AmpError, ConfigError } from "../../errors.ts";
-import { validateProfile } from "../../machine/profile.ts";
+import { validateProfile } from "../../machine/validate.ts";
 import { RV64_VIRT } from "../../machine/profiles/rv64_virt.ts";
 import { RecordingFs } from "../_recording_fs.ts";
 import { KernelRemoteprocBackend } from "./kernel_remoteproc.ts";

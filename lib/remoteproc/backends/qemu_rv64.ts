@@ -14,7 +14,8 @@
 import { AmpError, ConfigError } from "../../errors.ts";
 import { MemoryMap } from "../../mem/memory_map.ts";
 import { hex } from "../../mem/region.ts";
-import { checkCpu, type MachineProfile, type RegionSpec } from "../../machine/profile.ts";
+import type { MachineProfile, RegionSpec } from "../../machine/types.ts";
+import { checkCpu } from "../../machine/validate.ts";
 import {
   type LoadRange,
   QEMU_DEFAULT_RAM_SIZE,

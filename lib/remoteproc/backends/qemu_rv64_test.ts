@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
 import { isAmpError } from "../../errors.ts";
 import { mapFile } from "../../mem/mmap.ts";
-import { validateProfile } from "../../machine/profile.ts";
+import { validateProfile } from "../../machine/validate.ts";
 import { QEMU_RV64, qemuRv64Profile } from "../../machine/profiles/qemu_rv64.ts";
 import { RV64_VIRT } from "../../machine/profiles/rv64_virt.ts";
 import { qemuAvailable } from "../../machine/qemu/qemu_rv64.ts";
-import { createBackend } from "./mod.ts";
 import { processesMapping, qemuMachineOf, QemuRv64Backend } from "./qemu_rv64.ts";
-import { registerQemuRv64Backend } from "./qemu_rv64_register.ts";
 
 const IN_CI = Deno.env.get("CI") === "true";
 
@@ -80,9 +78,8 @@ Deno.test("processesMapping sees this process mapping a file", () => {
   assert.ok(!processesMapping(path).includes(Deno.pid));
 });
 
-Deno.test("the qemu-rv64 backend is created from the profile once registered", async () => {
-  registerQemuRv64Backend();
-  const b = createBackend(qemuRv64Profile({ name: "amp-never-launched" }));
+Deno.test("the qemu-rv64 backend: nothing launched until needed", async () => {
+  const b = new QemuRv64Backend(qemuRv64Profile({ name: "amp-never-launched" }));
   assert.ok(b instanceof QemuRv64Backend);
   assert.equal(await b.state(1), "offline"); // nothing launched yet
   assert.match(codeOf(() => b.state(0)), /^PROFILE_CPU/);

@@ -17,7 +17,8 @@ import { AmpError, OsError } from "../../errors.ts";
 import type { MemoryMap } from "../../mem/memory_map.ts";
 import { hex } from "../../mem/region.ts";
 import { mapProfileRegions, type RegionMappers } from "../../machine/map.ts";
-import { checkCpu, type MachineProfile } from "../../machine/profile.ts";
+import type { MachineProfile } from "../../machine/types.ts";
+import { checkCpu } from "../../machine/validate.ts";
 import { type ControlFs, realControlFs } from "../_fs.ts";
 import type { RemoteprocBackend } from "../types.ts";
 

@@ -1,14 +1,9 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../errors.ts";
-import {
-  builtinProfileNames,
-  checkCpu,
-  loadProfile,
-  type MachineProfile,
-  regionWithRole,
-  validateProfile,
-  vringBytes,
-} from "./profile.ts";
+import type { MachineProfile } from "./types.ts";
+import { checkCpu, regionWithRole, validateProfile } from "./validate.ts";
+import { builtinProfileNames, loadProfile } from "./load.ts";
+import { vringLayout } from "../virtio/virtqueue.ts";
 import { BUILTIN_PROFILES, RV64_VIRT } from "./profiles/mod.ts";
 import { openampLinuxProfile } from "./profiles/openamp_linux.ts";
 import { simProfile } from "./profiles/sim.ts";
@@ -29,13 +24,13 @@ function rejects(json: unknown, code: string, message: string | RegExp): void {
   });
 }
 
-Deno.test("vringBytes follows the split-ring layout formula", () => {
-  assert.equal(vringBytes(256, 0x1000), 0x2806);
+Deno.test("vring sizes used by profile checks follow the split-ring layout formula", () => {
+  assert.equal(vringLayout(256, 0x1000).size, 0x2806);
   // num 4, align 16: desc 64, avail 6+8=14 -> 78 -> 80, used 6+32 = 38 -> 118
-  assert.equal(vringBytes(4, 16), 118);
+  assert.equal(vringLayout(4, 16).size, 118);
   // Padding depends on where the ring starts.
-  assert.equal(vringBytes(1, 0x1000, 0), 0x1000 + 14);
-  assert.equal(vringBytes(1, 0x1000, 0xfe0), 0x20 + 14);
+  assert.equal(vringLayout(1, 0x1000, 0).size, 0x1000 + 14);
+  assert.equal(vringLayout(1, 0x1000, 0xfe0).size, 0x20 + 14);
 });
 
 Deno.test("every built-in profile validates and round-trips through JSON", () => {

@@ -6,7 +6,7 @@
 
 import { ConfigError } from "../errors.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
-import type { MachineProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
 import type { Notifier } from "../notify/types.ts";
 import { ShmWordNotifier } from "../notify/shm_word.ts";
 import { UnixSocketNotifier } from "../notify/unix_socket.ts";

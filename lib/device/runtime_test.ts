@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { echoService } from "../apps/services.ts";
-import { openHostSession } from "../host/session.ts";
+import { HostSession } from "../host/session.ts";
 import { mapProfileRegions } from "../machine/map.ts";
 import { FW_RSC_U32_ADDR_ANY } from "../rsc/layout.ts";
 import { buildResourceTable, rpmsgVdev, serializeResourceTable, type Vring } from "../rsc/table.ts";
-import { startSimRemote } from "./remote.ts";
-import { heapSimProfile, TEST_RSC_ADDR } from "./_testing.ts";
+import { startDevice } from "./runtime.ts";
+import { heapSimProfile, TEST_RSC_ADDR } from "../sim/_testing.ts";
 
 /** Heap-backed sim machine whose image holds a table with `vrings`; echo one message. */
 async function echoWithVrings(vrings: Vring[]): Promise<Uint8Array> {
@@ -14,14 +14,14 @@ async function echoWithVrings(vrings: Vring[]): Promise<Uint8Array> {
   try {
     const table = buildResourceTable([rpmsgVdev({ vrings })]);
     memory.get(TEST_RSC_ADDR).write(TEST_RSC_ADDR, serializeResourceTable(table));
-    const sim = await startSimRemote({
+    const sim = await startDevice({
       profile,
       memory,
       rscAddr: TEST_RSC_ADDR,
       services: [echoService()],
     });
     try {
-      const s = await openHostSession(profile, { memory, timeoutMs: 10_000 });
+      const s = await HostSession.open(profile, { memory, timeoutMs: 10_000 });
       try {
         const ch = await s.channel("rpmsg-openamp-demo-channel");
         await ch.send(Uint8Array.of(7, 8, 9));
@@ -37,7 +37,7 @@ async function echoWithVrings(vrings: Vring[]): Promise<Uint8Array> {
   }
 }
 
-Deno.test("sim remote: uses the firmware table's vring num, not the layout slot's", async () => {
+Deno.test("device runtime: uses the firmware table's vring num, not the layout slot's", async () => {
   const ANY = FW_RSC_U32_ADDR_ANY;
   // The sim layout reserves 256-entry slots; this firmware asks for 64 entries.
   const got = await echoWithVrings([
@@ -47,7 +47,7 @@ Deno.test("sim remote: uses the firmware table's vring num, not the layout slot'
   assert.deepEqual([...got], [7, 8, 9]);
 });
 
-Deno.test("sim remote: honours fixed vring addresses from the firmware table", async () => {
+Deno.test("device runtime: honours fixed vring addresses from the firmware table", async () => {
   // Fixed da inside the shm region, away from the layout's slots (0x90160000, 0x90164000).
   const got = await echoWithVrings([
     { da: 0x9016_8000, align: 0x1000, num: 32, notifyid: 1 },

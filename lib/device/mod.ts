@@ -1,7 +1,8 @@
 /**
- * amp as the remote (virtio device) on machines where the remote is a Linux
- * process that publishes its own resource table (`openamp-linux`), serving
- * the demo services to upstream OpenAMP's driver apps or to amp's host.
+ * amp as the remote (the virtio device role): the device-role runtime on any
+ * machine profile (`startDevice`, what the simulated core runs), and amp as
+ * the remote process of the `openamp-linux` machine (`startLinuxRemote`),
+ * serving the demo services to upstream OpenAMP's driver apps or to amp's host.
  *
  * @example
  * ```ts
@@ -15,7 +16,8 @@
  * @module
  */
 
-export { type Remote, type RemoteOptions, startRemote } from "./remote.ts";
+export { type LinuxRemote, type LinuxRemoteOptions, startLinuxRemote } from "./openamp_linux.ts";
+export { type DeviceOptions, type DeviceRuntime, startDevice } from "./runtime.ts";
 export {
   finiteSampleService,
   REMOTE_SERVICE_NAMES,
@@ -28,4 +30,4 @@ export {
   REMOTE_STATUS_OFFSET,
   REMOTE_VDEV_OFFSET,
   remoteTable,
-} from "./table.ts";
+} from "./upstream_table.ts";

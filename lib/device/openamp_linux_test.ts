@@ -3,11 +3,11 @@ import { isAmpError } from "../errors.ts";
 import { runMatrix } from "../apps/matrix.ts";
 import { runMsgTest } from "../apps/msg_test.ts";
 import { runSample } from "../apps/sample.ts";
-import { openHostSession } from "../host/session.ts";
+import { HostSession } from "../host/session.ts";
 import { openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
 import { simProfile } from "../machine/profiles/sim.ts";
 import { mapShm } from "../mem/mmap.ts";
-import { finiteSampleService, remoteServices, remoteTable, startRemote } from "./mod.ts";
+import { finiteSampleService, remoteServices, remoteTable, startLinuxRemote } from "./mod.ts";
 
 /** The table machines.md section 2 gives for upstream's Linux port, built field by field. */
 function upstreamTable(): Uint8Array {
@@ -82,16 +82,16 @@ Deno.test("finiteSampleService: stops after its count and no longer answers unti
   assert.equal(s.handle(m).length, 1);
 });
 
-Deno.test("startRemote: refuses machines whose remote is not a Linux process", async () => {
+Deno.test("startLinuxRemote: refuses machines whose remote is not a Linux process", async () => {
   await assert.rejects(
-    startRemote({ profile: simProfile(), services: remoteServices(["echo"]) }),
+    startLinuxRemote({ profile: simProfile(), services: remoteServices(["echo"]) }),
     (e) => isAmpError(e) && e.code === "REMOTE_MACHINE",
   );
 });
 
 Deno.test({
   name:
-    "startRemote: upstream layout, host sessions over the socket, rewrite on disconnect, cleanup",
+    "startLinuxRemote: upstream layout, host sessions over the socket, rewrite on disconnect, cleanup",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -106,7 +106,7 @@ Deno.test({
     stale.setU16(0x9002, 482); // vring1 avail.idx
     stale.fill(0x30000, 0x10, 0xdd); // a TX buffer (outside the rings)
     stale.close();
-    const remote = await startRemote({
+    const remote = await startLinuxRemote({
       profile,
       services: remoteServices(["echo", "sample", "matrix"]),
       keepShm: false,
@@ -129,7 +129,7 @@ Deno.test({
         assert.equal(remote.device.stats.txMessages, 0);
 
         for (let session = 1; session <= 2; session++) {
-          const s = await openHostSession(profile, { timeoutMs: 20_000 });
+          const s = await HostSession.open(profile, { timeoutMs: 20_000 });
           // The host's handshake as upstream's driver leaves it: gfeatures 1, status 4.
           assert.equal(view.u32(0x24), 1);
           assert.equal(view.u8(0x2c), 4);
@@ -181,20 +181,20 @@ Deno.test({
 });
 
 Deno.test({
-  name: "startRemote: --sessions style stop after maxSessions host disconnects",
+  name: "startLinuxRemote: --sessions style stop after maxSessions host disconnects",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const n = names("b");
     const profile = openampLinuxProfile({ shmName: n.shmName, socketPath: n.socketPath });
-    const remote = await startRemote({
+    const remote = await startLinuxRemote({
       profile,
       services: remoteServices(["matrix"]),
       maxSessions: 1,
       keepShm: true,
     });
     try {
-      const s = await openHostSession(profile, { timeoutMs: 20_000 });
+      const s = await HostSession.open(profile, { timeoutMs: 20_000 });
       const r = await runMatrix(await s.channel("rpmsg-openamp-demo-channel"), {
         count: 20,
         timeoutMs: 20_000,
@@ -216,19 +216,20 @@ Deno.test({
 });
 
 Deno.test({
-  name: "openHostSession before startRemote: the host waits on the socket, then msg-test passes",
+  name:
+    "HostSession.open before startLinuxRemote: the host waits on the socket, then msg-test passes",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const n = names("c");
     const profile = openampLinuxProfile({ shmName: n.shmName, socketPath: n.socketPath });
     assert.equal(exists(n.shmPath), false);
-    let remote: Awaited<ReturnType<typeof startRemote>> | undefined;
+    let remote: Awaited<ReturnType<typeof startLinuxRemote>> | undefined;
     // The host starts first: no shm object and no socket exist yet.
-    const opening = openHostSession(profile, { timeoutMs: 30_000 });
+    const opening = HostSession.open(profile, { timeoutMs: 30_000 });
     await new Promise((r) => setTimeout(r, 300));
     try {
-      remote = await startRemote({ profile, services: remoteServices(["echo"]) });
+      remote = await startLinuxRemote({ profile, services: remoteServices(["echo"]) });
       const s = await opening;
       try {
         const echo = await runMsgTest(await s.channel("rpmsg-openamp-demo-channel"), {

@@ -7,7 +7,7 @@
  */
 
 import { ConfigError } from "../errors.ts";
-import type { MachineProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
 import { RSC_HEADER_SIZE, VDEV_STATUS, VIRTIO_STATUS_DRIVER_OK } from "../rsc/layout.ts";
 import { buildResourceTable, rpmsgVdev, serializeResourceTable } from "../rsc/table.ts";
 
@@ -26,7 +26,7 @@ export const REMOTE_STATUS_OFFSET = REMOTE_VDEV_OFFSET + VDEV_STATUS;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { hasDriverOk } from "./table.ts";
+ * import { hasDriverOk } from "./upstream_table.ts";
  * assert(hasDriverOk(4) && !hasDriverOk(0));
  * ```
  */
@@ -46,7 +46,7 @@ export function hasDriverOk(status: number): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { remoteTable } from "./table.ts";
+ * import { remoteTable } from "./upstream_table.ts";
  * import { OPENAMP_LINUX } from "../machine/profiles/openamp_linux.ts";
  * const t = remoteTable(OPENAMP_LINUX);
  * assert(t.length === 0x58 && t[0x14] === 3 && t[0x30 + 1] === 0x40);

@@ -14,7 +14,8 @@
 import { LoadError } from "../errors.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
-import { type MachineProfile, vringBytes } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
+import { vringLayout } from "../virtio/virtqueue.ts";
 import { FW_RSC_U32_ADDR_ANY, VRING_DA } from "../rsc/layout.ts";
 import {
   type ResourceTable,
@@ -109,7 +110,7 @@ function range(pa: number, len: number): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { prepareHostTable } from "./host_table.ts";
+ * import { prepareHostTable } from "./placement.ts";
  * import { buildResourceTable, rpmsgVdev, serializeResourceTable } from "../rsc/table.ts";
  * import { MemoryMap } from "../mem/memory_map.ts";
  * import { heapRegion } from "../mem/region.ts";
@@ -196,8 +197,8 @@ export function prepareHostTable(
           );
         }
         slotsUsedBy = entryIndex;
-        const need = vringBytes(r.num, r.align, slot.pa);
-        const room = vringBytes(slot.num, slot.align, slot.pa);
+        const need = vringLayout(r.num, r.align, slot.pa).size;
+        const room = vringLayout(slot.num, slot.align, slot.pa).size;
         if (need > room) {
           throw new LoadError(
             "LOAD_VRING_SLOT",
@@ -213,7 +214,7 @@ export function prepareHostTable(
         r.da = pa;
         dv.setUint32(vringOffset(v, k) + VRING_DA, pa, true);
       }
-      const size = vringBytes(r.num, r.align, pa);
+      const size = vringLayout(r.num, r.align, pa).size;
       if (!map.find(pa, size)) {
         throw new LoadError(
           "LOAD_VRING_OUTSIDE",
@@ -254,7 +255,7 @@ export function prepareHostTable(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { writeHostTable } from "./host_table.ts";
+ * import { writeHostTable } from "./placement.ts";
  * import { MemoryMap } from "../mem/memory_map.ts";
  * import { heapRegion } from "../mem/region.ts";
  * const map = new MemoryMap([heapRegion(0x1000, 0x100)]);

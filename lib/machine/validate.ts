@@ -1,15 +1,16 @@
 /**
- * Machine profiles: everything platform-specific about a remote core, as plain
- * JSON-serialisable data (machines.md). A profile says where the remote's
- * memory and the shared memory are and how each is mapped, where the resource
- * table, buffer pool and vrings go, how each side is notified and how the
- * remote core is started and stopped.
+ * Validation of machine profiles: untrusted JSON in, a checked and
+ * normalised {@linkcode MachineProfile} out, or a `ConfigError` naming the
+ * field ("board.json: regions[1].size: must be a positive integer, got -4").
  *
  * @module
  */
 
-import { ConfigError } from "../errors.ts";
+import { ConfigError, VirtioError } from "../errors.ts";
 import { hex } from "../mem/region.ts";
+import { RSC_HEADER_SIZE } from "../rsc/layout.ts";
+import { RPMSG_HDR_SIZE } from "../rpmsg/mod.ts";
+import { vringLayout } from "../virtio/virtqueue.ts";
 import {
   array,
   at,
@@ -25,208 +26,36 @@ import {
   optStr,
   str,
 } from "./_check.ts";
-import { BUILTIN_PROFILES } from "./profiles/mod.ts";
+import {
+  type ArchSpec,
+  CONTROL_KINDS,
+  type ControlSpec,
+  DEFAULT_BUF_SIZE,
+  DEMO_APPS,
+  type DemoSpec,
+  type FileBacking,
+  type MachineProfile,
+  type NotifySpec,
+  type Range,
+  REGION_ROLES,
+  type RegionBacking,
+  type RegionRole,
+  type RegionSpec,
+  type ShmBacking,
+  type ShmLayout,
+  type VringSpec,
+} from "./types.ts";
 
-/** What a region is used for. */
-export type RegionRole = "image" | "shm" | "notify";
-
-/** Every known region role. */
-export const REGION_ROLES: readonly RegionRole[] = ["image", "shm", "notify"];
-
-/** A UIO device map (machines.md section 1): `/dev/uioN` map `map` of platform device `device`. */
-export interface UioBacking {
-  /** Backing kind. */
-  kind: "uio";
-  /** Platform device name, e.g. `"90200000.rproc"`. */
-  device: string;
-  /** Map index inside the UIO device. */
-  map: number;
-}
-/** A regular file mapped shared; physical address `pa` is at file offset `offset`. */
-export interface FileBacking {
-  /** Backing kind. */
-  kind: "file";
-  /** File to map. */
-  path: string;
-  /** File offset of the region's first byte (default 0). */
-  offset?: number;
-  /** Create and size the file when missing. */
-  create?: boolean;
-}
-/** A POSIX shared-memory object (`/dev/shm/<name>`). */
-export interface ShmBacking {
-  /** Backing kind. */
-  kind: "shm";
-  /** Object name without a slash, e.g. `"openamp.shm"`. */
-  name: string;
-  /** Create and size the object when missing. */
-  create?: boolean;
-}
-/** Physical memory through `/dev/mem` (or another memory device). */
-export interface DevMemBacking {
-  /** Backing kind. */
-  kind: "devmem";
-  /** Device file (default `/dev/mem`). */
-  path?: string;
-}
-/** Private heap memory (tests, in-process simulations). */
-export interface HeapBacking {
-  /** Backing kind. */
-  kind: "heap";
-}
-/** How a region's memory is obtained. */
-export type RegionBacking = UioBacking | FileBacking | ShmBacking | DevMemBacking | HeapBacking;
-
-/** One physically contiguous memory region of the machine. */
-export interface RegionSpec {
-  /** Unique name; used in errors and as the `MemoryRegion` name. */
-  name: string;
-  /** Physical address (as the remote sees it) of the first byte. */
-  pa: number;
-  /** Size in bytes. */
-  size: number;
-  /** How the memory is obtained. */
-  backing: RegionBacking;
-  /** What the region holds. */
-  roles: RegionRole[];
-}
-
-/** A physical address range. */
-export interface Range {
-  /** Physical address of the first byte. */
-  pa: number;
-  /** Size in bytes. */
-  size: number;
-}
-
-/** Placement of one vring. */
-export interface VringSpec {
-  /** Address of the descriptor table (a multiple of `align`). */
-  pa: number;
-  /** Entries: a power of two, at most 32768. */
-  num: number;
-  /** Used-ring alignment: a power of two. */
-  align: number;
-}
-
-/** Where the host puts the rpmsg structures in shared memory. */
-export interface ShmLayout {
-  /** Where the host's copy of the resource table goes. */
-  rscTable: Range;
-  /** The rpmsg buffer pool: RX buffers (vring0) first, then TX buffers (vring1). */
-  pool: Range;
-  /** vring0 (device to driver, host RX) and vring1 (driver to device, host TX). */
-  vrings: [VringSpec, VringSpec];
-  /** rpmsg buffer size per direction, in bytes. */
-  bufSize: { rx: number; tx: number };
-}
-
-/** How one side tells the other that a vring has work. */
-export type NotifySpec =
-  | {
-    kind: "poll-word";
-    /** Address of the u32 notify word. */
-    pa: number;
-    /** `"seed"`: kick = write 1, nobody clears it. `"counter"`: kick = increment. */
-    mode: "seed" | "counter";
-    /**
-     * Address of the word the remote writes to kick the host (default: `pa`,
-     * one shared word). Counter mode needs one word per direction.
-     */
-    watchPa?: number;
+/** Bytes of a vring of `num` entries and alignment `align` at `pa` (checked geometry). */
+function ringBytes(ctx: CheckCtx, path: string, num: number, align: number, pa: number): number {
+  try {
+    return vringLayout(num, align, pa).size;
+  } catch (e) {
+    if (e instanceof VirtioError) {
+      fail(ctx, path, `vring at ${hex(pa)} wraps the address space`, "PROFILE_RANGE");
+    }
+    throw e;
   }
-  | { kind: "socket"; path: string }
-  | { kind: "inproc" };
-
-/** How the remote core is started and stopped. */
-export type ControlSpec =
-  | {
-    kind: "rv64-sysfs";
-    /** Root of sysfs (default `/sys`). */
-    sysfsRoot?: string;
-  }
-  | {
-    kind: "remoteproc";
-    /** `remoteprocN` index. Default 0 when `name` is not given either. */
-    index?: number;
-    /** Match the instance whose `name` file holds this. */
-    name?: string;
-    /** Root of sysfs (default `/sys`). */
-    sysfsRoot?: string;
-    /** Firmware search directory (default `/lib/firmware`). */
-    firmwareDir?: string;
-  }
-  | { kind: "sim" }
-  | {
-    kind: "qemu-rv64";
-    /** QEMU binary (default `qemu-system-riscv64`). */
-    binary?: string;
-    /** Guest RAM base (default 0x80000000). */
-    ramBase?: number;
-    /** Guest RAM size (default 512 MiB). */
-    ramSize?: number;
-    /** QMP socket path. */
-    qmpPath?: string;
-    /** Number of harts. */
-    smp?: number;
-  }
-  | { kind: "openamp-linux" };
-
-/** Every control kind. */
-export const CONTROL_KINDS: readonly ControlSpec["kind"][] = [
-  "rv64-sysfs",
-  "remoteproc",
-  "sim",
-  "qemu-rv64",
-  "openamp-linux",
-];
-
-/** A complete machine description. Plain data: `JSON.stringify` round-trips it. */
-export interface MachineProfile {
-  /** Profile name, e.g. `"rv64-virt"`. */
-  name: string;
-  /** One-line description. */
-  description: string;
-  /** The remote's word size in bytes (msg-test header field width). */
-  wordSize: 4 | 8;
-  /** Memory regions; they must not overlap. */
-  regions: RegionSpec[];
-  /** Where the rpmsg structures go. */
-  layout: ShmLayout;
-  /** How the sides notify each other. */
-  notify: NotifySpec;
-  /** How the remote core is started and stopped. */
-  control: ControlSpec;
-  /** Remote cpu numbers that may be started. */
-  cpus: number[];
-}
-
-/** Default rpmsg buffer size (openamp-wire.md section 4). */
-export const DEFAULT_BUF_SIZE = 512;
-/** Size of the rpmsg message header; a buffer must be larger. */
-const RPMSG_HDR = 16;
-/** Resource table header size. */
-const RSC_HEADER = 16;
-
-function alignUp(n: number, a: number): number {
-  return Math.ceil(n / a) * a;
-}
-
-/**
- * Bytes occupied by a split vring of `num` entries with used-ring alignment
- * `align` placed at `pa` (openamp-wire.md section 3): descriptors `16*num`,
- * avail `6 + 2*num`, padding to `align`, used `6 + 8*num`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { vringBytes } from "./profile.ts";
- * assert(vringBytes(256, 0x1000) === 0x2806);
- * ```
- */
-export function vringBytes(num: number, align: number, pa = 0): number {
-  const availEnd = pa + 16 * num + 6 + 2 * num;
-  return alignUp(availEnd, align) - pa + 6 + 8 * num;
 }
 
 function checkBacking(ctx: CheckCtx, v: unknown, path: string): RegionBacking {
@@ -312,7 +141,8 @@ function checkVring(ctx: CheckCtx, v: unknown, path: string): VringSpec {
   if (pa % align !== 0) {
     fail(ctx, at(path, "pa"), `must be a multiple of align ${hex(align)}, got ${hex(pa)}`);
   }
-  if (vringBytes(num, align, pa) > Number.MAX_SAFE_INTEGER - pa) {
+  const size = ringBytes(ctx, path, num, align, pa);
+  if (size > Number.MAX_SAFE_INTEGER - pa) {
     fail(ctx, path, `vring at ${hex(pa)} wraps the address space`, "PROFILE_RANGE");
   }
   return { pa, num, align };
@@ -320,7 +150,7 @@ function checkVring(ctx: CheckCtx, v: unknown, path: string): VringSpec {
 
 function checkBufSize(ctx: CheckCtx, v: unknown, path: string): { rx: number; tx: number } {
   const one = (x: unknown, p: string) => {
-    const n = int(ctx, x, p, RPMSG_HDR * 2, 0x10000);
+    const n = int(ctx, x, p, RPMSG_HDR_SIZE * 2, 0x10000);
     if (n % 4 !== 0) fail(ctx, p, `must be a multiple of 4, got ${n}`);
     return n;
   };
@@ -338,7 +168,7 @@ function checkBufSize(ctx: CheckCtx, v: unknown, path: string): { rx: number; tx
 
 function checkLayout(ctx: CheckCtx, v: unknown, path: string): ShmLayout {
   const o = object(ctx, v, path, ["rscTable", "pool", "vrings", "bufSize"]);
-  const rscTable = checkRange(ctx, o.rscTable, at(path, "rscTable"), RSC_HEADER);
+  const rscTable = checkRange(ctx, o.rscTable, at(path, "rscTable"), RSC_HEADER_SIZE);
   const pool = checkRange(ctx, o.pool, at(path, "pool"), 1);
   const vr = array(ctx, o.vrings, at(path, "vrings"), 2, 2);
   const vrings: [VringSpec, VringSpec] = [
@@ -424,6 +254,53 @@ function checkControl(ctx: CheckCtx, v: unknown, path: string): ControlSpec {
   }
 }
 
+function checkArch(ctx: CheckCtx, v: unknown, path: string): ArchSpec {
+  const o = object(ctx, v, path, ["name", "elfMachine", "elfClass"]);
+  return {
+    name: str(ctx, o.name, at(path, "name")),
+    elfMachine: int(ctx, o.elfMachine, at(path, "elfMachine"), 0, 0xffff),
+    elfClass: oneOf(ctx, o.elfClass, at(path, "elfClass"), [32, 64] as const),
+  };
+}
+
+/** Bytes of the libmetal shared-memory demo block. */
+const SHMEM_BLOCK_BYTES = 0x1000;
+
+/** A console command: printable ASCII without quotes, 1..64 characters (it is typed verbatim). */
+const COMMAND_RE = /^[\x21-\x7e](?:[\x20-\x7e]{0,62}[\x21-\x7e])?$/;
+
+function checkDemos(ctx: CheckCtx, v: unknown, path: string): DemoSpec {
+  const o = object(ctx, v, path, ["commands", "shmemPa", "readyWord", "resetHoldMs"]);
+  const d: DemoSpec = {};
+  if (o.commands !== undefined) {
+    const cpath = at(path, "commands");
+    const c = object(ctx, o.commands, cpath, DEMO_APPS);
+    const commands: DemoSpec["commands"] = {};
+    for (const app of DEMO_APPS) {
+      const cmd = optStr(ctx, c[app], at(cpath, app));
+      if (cmd === undefined) continue;
+      if (!COMMAND_RE.test(cmd)) {
+        fail(
+          ctx,
+          at(cpath, app),
+          `must be 1-64 printable ASCII characters, got ${JSON.stringify(cmd)}`,
+        );
+      }
+      commands[app] = cmd;
+    }
+    d.commands = commands;
+  }
+  for (const k of ["shmemPa", "readyWord"] as const) {
+    const pa = optInt(ctx, o[k], at(path, k));
+    if (pa === undefined) continue;
+    if (pa % 4 !== 0) fail(ctx, at(path, k), `must be 4-byte aligned, got ${hex(pa)}`);
+    d[k] = pa;
+  }
+  const hold = optInt(ctx, o.resetHoldMs, at(path, "resetHoldMs"), 0, 10_000);
+  if (hold !== undefined) d.resetHoldMs = hold;
+  return d;
+}
+
 function rangeText(pa: number, size: number): string {
   return `[${hex(pa)}, +${hex(size)})`;
 }
@@ -468,7 +345,7 @@ function checkPlacement(ctx: CheckCtx, p: MachineProfile): void {
     ...p.layout.vrings.map((v, i) => ({
       path: `layout.vrings[${i}]`,
       pa: v.pa,
-      size: vringBytes(v.num, v.align, v.pa),
+      size: vringLayout(v.num, v.align, v.pa).size,
     })),
   ];
   for (const it of items) {
@@ -511,6 +388,16 @@ function checkPlacement(ctx: CheckCtx, p: MachineProfile): void {
       "PROFILE_POOL",
     );
   }
+  // Demo facts inside some region.
+  const demoItems: [string, number | undefined, number][] = [
+    ["demos.shmemPa", p.demos?.shmemPa, SHMEM_BLOCK_BYTES],
+    ["demos.readyWord", p.demos?.readyWord, 8],
+  ];
+  for (const [path, pa, size] of demoItems) {
+    if (pa !== undefined && !p.regions.some((r) => inside(r, pa, size))) {
+      fail(ctx, path, `${rangeText(pa, size)} is not inside any region`, "PROFILE_LAYOUT");
+    }
+  }
   // Notify word inside a "notify" region.
   if (p.notify.kind === "poll-word") {
     const regs = p.regions.filter((r) => r.roles.includes("notify"));
@@ -541,7 +428,7 @@ function checkPlacement(ctx: CheckCtx, p: MachineProfile): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { validateProfile } from "./profile.ts";
+ * import { validateProfile } from "./validate.ts";
  * import { RV64_VIRT } from "./profiles/rv64_virt.ts";
  * const p = validateProfile(JSON.parse(JSON.stringify(RV64_VIRT)), "copy");
  * assert(p.layout.bufSize.rx === 512);
@@ -570,6 +457,8 @@ export function validateProfile(json: unknown, source: string): MachineProfile {
     "notify",
     "control",
     "cpus",
+    "arch",
+    "demos",
   ]);
   const name = str(ctx, o.name, "name");
   const description = o.description === undefined ? "" : (() => {
@@ -601,6 +490,8 @@ export function validateProfile(json: unknown, source: string): MachineProfile {
     control,
     cpus,
   };
+  if (o.arch !== undefined) p.arch = checkArch(ctx, o.arch, "arch");
+  if (o.demos !== undefined) p.demos = checkDemos(ctx, o.demos, "demos");
   checkPlacement(ctx, p);
   return p;
 }
@@ -611,7 +502,7 @@ export function validateProfile(json: unknown, source: string): MachineProfile {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { regionWithRole } from "./profile.ts";
+ * import { regionWithRole } from "./validate.ts";
  * import { RV64_VIRT } from "./profiles/rv64_virt.ts";
  * assert(regionWithRole(RV64_VIRT, "image")?.pa === 0x9020_0000);
  * ```
@@ -629,7 +520,7 @@ export function regionWithRole(
  *
  * @example
  * ```ts
- * import { checkCpu } from "./profile.ts";
+ * import { checkCpu } from "./validate.ts";
  * import { RV64_VIRT } from "./profiles/rv64_virt.ts";
  * checkCpu(RV64_VIRT, 1);
  * ```
@@ -645,83 +536,3 @@ export function checkCpu(profile: MachineProfile, cpu: number): number {
 }
 
 /** Largest profile file {@linkcode loadProfile} reads. */
-const MAX_PROFILE_BYTES = 1 << 20;
-
-/**
- * Names of the built-in profiles.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { builtinProfileNames } from "./profile.ts";
- * assert(builtinProfileNames().includes("sim"));
- * ```
- */
-export function builtinProfileNames(): string[] {
-  return Object.keys(BUILTIN_PROFILES);
-}
-
-/**
- * Load a machine profile: a built-in by name (`rv64-virt`, `sim`,
- * `openamp-linux`) or a JSON file by path. The result is validated and is a
- * fresh copy the caller may modify. Fails with `ConfigError`:
- * `PROFILE_NOT_FOUND`, `PROFILE_READ`, `PROFILE_JSON` or a validation code.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { loadProfile } from "./profile.ts";
- * const p = await loadProfile("openamp-linux");
- * assert(p.regions[0]?.backing.kind === "shm");
- * ```
- */
-export async function loadProfile(nameOrPath: string): Promise<MachineProfile> {
-  const builtin = Object.hasOwn(BUILTIN_PROFILES, nameOrPath)
-    ? BUILTIN_PROFILES[nameOrPath]
-    : undefined;
-  if (builtin) return validateProfile(structuredClone(builtin), `built-in profile "${nameOrPath}"`);
-  const looksLikePath = nameOrPath.includes("/") || nameOrPath.endsWith(".json");
-  let text: string;
-  try {
-    const st = await Deno.stat(nameOrPath);
-    if (!st.isFile) {
-      throw new ConfigError("PROFILE_READ", `Machine profile ${nameOrPath} is not a regular file`);
-    }
-    if (st.size > MAX_PROFILE_BYTES) {
-      throw new ConfigError(
-        "PROFILE_READ",
-        `Machine profile ${nameOrPath} is ${st.size} bytes, more than the ${MAX_PROFILE_BYTES} allowed`,
-      );
-    }
-    text = await Deno.readTextFile(nameOrPath);
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    if (e instanceof Deno.errors.NotFound) {
-      throw new ConfigError(
-        "PROFILE_NOT_FOUND",
-        looksLikePath
-          ? `Machine profile file ${nameOrPath} does not exist`
-          : `Unknown machine "${nameOrPath}": not a built-in (${
-            builtinProfileNames().join(", ")
-          }) and no such file`,
-        { cause: e },
-      );
-    }
-    throw new ConfigError(
-      "PROFILE_READ",
-      `Cannot read machine profile ${nameOrPath}: ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(
-      "PROFILE_JSON",
-      `${nameOrPath}: not valid JSON: ${(e as Error).message}`,
-      { cause: e },
-    );
-  }
-  return validateProfile(json, nameOrPath);
-}

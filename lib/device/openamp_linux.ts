@@ -7,7 +7,7 @@
  *    the table at `layout.rscTable.pa`; nothing else is touched, as upstream's
  *    device apps do: the rings belong to the driver, which zeroes them before
  *    DRIVER_OK, so stale rings from an earlier run are never read;
- * 2. start the device-side runtime of `lib/sim` on it (it waits for
+ * 2. start the device-role runtime (`runtime.ts`) on it (it waits for
  *    DRIVER_OK, and only then touches the rings: announces, answers,
  *    re-initialises per host session);
  * 3. only then listen on the notification socket, so no host can start its
@@ -31,26 +31,22 @@
 
 import { ConfigError } from "../errors.ts";
 import type { Service } from "../apps/services.ts";
-import {
-  REMOTE_STATE_WAITING,
-  type RemoteConventions,
-  remoteConventions,
-} from "../host/conventions.ts";
-import { profileNotifier } from "../host/notifier.ts";
+import { READY_WAITING } from "../link/ready_word.ts";
+import { profileNotifier } from "../link/notifier.ts";
 import { mapProfileRegions } from "../machine/map.ts";
-import type { MachineProfile } from "../machine/profile.ts";
+import type { MachineProfile } from "../machine/types.ts";
 import { removeShm } from "../mem/mmap.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { heapRegion, hex } from "../mem/region.ts";
 import type { Notifier } from "../notify/types.ts";
 import type { RpmsgDevice } from "../rpmsg/device.ts";
-import { startSimRemote } from "../sim/remote.ts";
+import { startDevice } from "./runtime.ts";
 import { SessionSocket } from "./_session_socket.ts";
-import { remoteTable } from "./table.ts";
-import { sleep } from "../util/poll.ts";
+import { remoteTable } from "./upstream_table.ts";
+import { sleep } from "../util/wait.ts";
 
-/** Options for {@linkcode startRemote}. */
-export interface RemoteOptions {
+/** Options for {@linkcode startLinuxRemote}. */
+export interface LinuxRemoteOptions {
   /** The machine: its control kind must be `openamp-linux` (notify: a socket, or a poll word). */
   profile: MachineProfile;
   /** The services, one endpoint each (see `remoteServices`). */
@@ -70,7 +66,7 @@ export interface RemoteOptions {
 }
 
 /** A running remote. */
-export interface Remote {
+export interface LinuxRemote {
   /** The machine served. */
   readonly profile: MachineProfile;
   /** Host sessions started (DRIVER_OK seen). */
@@ -121,12 +117,12 @@ function privateBase(profile: MachineProfile): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { startRemote } from "./remote.ts";
+ * import { startLinuxRemote } from "./openamp_linux.ts";
  * import { remoteServices } from "./services.ts";
  * import { openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
  * const socketPath = `${Deno.makeTempDirSync()}/event`;
  * const profile = openampLinuxProfile({ shmName: `amp-doc-remote-${Deno.pid}.shm`, socketPath });
- * const remote = await startRemote({ profile, services: remoteServices(["echo"]) });
+ * const remote = await startLinuxRemote({ profile, services: remoteServices(["echo"]) });
  * assert(remote.sessions === 0 && Deno.statSync(socketPath).isSocket === true);
  * await remote.stop();
  * let gone = false;
@@ -138,7 +134,7 @@ function privateBase(profile: MachineProfile): number {
  * assert(gone);
  * ```
  */
-export async function startRemote(options: RemoteOptions): Promise<Remote> {
+export async function startLinuxRemote(options: LinuxRemoteOptions): Promise<LinuxRemote> {
   const { profile } = options;
   const log = options.log ?? (() => {});
   const watchMs = options.watchMs ?? 5;
@@ -151,10 +147,6 @@ export async function startRemote(options: RemoteOptions): Promise<Remote> {
   // process memory, not in the shared file, which keeps upstream's layout.
   const statePa = privateBase(profile);
   memory.add(heapRegion(statePa, STATE_BLOCK, { name: "remote state (private)" }));
-  const conventions: RemoteConventions = {
-    ...remoteConventions(profile),
-    stateWord: { statePa, magicPa: statePa + 4, magic: 0x4650_4d41 },
-  };
   const state = memory.get(statePa, 4);
   const release = () => {
     memory.close();
@@ -167,14 +159,15 @@ export async function startRemote(options: RemoteOptions): Promise<Remote> {
     publish();
     const sock = profile.notify.kind === "socket" ? new SessionSocket(profile.notify.path) : null;
     notifier = sock ?? await profileNotifier(profile, memory, "remote");
-    const sim = await startSimRemote({
+    const sim = await startDevice({
       profile,
       memory,
       rscAddr: tablePa,
       rscSize: table.length,
       services: options.services,
       notifier,
-      conventions,
+      readyWord: statePa,
+      shmemPa: null,
       log,
     });
     const n = notifier;
@@ -190,7 +183,7 @@ export async function startRemote(options: RemoteOptions): Promise<Remote> {
     let ended = 0;
     let stopping = false;
     const stopAc = new AbortController();
-    const between = () => state.atomicLoadU32(statePa) === REMOTE_STATE_WAITING;
+    const between = () => state.atomicLoadU32(statePa) === READY_WAITING;
     const countEnd = (): boolean => {
       if (sim.sessions <= ended) return false;
       ended = sim.sessions;

@@ -1,48 +1,45 @@
 /**
- * The simulated remote core: what the `sim` machine runs instead of firmware.
+ * The device-role runtime: amp as the remote (virtio device) end of an rpmsg
+ * link on any machine profile, the way an OpenAMP remote application runs.
+ * It copies the firmware's resource table to the layout address, publishes
+ * amp's readiness word (when the profile has one), waits for DRIVER_OK,
+ * serves its services (echo, rpmsg-client-sample, matrix multiply), starts
+ * over on every vdev reset, and answers the libmetal shared-memory demo.
  *
- * It does NOT execute the firmware's code. It behaves like the rv64-virt demo
- * firmware as seen from the host (examples/firmware/rv64-virt/README.md):
- * copies the firmware's resource table from the loaded image to the layout's
- * table address, publishes its state word, waits for DRIVER_OK, serves amp's
- * device-role services over the shared memory (echo, rpmsg-client-sample,
- * matrix multiply), re-initialises and re-announces on every vdev reset, and
- * answers the libmetal shared-memory demo at the firmware's block address.
+ * {@linkcode DeviceRuntime.restart} is an application start, as when a
+ * command is typed at a remote's shell: the table is copied again, any
+ * session in progress ends, and the remote waits for a new host.
+ *
+ * The simulated core (`lib/sim`) and `amp remote` (`openamp_linux.ts`) run it.
  *
  * @module
  */
 
 import { ConfigError, VirtioError } from "../errors.ts";
 import type { Service } from "../apps/services.ts";
-import { SHM_DEMO_SIZE, ShmemResponder } from "../apps/shmem.ts";
+import { SHM_CONTROL, SHM_DEMO_SIZE, ShmemResponder } from "../apps/shmem.ts";
+import { profileNotifier } from "../link/notifier.ts";
+import { prepareHostTable } from "../link/placement.ts";
+import { READY_IDLE, READY_RUNNING, READY_WAITING, ReadyWord } from "../link/ready_word.ts";
+import { DEFAULT_MAPPERS, mapProfileRegions } from "../machine/map.ts";
+import type { MachineProfile } from "../machine/types.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
-import { DEFAULT_MAPPERS, mapProfileRegions } from "../machine/map.ts";
-import { type MachineProfile, vringBytes } from "../machine/profile.ts";
 import type { Notifier } from "../notify/types.ts";
-import { yieldTurn } from "../notify/_backoff.ts";
 import { RSC_HEADER_SIZE, VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
 import { parseResourceTable, resourceTableExtent } from "../rsc/table.ts";
 import { createRpmsgDevice, type VringPlacement } from "../rpmsg/create.ts";
 import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/device.ts";
 import { serveRpmsgRemote } from "../rpmsg/remote.ts";
+import { sleep, yieldTurn } from "../util/wait.ts";
+import { vringLayout } from "../virtio/virtqueue.ts";
 import { SharedVdev } from "../virtio/vdev.ts";
-import {
-  REMOTE_STATE_BOOT,
-  REMOTE_STATE_RUNNING,
-  REMOTE_STATE_WAITING,
-  type RemoteConventions,
-  remoteConventions,
-} from "../host/conventions.ts";
-import { profileNotifier } from "../host/notifier.ts";
-import { prepareHostTable } from "../remoteproc/host_table.ts";
-import { sleep } from "../util/poll.ts";
 
-/** Options for {@linkcode startSimRemote}. */
-export interface SimRemoteOptions {
-  /** The machine (its regions must already exist: the host created them). */
+/** Options for {@linkcode startDevice}. */
+export interface DeviceOptions {
+  /** The machine (its regions must already exist unless the device creates them). */
   profile: MachineProfile;
-  /** Address of the firmware's resource table in the loaded image (its section address). */
+  /** Address of the firmware's resource table (its section address in the image). */
   rscAddr: number;
   /** Bytes of the table section (default: found by parsing, at most `layout.rscTable.size`). */
   rscSize?: number;
@@ -50,37 +47,51 @@ export interface SimRemoteOptions {
   services: Service[];
   /** Use this memory instead of mapping the profile (the caller keeps ownership). */
   memory?: MemoryMap;
-  /** Use this notifier instead of the profile's (closed with the remote). */
+  /** Use this notifier instead of the profile's (closed with the device). */
   notifier?: Notifier;
-  /** Firmware facts (default: {@linkcode remoteConventions}). */
-  conventions?: RemoteConventions;
+  /** amp's readiness word address (default: the profile's `demos.readyWord`; `null`: none). */
+  readyWord?: number | null;
+  /** The shared-memory demo block (default: the profile's `demos.shmemPa`; `null`: none). */
+  shmemPa?: number | null;
+  /**
+   * Copy the table and wait for a host at once (default true). With false the
+   * device stays idle until {@linkcode DeviceRuntime.restart}, like a remote
+   * whose applications start on command.
+   */
+  autoStart?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
 }
 
-/** A running simulated remote. */
-export interface SimRemote {
+/** A running device-role runtime. */
+export interface DeviceRuntime {
   /** Host sessions seen so far. */
   readonly sessions: number;
   /** Shared-memory demo messages copied back. */
   readonly shmemCopied: number;
   /** The device-role rpmsg bus. */
   readonly device: RpmsgDevice;
-  /** Resolves when the remote stopped (after {@linkcode SimRemote.stop} or a fatal error). */
+  /** Resolves when the device stopped (after {@linkcode DeviceRuntime.stop} or a fatal error). */
   readonly done: Promise<void>;
-  /** Stop serving, publish state 0 and release everything. */
+  /**
+   * Start over as a freshly started application: copy the table again (a
+   * session in progress ends), re-arm the services and wait for a host.
+   */
+  restart(): void;
+  /** Clear the shared-memory demo's control word, as libmetal's demo does when it starts. */
+  restartShmem(): void;
+  /** Stop serving, withdraw the readiness word and release everything. */
   stop(): Promise<void>;
 }
 
 /**
- * Copy the firmware's table from the image to the layout address, as the
- * firmware does at boot. The image is host-written memory: parsed with every
- * check. Returns the table's bytes, the rpmsg vdev's offset and where its two
+ * Read the firmware's table from the image, which is host-written memory:
+ * parsed with every check. Returns the table's bytes, the rpmsg vdev's offset and where its two
  * vrings are: the table's own `num` and `align`, at the table's `da` or, for
  * `ANY`, at the address the host assigns (the same placement the host
  * computes, {@linkcode prepareHostTable}).
  */
-function publishTable(
+function readImageTable(
   profile: MachineProfile,
   memory: MemoryMap,
   rscAddr: number,
@@ -125,32 +136,30 @@ function publishTable(
       `sim: the rpmsg vdev of ${name} has ${placed.vrings.length} vrings; rpmsg needs 2`,
     );
   }
-  memory.get(profile.layout.rscTable.pa, bytes.length).write(profile.layout.rscTable.pa, bytes);
   const at = (v: VringPlacement): VringPlacement => ({ pa: v.pa, num: v.num, align: v.align });
   return { bytes, vdevOffset: vdev.offset, dfeatures: placed.dfeatures, vrings: [at(v0), at(v1)] };
 }
 
 /**
- * Start the simulated remote on `options.profile` and return at once; it
- * serves until {@linkcode SimRemote.stop}.
+ * Start the device-role runtime on `options.profile` and return at once; it
+ * serves until {@linkcode DeviceRuntime.stop}.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { startSimRemote } from "./remote.ts";
+ * import { startDevice } from "./runtime.ts";
  * import { echoService } from "../apps/services.ts";
- * import { simTestSetup } from "./_testing.ts";
+ * import { simTestSetup } from "../sim/_testing.ts";
  * await using t = await simTestSetup({ services: [], start: false });
- * const sim = await startSimRemote({ profile: t.profile, memory: t.memory,
+ * const dev = await startDevice({ profile: t.profile, memory: t.memory,
  *   rscAddr: t.rscAddr, services: [echoService()] });
- * assert(sim.sessions === 0);
- * await sim.stop();
+ * assert(dev.sessions === 0);
+ * await dev.stop();
  * ```
  */
-export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemote> {
+export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime> {
   const { profile } = options;
   const log = options.log ?? (() => {});
-  const conv = options.conventions ?? remoteConventions(profile);
   const ownMap = options.memory === undefined;
   const memory = options.memory ?? await mapProfileRegions(profile, {
     mappers: {
@@ -163,24 +172,17 @@ export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemo
   const cleanup: (() => void)[] = [];
   try {
     const layout = profile.layout;
-    const sw = conv.stateWord && memory.find(conv.stateWord.statePa, 4) &&
-        memory.find(conv.stateWord.magicPa, 4)
-      ? conv.stateWord
-      : undefined;
-    const setState = (s: number) => {
-      if (sw) memory.get(sw.statePa, 4).atomicStoreU32(sw.statePa, s);
-    };
-    setState(REMOTE_STATE_BOOT);
-    const { vdevOffset, dfeatures, vrings: [v0, v1] } = publishTable(
-      profile,
-      memory,
-      options.rscAddr,
-      options.rscSize,
-    );
+    const word = options.readyWord === null
+      ? undefined
+      : ReadyWord.find(memory, options.readyWord ?? profile.demos?.readyWord);
+    word?.publish(READY_IDLE);
+    const image = readImageTable(profile, memory, options.rscAddr, options.rscSize);
+    const { vdevOffset, dfeatures, vrings: [v0, v1] } = image;
+    const tableRegion = memory.get(layout.rscTable.pa, image.bytes.length);
+    const copyTable = () => tableRegion.write(layout.rscTable.pa, image.bytes);
     const region = memory.get(layout.rscTable.pa, layout.rscTable.size);
-    const vdev = new SharedVdev(region, layout.rscTable.pa + vdevOffset, { name: "sim vdev" });
     notifier ??= await profileNotifier(profile, memory, "remote");
-    const end = (v: VringPlacement) => v.pa + vringBytes(v.num, v.align, v.pa);
+    const end = (v: VringPlacement) => v.pa + vringLayout(v.num, v.align, v.pa).size;
     const lo = Math.min(v0.pa, v1.pa, layout.pool.pa);
     const hi = Math.max(end(v0), end(v1), layout.pool.pa + layout.pool.size);
     const device = createRpmsgDevice({
@@ -217,7 +219,7 @@ export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemo
             for (const r of svc.handle(data)) pending.push({ ep, dst: src, data: r });
             flush();
             if (svc.stopped) {
-              log(`sim: "${svc.name}" got the shutdown message; endpoint destroyed until reset`);
+              log(`device: "${svc.name}" got the shutdown message; endpoint destroyed until reset`);
               ep.destroy();
             }
           },
@@ -228,28 +230,49 @@ export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemo
 
     let sessions = 0;
     let responder: ShmemResponder | undefined;
-    if (conv.shmemDemoPa !== undefined) {
-      const r = memory.find(conv.shmemDemoPa, SHM_DEMO_SIZE);
-      if (r) responder = new ShmemResponder(r, conv.shmemDemoPa);
+    const shmemPa = options.shmemPa === null
+      ? undefined
+      : options.shmemPa ?? profile.demos?.shmemPa;
+    if (shmemPa !== undefined) {
+      const r = memory.find(shmemPa, SHM_DEMO_SIZE);
+      if (r) responder = new ShmemResponder(r, shmemPa);
     }
-    if (sw) {
-      memory.get(sw.magicPa, 4).atomicStoreU32(sw.magicPa, sw.magic);
-    }
-    setState(REMOTE_STATE_WAITING);
-    log(
-      `sim: table published at ${hex(layout.rscTable.pa)}; waiting for DRIVER_OK (services: ${
-        options.services.map((s) => s.name).join(", ")
-      })`,
-    );
+
+    // One application run: the table copied, then sessions until restart() or stop().
+    let run = new AbortController();
+    let started = options.autoStart ?? true;
+    let wakeStart: (() => void) | undefined;
+    const begin = () => {
+      copyTable();
+      word?.publish(READY_WAITING);
+      log(
+        `device: table published at ${hex(layout.rscTable.pa)}; waiting for DRIVER_OK (services: ${
+          options.services.map((s) => s.name).join(", ")
+        })`,
+      );
+    };
+    if (started) begin();
 
     // Between host sessions, look at the status byte with a growing sleep
-    // (an idle simulated core costs next to nothing); then serve one session.
+    // (an idle device costs next to nothing); then serve one session.
     const serve = (async () => {
       while (!ac.signal.aborted) {
-        const ok = await idleUntil(() => vdev.driverOk(), ac.signal);
-        if (!ok) break;
+        if (!started) {
+          await new Promise<void>((r) => {
+            wakeStart = r;
+            ac.signal.addEventListener("abort", () => r(), { once: true });
+          });
+          wakeStart = undefined;
+          continue;
+        }
+        const signal = AbortSignal.any([ac.signal, run.signal]);
+        const vdev = new SharedVdev(region, layout.rscTable.pa + vdevOffset, {
+          name: "device vdev",
+        });
+        const ok = await idleUntil(() => vdev.driverOk(), signal);
+        if (!ok) continue;
         await serveRpmsgRemote(device, vdev, {
-          signal: ac.signal,
+          signal,
           maxSessions: 1,
           deviceFeatures: dfeatures,
           onSessionStart: (_s, features) => {
@@ -259,15 +282,15 @@ export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemo
               svc.reset();
               if (endpoints.get(svc)?.destroyed) open(svc);
             }
-            setState(REMOTE_STATE_RUNNING);
-            log(`sim: host session ${sessions} started (features ${hex(features)})`);
+            word?.publish(READY_RUNNING);
+            log(`device: host session ${sessions} started (features ${hex(features)})`);
           },
           onSessionEnd: () => {
             pending.length = 0;
-            setState(REMOTE_STATE_WAITING);
-            log(`sim: host session ${sessions} ended (vdev reset)`);
+            word?.publish(READY_WAITING);
+            log(`device: host session ${sessions} ended (vdev reset)`);
           },
-          onError: (e) => log(`sim: vring broken, waiting for a vdev reset: ${e.message}`),
+          onError: (e) => log(`device: vring broken, waiting for a vdev reset: ${e.message}`),
           run: {
             onPoll: flush,
             until: () => pending.length > 0 && device.vrings[0].hasAvail(),
@@ -284,8 +307,7 @@ export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemo
           f();
         } catch { /* best effort */ }
       }
-      setState(REMOTE_STATE_BOOT);
-      if (sw) memory.get(sw.magicPa, 4).atomicStoreU32(sw.magicPa, 0);
+      word?.withdraw();
       if (ownMap) memory.close();
       const failed = rs.find((r) => r.status === "rejected");
       if (failed && !stopped) throw (failed as PromiseRejectedResult).reason;
@@ -299,6 +321,19 @@ export async function startSimRemote(options: SimRemoteOptions): Promise<SimRemo
       },
       device,
       done,
+      restart() {
+        if (ac.signal.aborted) return;
+        run.abort();
+        run = new AbortController();
+        pending.length = 0;
+        started = true;
+        begin();
+        wakeStart?.();
+      },
+      restartShmem() {
+        if (shmemPa === undefined) return;
+        memory.get(shmemPa, 4).atomicStoreU32(shmemPa + SHM_CONTROL, 0);
+      },
       async stop() {
         stopped = true;
         ac.abort();
