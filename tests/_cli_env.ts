@@ -57,3 +57,70 @@ export async function runAmp(e: Env, args: string[], script?: string): Promise<R
   const o = await child.output();
   return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
 }
+
+/** A background `amp -v load ARGS` (or a stdin module `script` running the CLI), its output collected. */
+export class LoadProcess {
+  /** The process. */
+  readonly child: Deno.ChildProcess;
+  /** What it printed so far on standard output. */
+  out = "";
+  /** What it printed so far on standard error. */
+  err = "";
+  /** Resolves with its exit code once its output is read. */
+  readonly done: Promise<number>;
+  constructor(e: Env, args: string[], script?: string) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", script ? "-" : CLI, "-v", "load", ...args],
+      env: e.env,
+      stdin: script ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    if (script) {
+      const w = this.child.stdin.getWriter();
+      w.write(new TextEncoder().encode(script)).then(() => w.close());
+    }
+    const pump = async (s: ReadableStream<Uint8Array>, k: "out" | "err") => {
+      for await (const c of s.pipeThrough(new TextDecoderStream())) this[k] += c;
+    };
+    const pumps = Promise.all([pump(this.child.stdout, "out"), pump(this.child.stderr, "err")]);
+    this.done = this.child.status.then(async (s) => {
+      await pumps;
+      return s.code;
+    });
+  }
+  /** Wait until the output matches `re` (an Error naming what it printed otherwise). */
+  async waitFor(re: RegExp, ms = 60_000): Promise<void> {
+    const end = Date.now() + ms;
+    let exited = false;
+    this.done.then(() => (exited = true));
+    while (!re.test(this.out)) {
+      if (exited || Date.now() > end) {
+        throw new Error(`amp load never printed ${re}:\n${this.out}\n${this.err}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  /** Pids of the simulated cores it started (verbose output). */
+  simPids(): number[] {
+    return [...this.out.matchAll(/Simulated remote core: process (\d+)/g)].map((m) => Number(m[1]));
+  }
+  /** The pid of the first simulated core. */
+  simPid(): number {
+    const p = this.simPids()[0];
+    if (p === undefined) throw new Error(`no simulated core in:\n${this.out}`);
+    return p;
+  }
+}
+
+/** Kill `load` (if any), remove the environment's shm objects and directory. */
+export async function cleanup(e: Env, load?: LoadProcess): Promise<void> {
+  if (load) {
+    try {
+      load.child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await load.done;
+  }
+  for (const n of shmLeft(e.prefix)) await Deno.remove(`/dev/shm/${n}`).catch(() => {});
+  await Deno.remove(e.dir, { recursive: true }).catch(() => {});
+}

@@ -8,9 +8,10 @@
 import assert from "node:assert/strict";
 import { processInfo } from "../lib/runtime/process.ts";
 import {
-  CLI,
+  cleanup,
   DEMO_ELF,
   type Env,
+  LoadProcess,
   runAmp,
   SEED_ELF,
   setup as setupEnv,
@@ -19,58 +20,6 @@ import {
 
 const setup = (tag: string) => setupEnv("e2e", tag);
 const amp = (e: Env, ...args: string[]) => runAmp(e, args);
-
-/** A background `amp -v load`, with its output collected line by line. */
-class LoadProcess {
-  readonly child: Deno.ChildProcess;
-  out = "";
-  err = "";
-  readonly done: Promise<number>;
-  constructor(e: Env, fw: string) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", CLI, "-v", "load", fw, "1", "--machine", "sim"],
-      env: e.env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const pump = async (s: ReadableStream<Uint8Array>, k: "out" | "err") => {
-      for await (const c of s.pipeThrough(new TextDecoderStream())) this[k] += c;
-    };
-    const pumps = Promise.all([pump(this.child.stdout, "out"), pump(this.child.stderr, "err")]);
-    this.done = this.child.status.then(async (s) => {
-      await pumps;
-      return s.code;
-    });
-  }
-  async waitFor(re: RegExp, ms = 60_000): Promise<void> {
-    const end = Date.now() + ms;
-    let exited = false;
-    this.done.then(() => (exited = true));
-    while (!re.test(this.out)) {
-      if (exited || Date.now() > end) {
-        throw new Error(`amp load never printed ${re}:\n${this.out}\n${this.err}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  simPid(): number {
-    const m = this.out.match(/Simulated remote core: process (\d+)/);
-    assert.ok(m, this.out);
-    return Number(m[1]);
-  }
-}
-
-async function cleanup(e: Env, load?: LoadProcess): Promise<void> {
-  if (load) {
-    try {
-      load.child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await load.done;
-  }
-  for (const n of shmLeft(e.prefix)) await Deno.remove(`/dev/shm/${n}`).catch(() => {});
-  await Deno.remove(e.dir, { recursive: true }).catch(() => {});
-}
 
 function checkDemo(
   r: { code: number; out: string; err: string },
@@ -95,7 +44,7 @@ Deno.test({
       assert.equal(none.code, 1, none.out + none.err);
       assert.match(none.err, /^amp: No running remote/);
 
-      load = new LoadProcess(e, SEED_ELF);
+      load = new LoadProcess(e, [SEED_ELF, "1", "--machine", "sim"]);
       await load.waitFor(/^Remote cpu 1 running .*seed-layout\.elf on machine "sim"/m);
       assert.match(load.out, /the firmware's code is not executed/);
       assert.match(load.out, /vring0: 0x90160000 \(assigned\), 256 entries/);
@@ -186,7 +135,7 @@ Deno.test({
     const e = await setup("fw");
     let load: LoadProcess | undefined;
     try {
-      load = new LoadProcess(e, DEMO_ELF);
+      load = new LoadProcess(e, [DEMO_ELF, "1", "--machine", "sim"]);
       await load.waitFor(/^Remote cpu 1 running .*amp-demo\.elf/m);
       assert.match(load.out, /trace "trace0" at 0x90240000, 4096 bytes/);
       const simPid = load.simPid();
@@ -245,7 +194,7 @@ Deno.test({
     const e = await setup("crash");
     let load: LoadProcess | undefined;
     try {
-      load = new LoadProcess(e, SEED_ELF);
+      load = new LoadProcess(e, [SEED_ELF, "1", "--machine", "sim"]);
       await load.waitFor(/^Remote cpu 1 running/m);
       Deno.kill(load.simPid(), "SIGKILL");
       assert.equal(await load.done, 1, load.out + load.err);
@@ -268,7 +217,7 @@ Deno.test({
     const e = await setup("kill");
     let load: LoadProcess | undefined;
     try {
-      load = new LoadProcess(e, SEED_ELF);
+      load = new LoadProcess(e, [SEED_ELF, "1", "--machine", "sim"]);
       await load.waitFor(/^Remote cpu 1 running/m);
       const simPid = load.simPid();
       load.child.kill("SIGKILL");
@@ -283,7 +232,7 @@ Deno.test({
       assert.equal(stop.code, 0, stop.err);
       assert.match(stop.out, /was already gone; entry removed/);
       // A new load on the same machine takes over the left-over shm objects and removes them.
-      load = new LoadProcess(e, SEED_ELF);
+      load = new LoadProcess(e, [SEED_ELF, "1", "--machine", "sim"]);
       await load.waitFor(/^Remote cpu 1 running/m);
       checkDemo(await amp(e, "rpmsg", "ping"), "sample");
       load.child.kill("SIGTERM");

@@ -15,9 +15,10 @@ import { mapProfileRegions } from "../lib/machine/map.ts";
 import { processInfo } from "../lib/runtime/process.ts";
 import { processesMapping } from "../lib/remoteproc/backends/qemu_rv64.ts";
 import {
-  CLI,
+  cleanup,
   DEMO_ELF,
   type Env,
+  LoadProcess,
   type Result,
   runAmp,
   SEED_ELF,
@@ -27,57 +28,6 @@ import {
 
 const setup = (tag: string) => setupEnv("reload", tag);
 const amp = (e: Env, args: string[], script?: string) => runAmp(e, args, script);
-
-/** A background `amp -v load`, with its output collected. */
-class Owner {
-  readonly child: Deno.ChildProcess;
-  out = "";
-  err = "";
-  readonly done: Promise<number>;
-  constructor(e: Env, args: string[], script?: string) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", script ? "-" : CLI, "-v", "load", ...args],
-      env: e.env,
-      stdin: script ? "piped" : "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (script) {
-      const w = this.child.stdin.getWriter();
-      w.write(new TextEncoder().encode(script)).then(() => w.close());
-    }
-    const pump = async (s: ReadableStream<Uint8Array>, k: "out" | "err") => {
-      for await (const c of s.pipeThrough(new TextDecoderStream())) this[k] += c;
-    };
-    const pumps = Promise.all([pump(this.child.stdout, "out"), pump(this.child.stderr, "err")]);
-    this.done = this.child.status.then(async (s) => {
-      await pumps;
-      return s.code;
-    });
-  }
-  async waitFor(re: RegExp, ms = 60_000): Promise<void> {
-    let exited = false;
-    this.done.then(() => (exited = true));
-    const ok = await waitUntil(() => re.test(this.out) || exited, { timeoutMs: ms });
-    if (!ok || !re.test(this.out)) {
-      throw new Error(`amp load never printed ${re}:\n${this.out}\n${this.err}`);
-    }
-  }
-  simPids(): number[] {
-    return [...this.out.matchAll(/Simulated remote core: process (\d+)/g)].map((m) => Number(m[1]));
-  }
-}
-
-async function cleanup(e: Env, owner?: Owner): Promise<void> {
-  if (owner) {
-    try {
-      owner.child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await owner.done;
-  }
-  for (const n of shmLeft(e.prefix)) await Deno.remove(`/dev/shm/${n}`).catch(() => {});
-  await Deno.remove(e.dir, { recursive: true }).catch(() => {});
-}
 
 async function status(e: Env, script?: string): Promise<Record<string, unknown>[]> {
   const st = await amp(e, ["status", "--json"], script);
@@ -97,7 +47,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const e = await setup("sim");
-    let owner: Owner | undefined;
+    let owner: LoadProcess | undefined;
     try {
       // Nothing owns the cpu: --reload says so and starts nothing.
       const none = await amp(e, ["load", "--reload", DEMO_ELF, "1", "--machine", "sim"]);
@@ -107,7 +57,7 @@ Deno.test({
         /^amp: Cannot reload remote cpu 1 .*no running amp process owns it/,
       );
 
-      owner = new Owner(e, [SEED_ELF, "1", "--machine", "sim"]);
+      owner = new LoadProcess(e, [SEED_ELF, "1", "--machine", "sim"]);
       await owner.waitFor(/^Remote cpu 1 running .*seed-layout\.elf on machine "sim"/m);
       const ownerPid = owner.child.pid;
       const firstSim = owner.simPids()[0]!;
@@ -210,9 +160,9 @@ Deno.test({
         segments: [{ paddr: 0x9020_0000, data: tagProgram(0x5a5a5), flags: 5 }],
       }),
     );
-    let owner: Owner | undefined;
+    let owner: LoadProcess | undefined;
     try {
-      owner = new Owner(e, [DEMO_ELF, "1", "--machine", profilePath], script);
+      owner = new LoadProcess(e, [DEMO_ELF, "1", "--machine", profilePath], script);
       await owner.waitFor(/^Remote cpu 1 running .*amp-demo\.elf/m);
       const qemuPids = () => processesMapping(ramFile).filter((p) => p !== owner!.child.pid);
       const qemu = qemuPids();

@@ -24,6 +24,7 @@ import { shmemCommand } from "./shmem.ts";
 import { remoteCommand } from "./remote.ts";
 import { demoCommand } from "./demo.ts";
 import { traceCommand } from "./trace.ts";
+import { consoleCommand } from "./console.ts";
 import { vringCommand } from "./vring.ts";
 import { simRemoteMain } from "../sim/process.ts";
 import { runCli } from "./main.ts";
@@ -74,6 +75,7 @@ export const COMMANDS: readonly Command[] = [
   loadCommand,
   stopCommand,
   statusCommand,
+  consoleCommand,
   rpmsgCommand,
   shmemCommand,
   demoCommand,

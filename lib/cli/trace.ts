@@ -6,7 +6,8 @@
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { isAmpError, UsageError } from "../errors.ts";
+import { readConsoleLog } from "../runtime/console.ts";
 import { hex } from "../mem/region.ts";
 import { checkCpu } from "../machine/validate.ts";
 import { followTrace, locateTrace, readLiveTrace } from "../diag/trace.ts";
@@ -29,6 +30,8 @@ export const traceCommand: Command = defineCommand({
     "Control characters from the remote are shown escaped (\\x1b). With --follow the",
     `buffer is polled every ${FOLLOW_INTERVAL_MS} ms and new text printed until Ctrl+C; a`,
     "restart of the remote or an overrun ring is marked on standard error.",
+    "When the firmware has no trace buffer, the console log of the core (what `amp console`",
+    "shows) is printed instead, saying so on standard error.",
   ].join("\n"),
   options: {
     follow: { type: "boolean", short: "f", description: "Keep printing new text until Ctrl+C" },
@@ -62,21 +65,37 @@ export const traceCommand: Command = defineCommand({
       }
       which = Number(entryArg);
     }
-    const { profile } = await findTarget(
+    const { profile, entry: run } = await findTarget(
       machine === undefined ? { cpu: cpuArg } : { machine, cpu: cpuArg },
     );
     checkCpu(profile, Number(cpuArg));
     const map = await mapLiveMachine(profile);
     try {
+      let located;
+      try {
+        located = locateTrace(map, profile, which);
+      } catch (e) {
+        // No trace buffer: the console log is the remote's text, when there is one.
+        if (!isAmpError(e) || e.code !== "TRACE_NONE" || !run?.consoleLog) throw e;
+        ctx.err(`The firmware has no trace buffer (${e.message}); showing its console log instead`);
+        ctx.io.stdout(await readConsoleLog(run));
+        return 0;
+      }
       if (!ctx.values.follow) {
         const r = readLiveTrace(map, profile, which);
+        if (r.text === "" && profile.control.kind === "sim") {
+          ctx.err(
+            `The trace buffer "${r.entry.name}" is empty: the simulated core does not run the firmware's code` +
+              (run?.consoleLog ? " (its console: amp console " + cpuArg + ")" : ""),
+          );
+        }
         if (ctx.verbose) {
           ctx.err(`trace "${r.entry.name}" at ${hex(r.entry.da)}, ${r.entry.len} bytes`);
         }
         ctx.io.stdout(r.text);
         return 0;
       }
-      const { entry, region } = locateTrace(map, profile, which);
+      const { entry, region } = located;
       if (ctx.verbose) ctx.err(`following trace "${entry.name}" at ${hex(entry.da)} (Ctrl+C ends)`);
       const ac = new AbortController();
       const onSig = () => ac.abort();
