@@ -79,11 +79,11 @@ Deno.test("cli: runtime failures exit 1 with one line and no stack; -v adds the 
   assert.equal(gone.code, 1);
   assert.equal(
     assertOneLine(gone.err),
-    "amp: read(/nonexistent/fw.elf) failed: ENOENT (no such file or directory)",
+    "amp: Cannot read file /nonexistent/fw.elf: no such file",
   );
   const verbose = await amp("inspect", "--verbose", "/nonexistent/fw.elf");
   assert.equal(verbose.code, 1);
-  assert.match(verbose.err, /^amp: read\(\/nonexistent\/fw\.elf\) failed/);
+  assert.match(verbose.err, /^amp: Cannot read file \/nonexistent\/fw\.elf: no such file/);
   assert.match(verbose.err, /^ +at .*_files\.ts/m);
 
   const seed = await Deno.readFile(`${ROOT}${SEED}`);

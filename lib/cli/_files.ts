@@ -1,50 +1,37 @@
 /**
- * File access for CLI commands, with Deno's I/O errors turned into amp's
- * {@linkcode OsError} so the CLI reports them as one clean line.
+ * Files the CLI reads on a user's behalf (`amp inspect FILE`, `amp rpmsg send
+ * --file FILE`): bounded like every input (`lib/util/files.ts`): regular
+ * files only, a size cap per use, a deadline.
  *
  * @module
  */
 
-import { osErrorFrom } from "../errors.ts";
+import { readBoundedFile } from "../util/files.ts";
+
+/** Largest file `amp inspect` reads (an ELF with symbols and debug info). */
+export const MAX_INSPECT_BYTES = 256 * 1024 * 1024;
+
+/** Largest file `amp rpmsg send --file` sends (split into messages of one buffer each). */
+export const MAX_SEND_FILE_BYTES = 4 * 1024 * 1024;
 
 /**
- * Turn an error thrown by a Deno file API into an {@linkcode OsError};
- * anything else is returned unchanged.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { toOsError } from "./_files.ts";
- * import { isAmpError } from "../errors.ts";
- * const e = toOsError(new Deno.errors.NotFound("No such file or directory (os error 2)"), "read", "x");
- * assert(isAmpError(e) && e.message.includes("ENOENT"));
- * ```
- */
-export function toOsError(e: unknown, syscall: string, target: string): unknown {
-  if (!(e instanceof Error) || !Object.values(Deno.errors).some((c) => e instanceof c)) return e;
-  return osErrorFrom(e, syscall, target);
-}
-
-/**
- * Read a whole file; failures become {@linkcode OsError} naming the path.
+ * Read a user's input file: a regular file of at most `maxBytes` bytes.
+ * `ConfigError` `FILE_READ` naming the file and why otherwise.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { readInputFile } from "./_files.ts";
- * import { OsError } from "../errors.ts";
- * try {
- *   await readInputFile("/nonexistent/fw.elf");
- *   assert(false);
- * } catch (e) {
- *   assert(e instanceof OsError && e.errno === 2);
- * }
+ * const e = await readInputFile("/nonexistent/fw.elf").catch((e) => e);
+ * assert(e.message === "Cannot read file /nonexistent/fw.elf: no such file");
  * ```
  */
-export async function readInputFile(path: string): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    throw toOsError(e, "read", path);
-  }
+export function readInputFile(
+  path: string,
+  options: { maxBytes?: number; what?: string } = {},
+): Promise<Uint8Array> {
+  return readBoundedFile(path, {
+    maxBytes: options.maxBytes ?? MAX_INSPECT_BYTES,
+    what: options.what ?? "file",
+  });
 }

@@ -246,11 +246,11 @@ Deno.test("amp inspect (in-process): a missing file is one line, a stack with -v
   assert.equal(io.out, "");
   assert.equal(
     io.err,
-    "amp: read(/nonexistent/fw.elf) failed: ENOENT (no such file or directory)\n",
+    "amp: Cannot read file /nonexistent/fw.elf: no such file\n",
   );
   const v = captureIo();
   assert.equal(await main(["inspect", "-v", "/nonexistent/fw.elf"], v), 1);
-  assert.match(v.err, /^amp: read\(\/nonexistent\/fw\.elf\) failed: ENOENT/);
-  assert.match(v.err, /^OsError: /m);
+  assert.match(v.err, /^amp: Cannot read file \/nonexistent\/fw\.elf: no such file/);
+  assert.match(v.err, /^ConfigError: Cannot read file/m);
   assert.match(v.err, /^caused by: NotFound: /m);
 });

@@ -12,7 +12,7 @@ import { parseElf } from "../elf/reader.ts";
 import { MemoryMap } from "../mem/memory_map.ts";
 import { heapRegion } from "../mem/region.ts";
 import { checkCpu } from "../machine/validate.ts";
-import { planFirmware, readFirmware } from "../remoteproc/remoteproc.ts";
+import { firmwareCap, planFirmware, readFirmware } from "../remoteproc/remoteproc.ts";
 import { requestReload } from "../runtime/client.ts";
 import { runOwner } from "../runtime/owner.ts";
 import { selfSimCommand } from "../sim/process.ts";
@@ -125,7 +125,7 @@ async function reloadRemote(
   const profile = target.profile;
   const cpu = checkCpu(profile, parseCpu(cpuArg));
   const path = firmware.startsWith("/") ? firmware : `${Deno.cwd()}/${firmware}`;
-  const img = parseElf(await readFirmware(firmware), { name: firmware });
+  const img = parseElf(await readFirmware(firmware, firmwareCap(profile)), { name: firmware });
   if (profile.control.kind !== "remoteproc") {
     const map = new MemoryMap(
       profile.regions.map((r) => heapRegion(r.pa, r.size, { name: r.name })),

@@ -9,7 +9,7 @@ import { isAmpError, UsageError } from "../errors.ts";
 import { DemoRun } from "../apps/channel.ts";
 import type { HostSession } from "../host/session.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
-import { readInputFile } from "./_files.ts";
+import { MAX_SEND_FILE_BYTES, readInputFile } from "./_files.ts";
 import { type DemoName, openDemoSession, runDemo } from "../demos/run.ts";
 import {
   DEMO_OPTIONS,
@@ -107,7 +107,7 @@ async function send(ctx: CommandContext, name: string, words: readonly string[])
   const replies = intOption(ctx.values.replies, "replies", 0) ?? 0;
   const { profile, entry } = await findTarget(targetOptions(ctx));
   const data = typeof file === "string"
-    ? await readInputFile(file)
+    ? await readInputFile(file, { maxBytes: MAX_SEND_FILE_BYTES, what: "the file to send" })
     : new TextEncoder().encode(words.join(" "));
   const run = new DemoRun("send");
   const r = run.result;
@@ -179,7 +179,11 @@ export const rpmsgCommand: Command = defineCommand({
         "ping: messages (100); test: rounds (1); matrix: iterations (200); listen: stop after N",
     },
     size: { type: "string", valueName: "N", description: "test: largest data size (480)" },
-    file: { type: "string", valueName: "FILE", description: "send: the file's bytes" },
+    file: {
+      type: "string",
+      valueName: "FILE",
+      description: "send: the bytes of FILE (a regular file of at most 4 MiB)",
+    },
     replies: { type: "string", valueName: "N", description: "send: wait for N replies (0)" },
     service: {
       type: "string",

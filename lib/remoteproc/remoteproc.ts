@@ -11,7 +11,8 @@
  * @module
  */
 
-import { AmpError, isAmpError, LoadError } from "../errors.ts";
+import { AmpError, ConfigError, isAmpError, LoadError } from "../errors.ts";
+import { readBoundedFile } from "../util/files.ts";
 import { parseElf } from "../elf/reader.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
@@ -27,8 +28,25 @@ import { resourceTableExtent } from "../rsc/table.ts";
 import type { ElfImage } from "../elf/types.ts";
 import type { LoadedFirmware, RemoteprocBackend, RemoteprocState } from "./types.ts";
 
-/** Largest firmware file {@linkcode Remoteproc.load} reads. */
-export const MAX_FIRMWARE_BYTES = 256 * 1024 * 1024;
+/** Least cap on a firmware file's size: ELF files carry symbols and debug info. */
+export const MIN_FIRMWARE_CAP = 32 * 1024 * 1024;
+
+/**
+ * The largest firmware file amp reads for `profile`: its largest memory
+ * region (an image cannot load more), but at least {@linkcode MIN_FIRMWARE_CAP}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { firmwareCap } from "./remoteproc.ts";
+ * import { RV64_VIRT } from "../machine/profiles/rv64_virt.ts";
+ * assert(firmwareCap(RV64_VIRT) === 32 * 1024 * 1024);
+ * assert(firmwareCap({ regions: [{ size: 0x4000_0000 }] }) === 0x4000_0000);
+ * ```
+ */
+export function firmwareCap(profile: { regions: readonly { size: number }[] }): number {
+  return Math.max(MIN_FIRMWARE_CAP, ...profile.regions.map((r) => r.size));
+}
 
 /** Options for {@linkcode Remoteproc}. */
 export interface RemoteprocOptions {
@@ -181,7 +199,7 @@ export class Remoteproc {
     this.#ensureOpen("load");
     this.#lc.check("load");
     const name = options.name ?? (typeof fw === "string" ? fw : "firmware");
-    const bytes = typeof fw === "string" ? await readFirmware(fw) : fw;
+    const bytes = typeof fw === "string" ? await readFirmware(fw, firmwareCap(this.profile)) : fw;
     const img = parseElf(bytes, { name });
     const wrong = archMismatch(img, this.profile, name);
     if (wrong) throw wrong;
@@ -235,7 +253,7 @@ export class Remoteproc {
   async check(fw: string | Uint8Array, options: { name?: string } = {}): Promise<FirmwareCheck> {
     this.#ensureOpen("check firmware for");
     const name = options.name ?? (typeof fw === "string" ? fw : "firmware");
-    const bytes = typeof fw === "string" ? await readFirmware(fw) : fw;
+    const bytes = typeof fw === "string" ? await readFirmware(fw, firmwareCap(this.profile)) : fw;
     const img = parseElf(bytes, { name });
     const wrong = archMismatch(img, this.profile, name);
     if (wrong) throw wrong;
@@ -404,35 +422,29 @@ export function planFirmware(
 }
 
 /**
- * Read a firmware file (at most {@linkcode MAX_FIRMWARE_BYTES}); `LoadError`
- * `LOAD_READ` / `LOAD_TOO_BIG` otherwise.
+ * Read a firmware file: a regular file (a FIFO or a device is refused before
+ * it is opened) of at most `maxBytes` bytes, read with a deadline.
+ * `LoadError` `LOAD_READ` / `LOAD_TOO_BIG` otherwise.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { readFirmware } from "./remoteproc.ts";
  * const e = await readFirmware("/nonexistent/fw.elf").catch((e) => e);
- * assert(e.code === "LOAD_READ");
+ * assert(e.code === "LOAD_READ" && e.message === 'Cannot load firmware "/nonexistent/fw.elf": no such file');
+ * const z = await readFirmware("/dev/zero").catch((e) => e);
+ * assert(z.message === 'Cannot load firmware "/dev/zero": not a regular file (a character device)');
  * ```
  */
-export async function readFirmware(path: string): Promise<Uint8Array> {
+export async function readFirmware(path: string, maxBytes = MIN_FIRMWARE_CAP): Promise<Uint8Array> {
   try {
-    const st = await Deno.stat(path);
-    if (!st.isFile) {
-      throw new LoadError("LOAD_READ", `Cannot load firmware "${path}": not a regular file`);
-    }
-    if (st.size > MAX_FIRMWARE_BYTES) {
-      throw new LoadError(
-        "LOAD_TOO_BIG",
-        `Cannot load firmware "${path}": ${st.size} bytes, more than the ${MAX_FIRMWARE_BYTES} allowed`,
-      );
-    }
-    return await Deno.readFile(path);
+    return await readBoundedFile(path, { maxBytes, what: "firmware", code: "LOAD_READ" });
   } catch (e) {
-    if (isAmpError(e)) throw e;
+    if (!(e instanceof ConfigError)) throw e;
+    const why = e.message.replace(/^Cannot read firmware .*?: /, "");
     throw new LoadError(
-      "LOAD_READ",
-      `Cannot load firmware "${path}": ${(e as Error).message}`,
+      /more than the/.test(why) ? "LOAD_TOO_BIG" : "LOAD_READ",
+      `Cannot load firmware "${path}": ${why}`,
       { cause: e },
     );
   }
