@@ -84,7 +84,7 @@ Deno.test("cli: runtime failures exit 1 with one line and no stack; -v adds the 
   const verbose = await amp("inspect", "--verbose", "/nonexistent/fw.elf");
   assert.equal(verbose.code, 1);
   assert.match(verbose.err, /^amp: Cannot read file \/nonexistent\/fw\.elf: no such file/);
-  assert.match(verbose.err, /^ +at .*_files\.ts/m);
+  assert.match(verbose.err, /^ +at .*files\.ts/m);
 
   const seed = await Deno.readFile(`${ROOT}${SEED}`);
   const path = await tempElf(seed.subarray(0, 0x30)); // cut inside the ELF header

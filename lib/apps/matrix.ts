@@ -155,7 +155,13 @@ export async function runMatrix(ch: Channel, options: MatrixOptions = {}): Promi
   for (let c = 0; c < count; c++) {
     const a = randomMatrix(options.random), b = randomMatrix(options.random);
     const want = multiply(a, b);
-    await ch.send(encodeMatrices([a, b]));
+    try {
+      await ch.send(encodeMatrices([a, b]));
+    } catch (e) {
+      if (!isAmpError(e)) throw e;
+      fail(`iteration ${c}: ${e.message}`);
+      break;
+    }
     r.sent++;
     options.log?.(`Matrix multiply: sent : ${2 * MATRIX_BYTES}`);
     let reply: Uint8Array;

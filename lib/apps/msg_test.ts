@@ -146,7 +146,13 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
     for (let size = min; size <= max; size++, num++) {
       const ping = encodePing(num, size, wordSize);
       log?.(`sending payload number ${num} of size ${ping.length}`);
-      await ch.send(ping);
+      try {
+        await ch.send(ping);
+      } catch (e) {
+        if (!isAmpError(e)) throw e;
+        fail(`payload ${num}: ${e.message}`);
+        return run.finish(total);
+      }
       r.sent++;
       let echo: Uint8Array;
       try {

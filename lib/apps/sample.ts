@@ -50,7 +50,13 @@ export async function runSample(ch: Channel, options: SampleOptions = {}): Promi
   const r = run.result;
   for (let i = 1; i <= count; i++) {
     const text = i === count ? SAMPLE_GOODBYE : SAMPLE_HELLO;
-    await ch.send(enc.encode(text));
+    try {
+      await ch.send(enc.encode(text));
+    } catch (e) {
+      if (!isAmpError(e)) throw e;
+      run.fail(`message ${i}: ${e.message}`);
+      break;
+    }
     r.sent++;
     let echo: Uint8Array;
     try {

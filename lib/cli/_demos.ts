@@ -165,10 +165,14 @@ export function targetOptions(ctx: CommandContext): { machine?: string; cpu?: st
  * assert(finishDemo(ctx, r) === 1 && io.out.endsWith("FAIL x: 1 sent, 0 received, 1 error in 5 ms (lost)\n"));
  * ```
  */
-export function finishDemo(ctx: CommandContext, r: DemoResult): number {
+export function finishDemo(ctx: CommandContext, r: DemoResult, setupError?: unknown): number {
+  if (setupError !== undefined) {
+    // The demo could not run: the reason as amp's one error line, the verdict as usual.
+    ctx.err(`amp: ${setupError instanceof Error ? setupError.message : String(setupError)}`);
+  }
   if (ctx.json) ctx.out(JSON.stringify(r));
   else {
-    for (const f of r.failures) ctx.out(`error: ${f}`);
+    if (setupError === undefined) { for (const f of r.failures) ctx.out(`error: ${f}`); }
     ctx.out(verdictLine(r));
   }
   return r.passed ? 0 : 1;

@@ -7,7 +7,9 @@
  * @module
  */
 
-import { ConfigError, UsageError } from "../errors.ts";
+import { AmpError, ConfigError, UsageError } from "../errors.ts";
+import { remoteLocks } from "../runtime/locks.ts";
+import { dieWithParent } from "../util/orphans.ts";
 import type { MachineProfile } from "../machine/types.ts";
 import { validateProfile } from "../machine/validate.ts";
 import { loadProfile } from "../machine/load.ts";
@@ -74,7 +76,7 @@ export const remoteCommand: Command = defineCommand({
   name: "remote",
   summary: "Run amp as the remote (virtio device) serving echo, sample and/or matrix",
   usage:
-    "remote <echo|sample|matrix>... [--machine NAME|FILE] [--shm-name NAME] [--socket PATH] [--sessions N] [--keep-shm]",
+    "remote <echo|sample|matrix>... [--machine NAME|FILE] [--shm-name NAME] [--socket PATH] [--sessions N] [--keep-shm] [--detach]",
   description:
     "Creates the machine's shared memory, writes the remote's resource table, listens on\n" +
     "the notification socket and serves host sessions until Ctrl+C (or --sessions N).\n" +
@@ -83,7 +85,10 @@ export const remoteCommand: Command = defineCommand({
     '("rpmsg-openamp-demo-channel" when run alone, as upstream\'s matrix daemon;\n' +
     '"rpmsg-openamp-matrix" next to echo). A session ends when the host disconnects;\n' +
     "the table is then written again for the next host. On exit the socket file and the\n" +
-    "shm object are removed (unless --keep-shm).",
+    "shm object are removed (unless --keep-shm).\n" +
+    "One amp remote per shm object and per socket: a second one is refused at once, naming\n" +
+    "the first (a lock the kernel drops when its holder exits). It stops, cleaning up, when\n" +
+    "the process that started it dies or its terminal hangs up, unless --detach.",
   options: {
     machine: {
       type: "string",
@@ -106,6 +111,10 @@ export const remoteCommand: Command = defineCommand({
       description: "Exit after N host sessions have ended (default: run until Ctrl+C)",
     },
     "keep-shm": { type: "boolean", description: "Leave the shm object in place on exit" },
+    detach: {
+      type: "boolean",
+      description: "Keep serving when the process that started it (or its terminal) goes away",
+    },
   },
   args: { min: 1, max: 3, names: "service..." },
   async run(ctx) {
@@ -122,18 +131,30 @@ export const remoteCommand: Command = defineCommand({
       });
     }
     const maxSessions = intOption(v.sessions, "sessions");
-    const remote: LinuxRemote = await startLinuxRemote({
-      profile,
-      services,
-      ...(maxSessions !== undefined ? { maxSessions } : {}),
-      keepShm: v["keep-shm"] === true,
-      log: (l) => {
-        if (ctx.verbose || l.startsWith("remote: ")) ctx.out(l);
-      },
-    });
+    const detach = v.detach === true;
+    // Not without its parent: SIGTERM (handled below) when the parent dies.
+    if (!detach && !dieWithParent("SIGTERM")) {
+      throw new AmpError("PARENT_GONE", "The process that started amp remote is already gone");
+    }
+    const locks = await remoteLocks(profile);
+    let remote: LinuxRemote;
+    try {
+      remote = await startLinuxRemote({
+        profile,
+        services,
+        ...(maxSessions !== undefined ? { maxSessions } : {}),
+        keepShm: v["keep-shm"] === true,
+        log: (l) => {
+          if (ctx.verbose || l.startsWith("remote: ")) ctx.out(l);
+        },
+      });
+    } catch (e) {
+      locks.release();
+      throw e;
+    }
     const stop = () => void remote.stop().catch(() => {});
-    Deno.addSignalListener("SIGINT", stop);
-    Deno.addSignalListener("SIGTERM", stop);
+    const signals: Deno.Signal[] = detach ? ["SIGINT", "SIGTERM"] : ["SIGINT", "SIGTERM", "SIGHUP"];
+    for (const sig of signals) Deno.addSignalListener(sig, stop);
     try {
       ctx.out(
         `amp remote: serving ${
@@ -144,8 +165,8 @@ export const remoteCommand: Command = defineCommand({
       );
       await remote.done;
     } finally {
-      Deno.removeSignalListener("SIGINT", stop);
-      Deno.removeSignalListener("SIGTERM", stop);
+      for (const sig of signals) Deno.removeSignalListener(sig, stop);
+      locks.release();
     }
     const st = remote.device.stats;
     ctx.out(

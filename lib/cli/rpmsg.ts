@@ -10,7 +10,9 @@ import { DemoRun } from "../apps/channel.ts";
 import type { HostSession } from "../host/session.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
 import { MAX_SEND_FILE_BYTES, readInputFile } from "./_files.ts";
-import { type DemoName, openDemoSession, runDemo } from "../demos/run.ts";
+import { maxPingSize } from "../apps/msg_test.ts";
+import { RPMSG_HDR_SIZE } from "../rpmsg/mod.ts";
+import { type DemoName, failedDemo, openDemoSession, runDemo } from "../demos/run.ts";
 import {
   DEMO_OPTIONS,
   demoIo,
@@ -218,12 +220,31 @@ export const rpmsgCommand: Command = defineCommand({
       timeoutMs: intOption(ctx.values.timeout, "timeout") ?? 5000,
       ...(typeof ctx.values.service === "string" ? { service: ctx.values.service } : {}),
     };
+    const start = startOptions(ctx);
     const { profile, entry } = await findTarget(targetOptions(ctx));
-    const r = await runDemo(demo, profile, demoIo(ctx), {
-      ...opts,
-      ...startOptions(ctx),
-      ...(entry ? { entry } : {}),
-    });
-    return finishDemo(ctx, r);
+    if (opts.size !== undefined) {
+      // Refused before connecting: the machine's buffers bound the payload.
+      const payload = profile.layout.bufSize.tx - RPMSG_HDR_SIZE;
+      const limit = maxPingSize(payload, profile.wordSize);
+      if (opts.size > limit) {
+        throw new UsageError(
+          `--size ${opts.size} does not fit: at most ${limit} data bytes fit one ${payload}-byte payload of machine "${profile.name}"`,
+        );
+      }
+    }
+    let r;
+    let setupError: unknown;
+    try {
+      r = await runDemo(demo, profile, demoIo(ctx), {
+        ...opts,
+        ...start,
+        ...(entry ? { entry } : {}),
+      });
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      setupError = e;
+      r = failedDemo(demo, e); // whatever happens, the demo ends with its FAIL line
+    }
+    return finishDemo(ctx, r, setupError);
   },
 });

@@ -8,7 +8,7 @@
 
 import { UsageError } from "../errors.ts";
 import { type Command, defineCommand } from "./_command.ts";
-import { runDemo } from "../demos/run.ts";
+import { failedDemo, runDemo } from "../demos/run.ts";
 import {
   DEMO_OPTIONS,
   demoIo,
@@ -44,12 +44,21 @@ export const shmemCommand: Command = defineCommand({
       ...(ctx.values.count !== undefined ? { count: intOption(ctx.values.count, "count")! } : {}),
       timeoutMs: intOption(ctx.values.timeout, "timeout") ?? 5000,
     };
+    const start = startOptions(ctx);
     const { profile, entry } = await findTarget(targetOptions(ctx));
-    const r = await runDemo("shmem", profile, demoIo(ctx), {
-      ...opts,
-      ...startOptions(ctx),
-      ...(entry ? { entry } : {}),
-    });
-    return finishDemo(ctx, r);
+    let r;
+    let setupError: unknown;
+    try {
+      r = await runDemo("shmem", profile, demoIo(ctx), {
+        ...opts,
+        ...start,
+        ...(entry ? { entry } : {}),
+      });
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      setupError = e;
+      r = failedDemo("shmem", e); // whatever happens, the demo ends with its FAIL line
+    }
+    return finishDemo(ctx, r, setupError);
   },
 });

@@ -23,6 +23,7 @@ import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import { lastLines, readConsoleLog, typeLine } from "../runtime/console.ts";
 import { isStale } from "../runtime/process.ts";
+import { sessionLock } from "../runtime/locks.ts";
 import type { CpuEntry } from "../runtime/registry.ts";
 import { waitUntil } from "../util/wait.ts";
 
@@ -39,6 +40,38 @@ export const DEMO_APP: Readonly<Record<DemoName, DemoApp>> = {
   matrix: "matrix",
   shmem: "shmem",
 };
+
+/** The name each demo's result carries (its PASS/FAIL line). */
+export const DEMO_RESULT_NAME: Readonly<Record<DemoName, string>> = {
+  ping: "sample",
+  test: "msg-test",
+  matrix: "matrix",
+  shmem: "shmem",
+};
+
+/**
+ * The result of a demo that could not run (no remote, busy, the remote
+ * gone...): failed, with the reason, so it still ends with its FAIL line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { failedDemo } from "./run.ts";
+ * const r = failedDemo("matrix", new Error("Busy: host session of pid 7 holds it"));
+ * assert(!r.passed && r.demo === "matrix" && r.failures[0]?.startsWith("Busy"));
+ * ```
+ */
+export function failedDemo(name: DemoName, e: unknown): DemoResult {
+  return {
+    demo: DEMO_RESULT_NAME[name],
+    passed: false,
+    errors: 1,
+    sent: 0,
+    received: 0,
+    ms: 0,
+    failures: [e instanceof Error ? e.message : String(e)],
+  };
+}
 
 /** Where demo output goes. */
 export interface DemoIo {
@@ -66,6 +99,8 @@ export interface RunDemoOptions {
   start?: string;
   /** Never type a command, even when the console offers the demo's (`--no-start`). */
   noStart?: boolean;
+  /** Where the host-session lock lives (default: the state directory). */
+  lockDir?: string;
 }
 
 /** How a remote is started, by control kind, when it is not `amp load` (machine facts as data). */
@@ -244,25 +279,38 @@ async function mapRunning(profile: MachineProfile): Promise<MemoryMap> {
  * assert(e.code === "NO_REMOTE");
  * ```
  */
-export function openDemoSession(
+export async function openDemoSession(
   name: DemoName | undefined,
   profile: MachineProfile,
-  options: Pick<RunDemoOptions, "entry" | "start" | "noStart" | "timeoutMs"> & {
+  options: Pick<RunDemoOptions, "entry" | "start" | "noStart" | "timeoutMs" | "lockDir"> & {
     log?: (line: string) => void;
     signal?: AbortSignal;
+    what?: string;
   },
 ): Promise<HostSession> {
   const starter = demoStarter(name, profile, options);
   const fwTable = hexBytes(options.entry?.rscTable);
   const check = ownerCheck(options.entry);
-  return openRemoteSession(profile, {
-    timeoutMs: options.timeoutMs ?? 5000,
-    ...(options.log ? { log: options.log } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(starter ? { starter } : {}),
-    ...(fwTable ? { firmwareTable: fwTable } : {}),
-    ...(check ? { check } : {}),
-  });
+  // One host session per remote: a second one is refused at once, naming the first.
+  const lock = await sessionLock(
+    profile,
+    `host session (${options.what ?? "amp"})`,
+    options.lockDir,
+  );
+  try {
+    return await openRemoteSession(profile, {
+      timeoutMs: options.timeoutMs ?? 5000,
+      ...(options.log ? { log: options.log } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(starter ? { starter } : {}),
+      ...(fwTable ? { firmwareTable: fwTable } : {}),
+      ...(check ? { check } : {}),
+      onClose: () => lock.release(),
+    });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
 }
 
 async function withSession<T>(
@@ -272,7 +320,11 @@ async function withSession<T>(
   options: RunDemoOptions,
   fn: (s: HostSession) => Promise<T>,
 ): Promise<T> {
-  const s = await openDemoSession(name, profile, { ...options, log: (l) => io.detail(l) });
+  const s = await openDemoSession(name, profile, {
+    ...options,
+    log: (l) => io.detail(l),
+    what: `amp ${name === "shmem" ? "shmem demo" : `rpmsg ${name}`}`,
+  });
   try {
     return await fn(s);
   } finally {
@@ -370,7 +422,14 @@ export async function runDemo(
         );
       }
       const starter = demoStarter(name, profile, options);
-      const mem = await mapRunning(profile);
+      const lock = await sessionLock(profile, "host session (amp shmem demo)", options.lockDir);
+      let mem: MemoryMap;
+      try {
+        mem = await mapRunning(profile);
+      } catch (e) {
+        lock.release();
+        throw e;
+      }
       try {
         const region = mem.get(base, SHM_DEMO_SIZE);
         io.detail(`Shared memory demo block at ${hex(base)} in region ${region.name}`);
@@ -402,6 +461,7 @@ export async function runDemo(
         });
       } finally {
         mem.close();
+        lock.release();
       }
     }
   }

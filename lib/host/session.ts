@@ -85,6 +85,8 @@ export interface HostSessionOptions {
    * (e.g. "the remote core stopped"), instead of a timeout.
    */
   check?: () => void;
+  /** Called once the session is closed (or failed to open), e.g. to release a lock. */
+  onClose?: () => void;
 }
 
 /** Options for {@linkcode HostSession.channel}. */
@@ -526,6 +528,7 @@ export class HostSession {
     step(() => this.#vdevAccess?.reset());
     step(() => this.#notifier?.close());
     if (this.#o.memory === undefined) step(() => this.#memory?.close());
+    step(() => this.#o.onClose?.());
     if (first !== undefined) throw first;
   }
 
@@ -542,6 +545,9 @@ export class HostSession {
     } catch { /* already failing */ }
     if (!this.#o.notifier) this.#notifier?.close();
     if (this.#o.memory === undefined) this.#memory?.close();
+    try {
+      this.#o.onClose?.();
+    } catch { /* already failing */ }
   }
 }
 

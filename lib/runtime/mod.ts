@@ -21,3 +21,4 @@ export * from "./control.ts";
 export * from "./owner.ts";
 export * from "./process.ts";
 export * from "./registry.ts";
+export * from "./locks.ts";

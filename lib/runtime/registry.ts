@@ -176,7 +176,8 @@ export class StateFile {
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 5000;
   }
 
-  async #ensureDir(): Promise<void> {
+  /** Create the directory (mode 0700) if needed and check it is this user's. */
+  async ensureDir(): Promise<void> {
     try {
       await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
     } catch (e) {
@@ -255,7 +256,7 @@ export class StateFile {
   }
 
   async #lock(): Promise<Deno.FsFile> {
-    await this.#ensureDir();
+    await this.ensureDir();
     let f: Deno.FsFile;
     try {
       f = await Deno.open(this.lockPath, { read: true, write: true, create: true, mode: 0o600 });

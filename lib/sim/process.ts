@@ -21,6 +21,7 @@ import type { MachineProfile } from "../machine/types.ts";
 import { validateProfile } from "../machine/validate.ts";
 import { hex } from "../mem/region.ts";
 import { startDevice } from "../device/runtime.ts";
+import { dieWithParent } from "../util/orphans.ts";
 import { type ShellActions, SimShell } from "./shell.ts";
 
 /** The line the child prints when it serves. */
@@ -85,6 +86,11 @@ export async function simRemoteMain(
   if (values["profile-json"] === undefined || values["rsc-addr"] === undefined) {
     write("sim: usage: __sim-remote --profile-json JSON --rsc-addr ADDR [--rsc-size N]");
     return 2;
+  }
+  // Die with the owner (`amp load`), even when it is killed with SIGKILL.
+  if (!dieWithParent("SIGTERM")) {
+    write("sim: the process that started it is already gone");
+    return 1;
   }
   let profile: MachineProfile;
   try {
