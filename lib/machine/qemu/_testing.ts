@@ -210,3 +210,76 @@ export function tagProgram(tag: number): Uint8Array {
   words.forEach((w, i) => dv.setUint32(4 * i, w, true));
   return out;
 }
+
+function fromWords(words: number[]): Uint8Array {
+  const out = new Uint8Array(words.length * 4);
+  const dv = new DataView(out.buffer);
+  words.forEach((w, i) => dv.setUint32(4 * i, w >>> 0, true));
+  return out;
+}
+
+/**
+ * A tiny position-independent S-mode program for SBI boots: it prints
+ * "sbi-probe: legacy putchar works; extension 10 " through legacy SBI
+ * `console_putchar` (extension 1), calls the custom legacy extension 10 (the
+ * seed's SD card call, which a standard SBI does not have), stores its `a0`
+ * at 0x90000064, prints "failed" or "succeeded", stores 0x600D at 0x90000060
+ * and sleeps. The SBI turns each "\n" into "\r\n". Assembled from
+ * (riscv64-unknown-elf-gcc, rv64imac):
+ *
+ * ```
+ *     la   s0, msg;  jal ra, puts
+ *     li   a7, 10;  li a6, 0;  li a0, 0;  ecall
+ *     li   t0, 0x90000000;  sw a0, 0x64(t0)
+ *     la   s0, ok;  beqz a0, 1f;  la s0, failed
+ * 1:  jal  ra, puts;  li t1, 0x600d;  sw t1, 0x60(t0)
+ * 2:  wfi;  j 2b
+ * puts: lbu a0, 0(s0);  beqz a0, 3f;  li a7, 1;  ecall;  addi s0, s0, 1;  j puts
+ * 3:  ret
+ * msg: .asciz "sbi-probe: legacy putchar works; extension 10 "
+ * ok: .asciz "succeeded\n"
+ * failed: .asciz "failed\n"
+ * ```
+ */
+export function sbiProbeProgram(): Uint8Array {
+  const b64 = "FwQAABMEZAXvAMADqUgBSAFFcwAAAJsCkADyAiOiogYXBAAAEwRUBgnFFwQAABMEZAbvACABGWM1IyOg" +
+    "YgZzAFAQ9b8DRQQAEcWFSHMAAAAFBM2/goBzYmktcHJvYmU6IGxlZ2FjeSBwdXRjaGFyIHdvcmtzOyBl" +
+    "eHRlbnNpb24gMTAgAHN1Y2NlZWRlZAoAZmFpbGVkCgA=";
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+/** Where {@linkcode sbiProbeProgram} stores its done marker (0x600D) and extension 10's `a0`. */
+export const PROBE_DONE = 0x9000_0060, PROBE_RESULT = 0x9000_0064;
+
+/**
+ * A tiny M-mode program for direct boots that writes `text` (ASCII) to the
+ * virt board's UART at 0x10000000 and spins: `lui t0, 0x10000`, then
+ * `addi t1, zero, c; sb t1, 0(t0)` per character, then `j .`.
+ */
+export function uartTextProgram(text: string): Uint8Array {
+  const words = [0x100002b7];
+  for (const ch of text) {
+    const c = ch.charCodeAt(0) & 0x7f;
+    words.push((c << 20) | (6 << 7) | 0x13, 0x00628023);
+  }
+  words.push(0x0000006f);
+  return fromWords(words);
+}
+
+/**
+ * A tiny M-mode program for direct boots: a console "echo plus one" over the
+ * virt board's UART (it reads a byte and writes back that byte + 1, so typing
+ * "HAL" prints "IBM").
+ */
+export function uartEchoProgram(): Uint8Array {
+  return fromWords([
+    0x100002b7, // lui t0, 0x10000
+    0x0052c303, // 1: lbu t1, 5(t0)     (line status)
+    0x00137313, // andi t1, t1, 1       (data ready)
+    0xfe030ce3, // beqz t1, 1b
+    0x0002c383, // lbu t2, 0(t0)
+    0x00138393, // addi t2, t2, 1
+    0x00728023, // sb t2, 0(t0)
+    0xfe9ff06f, // j 1b
+  ]);
+}
