@@ -12,7 +12,10 @@ import type { MachineProfile } from "../machine/profile.ts";
 
 /** The remote's published state word (diag area of the rv64-virt firmware). */
 export interface RemoteStateWord {
-  /** Address of the u32 state word: 0 boot, 1 waiting for DRIVER_OK, 2 running, 3 broken. */
+  /**
+   * Address of the u32 state word: 0 boot / at the shell prompt, 1 waiting for
+   * DRIVER_OK, 2 running, 3 broken.
+   */
   statePa: number;
   /** Address of the u32 magic written once the state and the table are published. */
   magicPa: number;
@@ -36,7 +39,30 @@ export interface RemoteConventions {
   resetHoldMs: number;
 }
 
+/** amp's demo firmware state word: its diag area at 0x90002000 (+8 state, +0xC magic). */
+const RV64_STATE_WORD: RemoteStateWord = {
+  statePa: 0x9000_2008,
+  magicPa: 0x9000_200c,
+  magic: 0x4650_4d41,
+};
+
+/**
+ * amp's demo firmware (examples/firmware/rv64-virt): the shared-memory demo
+ * block at 0x90000000 as on the seed (its control word is the poll word).
+ */
 const RV64_DEMO_FIRMWARE: RemoteConventions = {
+  shmemDemoPa: 0x9000_0000,
+  stateWord: RV64_STATE_WORD,
+  resetHoldMs: 5,
+};
+
+/**
+ * The simulated remote keeps the layout of amp's earlier (M-mode) firmware:
+ * its counter notify words occupy 0x90000000 and 0x90000004, so its
+ * shared-memory demo block stays at 0x90010000 and its state word at
+ * 0x90000048.
+ */
+const SIM_REMOTE: RemoteConventions = {
   shmemDemoPa: 0x9001_0000,
   stateWord: { statePa: 0x9000_0048, magicPa: 0x9000_004c, magic: 0x4650_4d41 },
   resetHoldMs: 5,
@@ -46,7 +72,7 @@ const RV64_DEMO_FIRMWARE: RemoteConventions = {
 export const REMOTE_CONVENTIONS: Readonly<Record<string, RemoteConventions>> = {
   "rv64-virt": RV64_DEMO_FIRMWARE,
   "qemu-rv64": RV64_DEMO_FIRMWARE,
-  "sim": RV64_DEMO_FIRMWARE,
+  "sim": SIM_REMOTE,
 };
 
 /**
@@ -57,7 +83,10 @@ export const REMOTE_CONVENTIONS: Readonly<Record<string, RemoteConventions>> = {
  * import assert from "node:assert/strict";
  * import { remoteConventions } from "./conventions.ts";
  * import { SIM } from "../machine/profiles/sim.ts";
+ * import { QEMU_RV64 } from "../machine/profiles/qemu_rv64.ts";
  * assert(remoteConventions(SIM).shmemDemoPa === 0x9001_0000);
+ * assert(remoteConventions(QEMU_RV64).shmemDemoPa === 0x9000_0000);
+ * assert(remoteConventions(QEMU_RV64).stateWord?.statePa === 0x9000_2008);
  * ```
  */
 export function remoteConventions(profile: Pick<MachineProfile, "name">): RemoteConventions {

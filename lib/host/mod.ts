@@ -6,7 +6,7 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { remoteConventions } from "./mod.ts";
- * assert(remoteConventions({ name: "rv64-virt" }).stateWord?.statePa === 0x9000_0048);
+ * assert(remoteConventions({ name: "rv64-virt" }).stateWord?.statePa === 0x9000_2008);
  * ```
  *
  * @module

@@ -1,5 +1,6 @@
 /**
- * Test helpers for the QEMU machine: a minimal
+ * Test helpers for the QEMU machine: driving the demo firmware's shell on the
+ * guest console as a host drives the seed's RT-Thread image, and a minimal
  * rpmsg host (virtio driver role) that speaks to the demo firmware over the
  * rv64-virt layout of machines.md section 1. Test-only: the real host is
  * lib/remoteproc + lib/rpmsg.
@@ -7,7 +8,10 @@
  * @module
  */
 
+import { TimeoutError } from "../../errors.ts";
 import type { MemoryRegion } from "../../mem/region.ts";
+import type { ConsoleMatch, QemuConsole } from "./console.ts";
+import { waitUntil } from "./_wait.ts";
 import {
   VDEV_GFEATURES as GFEATURES_OFF,
   VDEV_STATUS as STATUS_OFF,
@@ -25,14 +29,41 @@ export const RSC_PA = 0x9010_0000,
   VRING_NUM = 256,
   BUF_SIZE = 512;
 /** Firmware diagnostics words (examples/firmware/rv64-virt/README.md). */
-export const DIAG_PING = 0x9000_0040,
-  DIAG_PONG = 0x9000_0044,
-  DIAG_STATE = 0x9000_0048,
-  DIAG_MAGIC = 0x9000_004c,
-  DIAG_MAGIC_VALUE = 0x4650_4d41,
+export const DIAG_BASE = 0x9000_2000,
+  DIAG_LEN = 0x40,
+  DIAG_PING = DIAG_BASE + 0x00,
+  DIAG_PONG = DIAG_BASE + 0x04,
+  DIAG_STATE = DIAG_BASE + 0x08,
+  DIAG_MAGIC = DIAG_BASE + 0x0c,
+  DIAG_SLEEPS = DIAG_BASE + 0x10,
+  DIAG_APP = DIAG_BASE + 0x14,
+  DIAG_TRAPPED = DIAG_BASE + 0x18,
+  DIAG_HART = DIAG_BASE + 0x1c,
+  DIAG_SCAUSE = DIAG_BASE + 0x20,
+  DIAG_SEPC = DIAG_BASE + 0x28,
+  DIAG_STVAL = DIAG_BASE + 0x30,
+  DIAG_STARTS = DIAG_BASE + 0x38,
+  DIAG_MAGIC_VALUE = 0x4650_4d41;
+/** Firmware states at {@linkcode DIAG_STATE}. */
+export const FW_SHELL = 0,
+  FW_WAIT_HOST = 1,
   FW_WAIT_DRIVER_OK = 1,
   FW_RUNNING = 2,
   FW_BROKEN = 3;
+/** Demos at {@linkcode DIAG_APP}. */
+export const APP_NONE = 0,
+  APP_RPMSG_ECHO = 1,
+  APP_RPMSG_UPDATE = 2,
+  APP_MATRIX = 3,
+  APP_SHMEM = 4;
+/** The libmetal shared-memory demo block (its control word is the poll word). */
+export const SHMEM_PA = 0x9000_0000;
+/** `a1` for the firmware: "AMP" magic, trace mirrored to the console. */
+export const ARG_TRACE_CONSOLE = (0x414d5000n << 32n) | 0x100n;
+/** The shell's prompt (RT-Thread's). */
+export const PROMPT = "msh />";
+/** The demo commands, by the firmware's app number. */
+export const DEMO_COMMANDS = ["rpmsg_echo", "rpmsg_update", "matrix_multiplyd", "shmem_demod"];
 /** vdev fields inside the shared table copy. */
 export const VDEV = RSC_PA + 0x30,
   VDEV_GFEATURES = VDEV + GFEATURES_OFF,
@@ -282,4 +313,41 @@ export function uartEchoProgram(): Uint8Array {
     0x00728023, // sb t2, 0(t0)
     0xfe9ff06f, // j 1b
   ]);
+}
+
+/** Wait for the shell prompt (after the cursor) on the firmware's console. */
+export function waitPrompt(con: QemuConsole, timeoutMs = 10_000): Promise<ConsoleMatch> {
+  return con.expect(PROMPT, { timeoutMs });
+}
+
+/**
+ * Start a demo as a host drives the seed: zero the shared table copy's `ver`,
+ * type `command` at the prompt (the caller saw the prompt), then wait until
+ * the firmware has copied its resource table back (`ver` = 1). `shm` must
+ * cover {@linkcode RSC_PA}.
+ */
+export async function typeDemoCommand(
+  con: QemuConsole,
+  shm: MemoryRegion,
+  command: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  shm.atomicStoreU32(RSC_PA, 0);
+  await con.write(`${command}\r`);
+  await con.expect("Starting application...", { timeoutMs });
+  const copied = await waitUntil(() => shm.atomicLoadU32(RSC_PA) === 1, { timeoutMs });
+  if (!copied) {
+    throw new TimeoutError(
+      `waiting for the firmware to copy its resource table after "${command}" (console: ${
+        JSON.stringify(con.tail(200))
+      })`,
+      timeoutMs,
+    );
+  }
+}
+
+/** Wait until the running demo ends: "Stopping application..." then the prompt. */
+export async function waitDemoEnd(con: QemuConsole, timeoutMs = 10_000): Promise<void> {
+  await con.expect("Stopping application...", { timeoutMs });
+  await con.expect(PROMPT, { timeoutMs });
 }
