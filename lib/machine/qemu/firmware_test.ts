@@ -45,7 +45,6 @@ import {
   MiniHost,
   parseNs,
   POOL_PA,
-  PROMPT,
   RSC_PA,
   SHMEM_PA,
   traceText,
