@@ -23,6 +23,11 @@
  *   +0x100 + 16 h (h = 0..7): u32 HSM state (0xFFFFFFFF if the call
  *   failed), u32 SBI error, u32 refresh count, u32 reserved
  *
+ * Before it reports ready, hart 0 starts every other STOPPED hart once into
+ * a bare HSM hart_stop: OpenSBI 1.1 (QEMU 7.2's) leaves the cold-boot wake-up
+ * IPI pending on harts that wait in HSM STOPPED, so their WFI returns at once
+ * and each spins a host core; one start/stop round clears it.
+ *
  * Registers only, no stack, no data: nothing in the image is written.
  */
 
@@ -62,6 +67,8 @@
 #define SPIN_TICKS      200000
 #define SLEEP_TICKS     10000
 #define SIE_STIE        0x20
+#define HSM_STOPPED     1
+#define SETTLE_TRIES    100000      /* bounded wait for a hart to settle in STOPPED */
 
     .section .text.agent, "ax"
     .globl _start
@@ -117,6 +124,38 @@ _start:
     ecall
     snez    t0, a1
     sw      t0, M_HAS_HSM(s2)
+
+    /* Cycle every other hart that waits in STOPPED once (see the top). */
+    li      s5, 0
+.Lsettle:
+    beq     s5, s0, .Lsettled
+    li      s6, SETTLE_TRIES
+1:  mv      a0, s5
+    call    hart_status
+    bnez    a0, .Lsettled           /* no such hart */
+    li      t0, HSM_STOPPED
+    beq     a1, t0, 2f
+    addi    s6, s6, -1
+    bnez    s6, 1b
+    j       .Lsettled               /* never settled: leave it */
+2:  li      a7, SBI_EXT_HSM
+    li      a6, 0                   /* hart_start(h, stop_self, 0) */
+    mv      a0, s5
+    la      a1, stop_self
+    li      a2, 0
+    ecall
+    bnez    a0, .Lsettled
+    li      s6, SETTLE_TRIES
+3:  mv      a0, s5
+    call    hart_status
+    li      t0, HSM_STOPPED
+    beq     a1, t0, .Lsettled
+    addi    s6, s6, -1
+    bnez    s6, 3b
+.Lsettled:
+    addi    s5, s5, 1
+    li      t0, MAX_HARTS
+    bltu    s5, t0, .Lsettle
 
     /* A request left from before the reset is not served: ack it as seen. */
     lw      s3, M_REQ_SEQ(s2)       /* s3 = last request handled */
@@ -183,6 +222,21 @@ _start:
     rdtime  s4
     j       .Lloop
 
+/* A hart started only to stop again: HSM hart_stop does not return. */
+stop_self:
+    li      a7, SBI_EXT_HSM
+    li      a6, 1                   /* hart_stop */
+    ecall
+4:  wfi
+    j       4b
+
+/* a0 = hart: HSM hart_get_status -> a0 = error, a1 = state. Uses a6, a7. */
+hart_status:
+    li      a7, SBI_EXT_HSM
+    li      a6, 2
+    ecall
+    ret
+
 /* Status table: HSM hart_get_status of harts 0..MAX_HARTS-1. Uses t0-t2,
    a0, a1, a6, a7; SBI calls preserve everything but a0 and a1. */
 refresh:
@@ -190,11 +244,11 @@ refresh:
     addi    t1, s2, M_STATUS
     li      a7, SBI_EXT_HSM
     li      a6, 2                   /* hart_get_status */
-3:  mv      a0, t0
+5:  mv      a0, t0
     ecall
-    beqz    a0, 4f
+    beqz    a0, 6f
     li      a1, -1
-4:  sw      a1, 0(t1)
+6:  sw      a1, 0(t1)
     sw      a0, 4(t1)
     lw      t2, 8(t1)
     addi    t2, t2, 1
@@ -202,5 +256,5 @@ refresh:
     addi    t0, t0, 1
     addi    t1, t1, 16
     li      t2, MAX_HARTS
-    bltu    t0, t2, 3b
+    bltu    t0, t2, 5b
     ret
