@@ -3,7 +3,8 @@
  * ({@linkcode QemuRv64.consolePath}): read what the guest prints, wait for a
  * pattern (a shell prompt, a line), type. QEMU serves one client at a time; a
  * second connection waits until the first closes. What the guest printed
- * before the connection is only in the console log.
+ * before the connection is only in the console log (which QEMU writes just
+ * after handing the same bytes to the socket, so it may trail a moment).
  *
  * A connected client must keep reading (this one always does): QEMU stops
  * draining the UART when the socket is full, and a guest that writes its
