@@ -130,7 +130,7 @@ async function sessionDemos(
     async (s) => runSample(await s.channel(SAMPLE_SERVICE), { timeoutMs: 5000 }),
   );
   assert.equal(sample.received, 100);
-  assert.match(con.text, /rpmsg-client-sample: 100 messages echoed/);
+  assert.match(con.text, /reach message limit, exit/);
   await viaSession(
     "rpmsg_update",
     async (s) =>

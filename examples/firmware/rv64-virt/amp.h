@@ -156,6 +156,7 @@ struct shell_cmd {
     static void cmd_##cmd(void)
 #define SHELL_PROMPT "msh />"
 void shell_run(void); /* never returns */
+void shell_typeahead(int c); /* input that arrived while a command ran */
 
 /* ---- Virtio device role (vring.c) ---- */
 struct vq {

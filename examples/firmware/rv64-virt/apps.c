@@ -2,9 +2,10 @@
  * The demos the shell starts, one at a time, as the seed's image does:
  * rpmsg_echo (rpmsg-client-sample), rpmsg_update (msg-test echo),
  * matrix_multiplyd (matrix multiply) and shmem_demod (libmetal shared-memory
- * demo, no rpmsg). Each runs until its own end condition, the host's vdev
- * reset, or Ctrl+C while it still waits for the host; then the prompt comes
- * back and the next command starts from a clean device.
+ * demo, no rpmsg), with the seed's console lines. Each runs until its own end
+ * condition, the host's vdev reset, or Ctrl+C while it still waits for the
+ * host; then the prompt comes back and the next command starts from a clean
+ * device. Other input typed meanwhile waits for the shell, as on the seed.
  */
 #include "amp.h"
 
@@ -32,6 +33,12 @@ static void shutdown(struct endpoint *ep)
     rpmsg_destroy(ep);
 }
 
+/* The message as text on the console (up to its first NUL), as the seed's sample prints it. */
+static void print_text(const uint8_t *d, uint32_t len)
+{
+    for (uint32_t i = 0; i < len && d[i]; i++) con_putc((char)d[i]);
+}
+
 static void reply(struct endpoint *ep, const void *d, uint32_t len)
 {
     if (rpmsg_send(ep, d, len) != 0) trace("%s: reply of %u bytes not sent", ep->name, len);
@@ -54,9 +61,13 @@ static void sample_cb(struct endpoint *ep, const uint8_t *d, uint32_t len, uint3
 {
     (void)src;
     ep->count++;
+    con_printf("echo message number %u: ", ep->count);
+    print_text(d, len);
+    con_putc('\n');
     reply(ep, d, len);
     if (ep->count == SAMPLE_LIMIT) {
         trace("%s: %u messages echoed, done", ep->name, SAMPLE_LIMIT);
+        con_puts("reach message limit, exit\n");
         rpmsg_destroy(ep);
     }
 }
@@ -96,37 +107,40 @@ static void matrix_cb(struct endpoint *ep, const uint8_t *d, uint32_t len, uint3
 
 static struct endpoint app_ep;
 
-/* The endpoint is done: destroyed here and the destroy announced (or no name
- * service to announce it), or destroyed by the host. */
-static int ep_finished(const struct endpoint *ep)
-{
-    return ep->host_destroyed || (ep->closed && ep->announce < 0);
-}
+/* The endpoint is done: destroyed here (after the host's DESTROY too) and the
+ * destroy announced, or no name service to announce it. */
+static int ep_finished(const struct endpoint *ep) { return ep->closed && ep->announce < 0; }
 
-/* Ctrl+C while the demo still waits for the host abandons it. */
+/* Input while a demo runs: Ctrl+C abandons the demo while it still waits for
+ * the host (returns 1); anything else waits for the shell. */
 static int aborted(int waiting)
 {
     int c = con_getc(0);
-    if (c != CTRL_C || !waiting) return 0;
-    con_puts("^C\n");
-    return 1;
+    if (c < 0) return 0;
+    if (c == CTRL_C) {
+        if (!waiting) return 0;
+        con_puts("^C\n");
+        return 1;
+    }
+    shell_typeahead(c);
+    return 0;
 }
 
-static int run_rpmsg(const char *service, ept_cb cb, const char *unit)
+static int run_rpmsg(const char *service, ept_cb cb, const char *destroyed_line,
+                     const char *ready_lines)
 {
     struct endpoint *list[1] = {&app_ep};
     memset(&app_ep, 0, sizeof(app_ep));
     app_ep.name = service;
     app_ep.addr = EPT_ADDR;
     app_ep.cb = cb;
+    con_puts("Initialize remoteproc successfully.\n");
     con_puts("creating remoteproc virtio\n");
-    con_puts("initializing rpmsg vdev\n");
     rpmsg_start(list, 1);
     int created = 0, result = 0;
     for (;;) {
         int did = diag_poll();
-        int st = rpmsg_state();
-        if (aborted(st != FW_RUNNING)) {
+        if (aborted(rpmsg_state() != FW_RUNNING)) {
             trace("%s: abandoned by Ctrl+C", service);
             result = -1;
             break;
@@ -139,15 +153,21 @@ static int run_rpmsg(const char *service, ept_cb cb, const char *unit)
         }
         if (!created && rpmsg_state() == FW_RUNNING) {
             created = 1;
-            con_puts("Try to create rpmsg endpoint.\n");
-            con_puts("Successfully created rpmsg endpoint.\n");
+            con_puts("initializing rpmsg shared buffer pool\n");
+            con_puts("initializing rpmsg vdev\n");
+            con_puts("initializing rpmsg vdev\n");
+            con_puts(ready_lines);
+        }
+        if (created && app_ep.host_destroyed && !app_ep.closed) {
+            con_puts(destroyed_line);
+            rpmsg_destroy(&app_ep); /* announce our own DESTROY, as the seed does */
         }
         if (created && ep_finished(&app_ep)) break;
         idle_round(did || r);
     }
     if (created) {
-        con_printf("%s: %u %s%s\n", service, app_ep.count, unit,
-                   app_ep.host_destroyed ? "; endpoint destroyed by the host" : "");
+        trace("%s: %u messages handled%s", service, app_ep.count,
+              app_ep.host_destroyed ? "; endpoint destroyed by the host" : "");
     }
     rpmsg_stop();
     return result;
@@ -168,12 +188,10 @@ static int run_rpmsg(const char *service, ept_cb cb, const char *unit)
 
 static int run_shmem(void)
 {
-    /* The control word was cleared with the poll word; publishing the table
-     * tells a host that watches it that the demo is ready (no DRIVER_OK wait). */
-    publish_table();
+    /* The control word was cleared with the poll word (app start). */
+    con_puts("\nCLIENT> Configuration share memory\n");
     set_state(FW_WAIT_HOST);
-    con_printf("shmem demo: waiting for the host (control word %lx = 1)\n",
-               SHMDEMO_ADDR + SHM_CTRL);
+    con_puts("\nCLIENT> Wait for shared memory demo to start.\n");
     uint32_t done = 0;
     int running = 0, result = 0;
     for (;;) {
@@ -190,6 +208,7 @@ static int run_shmem(void)
                 done = 0;
                 set_state(FW_RUNNING);
                 trace("shmem demo: started");
+                con_puts("\nCLIENT> Demo has started.\n");
                 did = 1;
             }
         } else if (ctrl != 1) {
@@ -205,6 +224,7 @@ static int run_shmem(void)
                 if (n > SHM_MAX_TEXT) {
                     trace("shmem demo: message %u length %u > %u, copy truncated", idx, len,
                           SHM_MAX_TEXT);
+                    con_printf("ERROR: Input message is too long %u.\n", len);
                     n = SHM_MAX_TEXT;
                 }
                 wr32(SHMDEMO_ADDR + SHM_REPLY, idx);
@@ -221,7 +241,7 @@ static int run_shmem(void)
     }
     if (running) {
         trace("shmem demo: stopped after %u messages", done);
-        con_printf("shmem demo: %u messages copied back\n", done);
+        con_puts("\nCLIENT> Shared memory test finished\n");
     }
     set_state(FW_SHELL);
     return result;
@@ -232,19 +252,24 @@ int app_run(enum app_id id)
     wr32(DIAG_APP, (uint32_t)id);
     wr32(DIAG_STARTS, rd32(DIAG_STARTS) + 1);
     trace("app %s: start", app_names[id]);
-    con_puts("Starting application...\n");
+    if (id != APP_SHMEM) con_puts("Starting application...\n");
     wr32(NOTIFY_ADDR, 0); /* app start; for shmem_demod also its control word */
     fence_release();
+    static const char endpoint_lines[] =
+        "Try to create rpmsg endpoint.\nSuccessfully created rpmsg endpoint.\n";
     int r;
     switch (id) {
     case APP_RPMSG_ECHO:
-        r = run_rpmsg("rpmsg-client-sample", sample_cb, "messages echoed");
+        r = run_rpmsg("rpmsg-client-sample", sample_cb, "unexpected Remote endpoint destroy\n",
+                      endpoint_lines);
         break;
     case APP_RPMSG_UPDATE:
-        r = run_rpmsg("rpmsg-openamp-demo-channel", echo_cb, "messages echoed");
+        r = run_rpmsg("rpmsg-openamp-demo-channel", echo_cb,
+                      "unexpected Remote endpoint destroy\n", endpoint_lines);
         break;
     case APP_MATRIX:
-        r = run_rpmsg("rpmsg-openamp-demo-channel", matrix_cb, "products computed");
+        r = run_rpmsg("rpmsg-openamp-demo-channel", matrix_cb, "ERROR: Endpoint is destroyed\n",
+                      "Waiting for events...\n");
         break;
     case APP_SHMEM:
         r = run_shmem();
@@ -253,7 +278,7 @@ int app_run(enum app_id id)
         r = -1;
     }
     trace("app %s: %s", app_names[id], r == 0 ? "done" : "abandoned");
-    con_puts("Stopping application...\n");
+    if (id != APP_SHMEM) con_puts("Stopping application...\n");
     wr32(DIAG_APP, APP_NONE);
     return r;
 }

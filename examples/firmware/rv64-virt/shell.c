@@ -2,7 +2,8 @@
  * A small shell on the SBI console, driven like RT-Thread's: the prompt
  * "msh />", typed characters echoed, Backspace/DEL erase, Enter runs the line,
  * Ctrl+C abandons it. Commands live in the .shell_cmds section (SHELL_CMD in
- * amp.h) and run to completion before the prompt comes back.
+ * amp.h) and run to completion before the prompt comes back; what is typed
+ * meanwhile is handled after it.
  */
 #include "amp.h"
 
@@ -14,6 +15,28 @@ static char line[LINE_MAX + 1];
 static unsigned len;
 static int after_cr; /* swallow the "\n" of a "\r\n" */
 static int esc;      /* inside an escape sequence (arrow keys): 1 after ESC, 2 after ESC [ */
+
+/* Input typed while a command ran, handled once it returns (as the seed queues it). */
+#define TYPEAHEAD 64u
+static char ahead[TYPEAHEAD];
+static unsigned ahead_head, ahead_len;
+
+void shell_typeahead(int c)
+{
+    if (ahead_len == TYPEAHEAD) return; /* full: drop, like a full UART FIFO */
+    ahead[(ahead_head + ahead_len++) % TYPEAHEAD] = (char)c;
+}
+
+static int next_input(void)
+{
+    if (ahead_len) {
+        int c = (uint8_t)ahead[ahead_head];
+        ahead_head = (ahead_head + 1) % TYPEAHEAD;
+        ahead_len--;
+        return c;
+    }
+    return con_getc(0);
+}
 
 static void prompt(void) { con_puts(SHELL_PROMPT); }
 
@@ -94,7 +117,7 @@ void shell_run(void)
     prompt();
     for (;;) {
         int did = diag_poll();
-        int c = con_getc(0);
+        int c = next_input();
         if (c >= 0) {
             input(c);
             did = 1;

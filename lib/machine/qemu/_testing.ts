@@ -320,11 +320,15 @@ export function waitPrompt(con: QemuConsole, timeoutMs = 10_000): Promise<Consol
   return con.expect(PROMPT, { timeoutMs });
 }
 
+/** What `shmem_demod` prints once it cleared its control word and waits for the host. */
+export const SHMEM_READY = "CLIENT> Wait for shared memory demo to start.";
+
 /**
- * Start a demo as a host drives the seed: zero the shared table copy's `ver`,
- * type `command` at the prompt (the caller saw the prompt), then wait until
- * the firmware has copied its resource table back (`ver` = 1). `shm` must
- * cover {@linkcode RSC_PA}.
+ * Start a demo as a host drives the seed. The caller saw the prompt. rpmsg
+ * demos: zero the shared table copy's `ver`, type `command`, wait until the
+ * firmware has copied its resource table back (`ver` = 1; `shm` must cover
+ * {@linkcode RSC_PA}). `shmem_demod` (which does not touch the table): type it
+ * and wait for {@linkcode SHMEM_READY} on the console.
  */
 export async function typeDemoCommand(
   con: QemuConsole,
@@ -332,6 +336,11 @@ export async function typeDemoCommand(
   command: string,
   timeoutMs = 5000,
 ): Promise<void> {
+  if (command === "shmem_demod") {
+    await con.write(`${command}\r`);
+    await con.expect(SHMEM_READY, { timeoutMs });
+    return;
+  }
   shm.atomicStoreU32(RSC_PA, 0);
   await con.write(`${command}\r`);
   await con.expect("Starting application...", { timeoutMs });
@@ -346,8 +355,13 @@ export async function typeDemoCommand(
   }
 }
 
-/** Wait until the running demo ends: "Stopping application..." then the prompt. */
+/**
+ * Wait until the running demo ends: "Stopping application..." (rpmsg demos)
+ * or "CLIENT> Shared memory test finished" (`shmem_demod`), then the prompt.
+ */
 export async function waitDemoEnd(con: QemuConsole, timeoutMs = 10_000): Promise<void> {
-  await con.expect("Stopping application...", { timeoutMs });
+  await con.expect(/Stopping application\.\.\.|CLIENT> Shared memory test finished/, {
+    timeoutMs,
+  });
   await con.expect(PROMPT, { timeoutMs });
 }

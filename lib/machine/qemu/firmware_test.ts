@@ -141,7 +141,7 @@ async function startApp(q: QemuRv64, con: QemuConsole, host: MiniHost, command: 
   const [ns] = await host.receiveN(1);
   assert.ok(ns, `${command}: endpoint announced`);
   assert.equal(ns.dst, 53);
-  await con.expect("Successfully created rpmsg endpoint.");
+  await con.expect(/Successfully created rpmsg endpoint\.|Waiting for events\.\.\./);
   assert.equal(q.ram.u32(DIAG_STATE), FW_RUNNING);
   return parseNs(ns.payload);
 }
@@ -280,7 +280,11 @@ Deno.test({
             }
           }
           await waitDemoEnd(con);
-          assert.match(con.text, /rpmsg-client-sample: 100 messages echoed/);
+          assert.match(con.text, /echo message number 1: hello world!\r\n/);
+          assert.match(
+            con.text,
+            /echo message number 100: goodbye!\r\nreach message limit, exit\r\n/,
+          );
           assert.deepEqual([q.ram.u32(DIAG_STATE), q.ram.u32(DIAG_APP)], [FW_SHELL, APP_NONE]);
         });
 
@@ -309,7 +313,7 @@ Deno.test({
             });
             await con.expect("shutdown message is received.");
             await waitDemoEnd(con);
-            assert.match(con.text, /rpmsg-openamp-demo-channel: 5 messages echoed/);
+            assert.match(traceText(q.ram), /rpmsg-openamp-demo-channel: 5 messages handled/);
           },
         );
 
@@ -345,26 +349,37 @@ Deno.test({
               }
             }
             host.send(HOST_ADDR, 53, nsMessage("rpmsg-openamp-demo-channel", HOST_ADDR, 1));
+            // As the seed: its line, then its own DESTROY, then the end.
+            await con.expect("ERROR: Endpoint is destroyed");
+            const [bye] = await host.receiveN(1);
+            assert.ok(bye);
+            assert.equal(bye.dst, 53);
+            assert.deepEqual(parseNs(bye.payload), {
+              name: "rpmsg-openamp-demo-channel",
+              addr: EPT,
+              flags: 1,
+            });
             await waitDemoEnd(con);
-            assert.match(
-              con.text,
-              /rpmsg-openamp-demo-channel: 3 products computed; endpoint destroyed by the host/,
-            );
-            assert.equal(host.receive().length, 0); // nothing more: no destroy echoed back
+            assert.match(traceText(q.ram), /3 messages handled; endpoint destroyed by the host/);
           },
         );
 
         await t.step(`round ${round}: shmem_demod on the block at 0x90000000`, async () => {
           q.ram.setU32(SHMEM_PA, 1); // left over: the demo clears it at start
+          q.ram.setU32(RSC_PA, 0x5a5a_5a5a); // shmem_demod does not touch the table
           await typeDemoCommand(con, q.ram, "shmem_demod");
-          await con.expect("shmem demo: waiting for the host (control word 0x90000000 = 1)");
           assert.equal(q.ram.u32(SHMEM_PA), 0);
+          assert.equal(q.ram.u32(RSC_PA), 0x5a5a_5a5a);
           assert.deepEqual([q.ram.u32(DIAG_STATE), q.ram.u32(DIAG_APP)], [FW_WAIT_HOST, APP_SHMEM]);
           const res = await runShmemDemo(q.ram, SHMEM_PA, { count: 20, timeoutMs: 5000 });
           assert.equal(res.errors, 0, res.failures.join("; "));
           assert.equal(res.received, 20);
           await waitDemoEnd(con); // the host put the control word back to 0
-          assert.match(con.text, /shmem demo: 20 messages copied back/);
+          assert.match(
+            con.text,
+            /shmem_demod\r\n\r\nCLIENT> Configuration share memory\r\n\r\nCLIENT> Wait for shared memory demo to start\.\r\n\r\nCLIENT> Demo has started\.\r\n\r\nCLIENT> Shared memory test finished\r\nmsh \/>/,
+          );
+          assert.match(traceText(q.ram), /shmem demo: stopped after 20 messages/);
         });
       }
       assert.equal(q.ram.u32(DIAG_STARTS), 8);
@@ -393,6 +408,27 @@ Deno.test({
         await waitDemoEnd(con);
         assert.equal(q.ram.u32(DIAG_STATE), FW_SHELL);
       });
+
+      await t.step(
+        "typed-ahead input waits for the prompt; host DESTROY ends rpmsg_update",
+        async () => {
+          await startApp(q, con, host, "rpmsg_update");
+          await con.write("version\r"); // while the demo runs: not echoed, kept for the shell
+          host.send(HOST_ADDR, EPT, enc.encode("y"));
+          assert.equal((await host.receiveN(1)).length, 1);
+          host.send(HOST_ADDR, 53, nsMessage("rpmsg-openamp-demo-channel", HOST_ADDR, 1));
+          await con.expect("unexpected Remote endpoint destroy");
+          const [bye] = await host.receiveN(1);
+          assert.deepEqual(bye && parseNs(bye.payload), {
+            name: "rpmsg-openamp-demo-channel",
+            addr: EPT,
+            flags: 1,
+          });
+          await waitDemoEnd(con);
+          await con.expect("version\r\namp demo firmware 2.0");
+          await waitPrompt(con);
+        },
+      );
 
       await t.step("a buffer outside the pool breaks the ring, nothing is written", async () => {
         await startApp(q, con, host, "rpmsg_update"); // announcement: buffer 0
