@@ -468,16 +468,17 @@ export class QemuRv64 {
     const agentPath = `${workDir}/agent.bin`;
     const paths: [string, string][] = [
       ["ramFile", ramFile],
-      ["qmpPath", qmpPath],
       ["workDir", workDir],
+      ["qmpPath", qmpPath],
       ["consoleLog", consoleLog],
     ];
     for (const [what, path] of paths) {
       // QEMU's option syntax gives "," a meaning; ":" would split the -qmp value.
       let why = "";
       if (!path || /[,\0\n]/.test(path)) why = 'no ",", newline or NUL';
-      else if (what === "qmpPath" && path.includes(":")) why = 'no ":" in the QMP socket path';
-      else if (
+      else if ((what === "qmpPath" || what === "workDir") && path.includes(":")) {
+        why = 'no ":" in socket paths';
+      } else if (
         (what === "qmpPath" && path.length > MAX_SOCKET_PATH) ||
         (what === "workDir" && consolePath.length > MAX_SOCKET_PATH)
       ) {

@@ -119,6 +119,7 @@ Deno.test({
     await refused({ bios: "none" }, "QEMU_BAD_OPTION", /without an SBI/);
     await refused({ boot: "direct", bios: "default" }, "QEMU_BAD_OPTION", /needs boot "sbi"/);
     await refused({ bios: "a,b" }, "QEMU_BAD_OPTION", /bios/);
+    await refused({ workDir: "/tmp/a:b" }, "QEMU_BAD_OPTION", /workDir.*no ":"/);
     await refused(
       { workDir: `/tmp/${"d".repeat(100)}` },
       "QEMU_BAD_OPTION",
