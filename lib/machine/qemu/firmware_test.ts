@@ -597,3 +597,30 @@ Deno.test({
     }
   },
 });
+
+const OTHER_BIOS = Deno.env.get("AMP_TEST_BIOS");
+
+Deno.test({
+  name: "firmware: another SBI as -bios (AMP_TEST_BIOS, e.g. the seed's OpenSBI 0.9 fw_jump.bin)",
+  ignore: ignore || !OTHER_BIOS,
+  async fn() {
+    const q = await QemuRv64.launch({ bios: OTHER_BIOS! });
+    const { con } = await bootShell(q);
+    const host = new MiniHost(q.ram);
+    try {
+      console.log(`SBI: ${JSON.stringify(q.agentInfo())}`);
+      assert.match(con.text, /Error mounting rootfs/);
+      await startApp(q, con, host, "rpmsg_update");
+      host.send(HOST_ADDR, EPT, enc.encode("over another SBI"));
+      const [r] = await host.receiveN(1);
+      assert.deepEqual(r?.payload, enc.encode("over another SBI"));
+      host.reset();
+      await waitDemoEnd(con);
+      await q.stop();
+      assert.equal(q.hartStatus(1).state, "stopped");
+    } finally {
+      con.close();
+      await q.close();
+    }
+  },
+});
