@@ -133,7 +133,16 @@ export function durations(ms: number[]): Durations {
   return { n: s.length, p50: s[Math.floor(s.length / 2)] ?? NaN, max: s[s.length - 1] ?? NaN };
 }
 
-/** CPU time (user + system) of process `pid` so far, in ms (Linux /proc). */
+/**
+ * CPU time (user + system) of process `pid` so far, in ms (Linux /proc).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cpuMs } from "./qemu_bench.ts";
+ * assert(cpuMs(Deno.pid) >= 0);
+ * ```
+ */
 export function cpuMs(pid: number, ticksPerSecond = 100): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
