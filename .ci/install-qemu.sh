@@ -35,4 +35,4 @@ riscv64-unknown-elf-gcc --version | head -1
 
 echo "== make -C examples/firmware/rv64-virt check-reproducible"
 make -C examples/firmware/rv64-virt check-reproducible
-echo "== committed amp-demo.elf and boot-stub.bin match a rebuild"
+echo "== committed amp-demo.elf, boot-stub.bin and agent.bin match a rebuild"

@@ -1,15 +1,21 @@
 /**
- * rpmsg against a real RISC-V remote: the demo firmware on hart 1 of the
- * `qemu-rv64` machine (QEMU launched by the project's Remoteproc backend).
- * Measures echo round trips/s with p50/p99 through lib/rpmsg, next to a raw
- * polled ping-pong with the same remote (the firmware copies its diagnostics
- * PING word to PONG: the limit of a shared-memory round trip), and reports
- * their ratio.
+ * A real RISC-V remote: the `qemu-rv64` machine booted through OpenSBI and
+ * amp's SBI agent, the demo firmware entered in S-mode on hart 1 through SBI
+ * HSM and driven at its shell prompt. Measures, on one machine:
  *
- * Run: `deno run -A bench/qemu_bench.ts [--rt N] [--ping N] [--size B]`.
- * Skips (exit 0) when qemu-system-riscv64 is missing. The host polls with
- * spin-then-yield; numbers depend on how loaded the machine is (QEMU's vCPU
- * thread and this process share the cores).
+ * - the machine: agent boot (QEMU spawn to the agent's magic), hart start
+ *   latency (request to SBI HSM STARTED) and stop + reboot (`system_reset`
+ *   to the agent back with hart 1 STOPPED), over `--cycles` start/stop rounds;
+ * - the firmware: boot to its `msh />` prompt, a raw PING/PONG at the prompt,
+ *   QEMU's CPU use with the firmware idle at the prompt (`--idle` seconds);
+ * - rpmsg: echo round trips/s with p50/p99 through lib/rpmsg inside
+ *   `rpmsg_update`, next to a raw polled ping-pong with the same remote (the
+ *   limit of a shared-memory round trip), and their ratio.
+ *
+ * Run: `deno run -A bench/qemu_bench.ts [--rt N] [--ping N] [--size B]
+ * [--cycles N] [--idle S]`. Skips (exit 0) when qemu-system-riscv64 is
+ * missing. The host polls with spin-then-yield; numbers depend on how loaded
+ * the machine is (QEMU's vCPU threads and this process share the cores).
  *
  * @module
  */
@@ -17,10 +23,19 @@
 import { parseArgs } from "node:util";
 import type { MemoryRegion } from "../lib/mem/region.ts";
 import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
-import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
-import { DIAG_PING, DIAG_PONG } from "../lib/machine/qemu/_testing.ts";
+import { qemuAvailable, QemuRv64 } from "../lib/machine/qemu/qemu_rv64.ts";
+import { QemuConsole } from "../lib/machine/qemu/console.ts";
+import {
+  DIAG_PING,
+  DIAG_PONG,
+  DIAG_SLEEPS,
+  tagProgram,
+  typeDemoCommand,
+  waitDemoEnd,
+  waitPrompt,
+} from "../lib/machine/qemu/_testing.ts";
 import { attachHost, clearDiag } from "../lib/machine/qemu/_rpmsg_host.ts";
-import { yieldThread, yieldTurn } from "../lib/util/wait.ts";
+import { sleep, yieldThread, yieldTurn } from "../lib/util/wait.ts";
 import { QemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
 
@@ -88,6 +103,91 @@ function fmt(n: number, digits = 1): string {
   return Number.isFinite(n) ? n.toFixed(digits) : "-";
 }
 
+/** Summary of a set of durations (ms). */
+export interface Durations {
+  n: number;
+  /** Median and worst, ms. */
+  p50: number;
+  max: number;
+}
+
+/**
+ * Median and maximum of `ms`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { durations } from "./qemu_bench.ts";
+ * assert.deepEqual(durations([3, 1, 2]), { n: 3, p50: 2, max: 3 });
+ * ```
+ */
+export function durations(ms: number[]): Durations {
+  const s = ms.slice().sort((a, b) => a - b);
+  return { n: s.length, p50: s[Math.floor(s.length / 2)] ?? NaN, max: s[s.length - 1] ?? NaN };
+}
+
+/**
+ * CPU time (user + system) of process `pid` so far, in ms (Linux /proc).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cpuMs } from "./qemu_bench.ts";
+ * assert(cpuMs(Deno.pid) >= 0);
+ * ```
+ */
+export function cpuMs(pid: number, ticksPerSecond = 100): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+}
+
+function clockTicks(): number {
+  try {
+    const out = new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" }).outputSync();
+    const n = Number(new TextDecoder().decode(out.stdout).trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+}
+
+function table(rows: string[][]): void {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) {
+    console.log(r.map((c, i) => i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!)).join("  "));
+  }
+}
+
+/** The machine alone: agent boot, hart start latency, stop + reboot. */
+async function machineBench(cycles: number): Promise<void> {
+  const t0 = performance.now();
+  const q = await QemuRv64.launch();
+  const boot = performance.now() - t0;
+  const starts: number[] = [], stops: number[] = [];
+  try {
+    for (let i = 0; i < cycles; i++) {
+      q.ram.write(0x9020_0000, tagProgram(0x100 + i));
+      let t = performance.now();
+      await q.startHart(1, 0x9020_0000, { start: 0x9020_0000, len: 20 });
+      starts.push(performance.now() - t);
+      t = performance.now();
+      await q.stop();
+      stops.push(performance.now() - t);
+    }
+  } finally {
+    await q.close();
+  }
+  const st = durations(starts), sp = durations(stops);
+  console.log(`QEMU machine (boot "sbi": OpenSBI ${"+"} amp's SBI agent), ${cycles} cycles`);
+  table([
+    ["what", "n", "p50 ms", "max ms"],
+    ["agent boot: QEMU spawn to the agent's magic", "1", fmt(boot), fmt(boot)],
+    ["hart start: request to SBI HSM STARTED", String(st.n), fmt(st.p50, 2), fmt(st.max, 2)],
+    ["stop: system_reset to agent back, hart 1 STOPPED", String(sp.n), fmt(sp.p50), fmt(sp.max)],
+  ]);
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -95,11 +195,18 @@ async function main(): Promise<number> {
       rt: { type: "string", default: "5000" },
       ping: { type: "string", default: "20000" },
       size: { type: "string", default: "16" },
+      cycles: { type: "string", default: "10" },
+      idle: { type: "string", default: "5" },
     },
   });
   const rtN = Number(values.rt), pingN = Number(values.ping), size = Number(values.size);
-  if (![rtN, pingN, size].every((x) => Number.isSafeInteger(x) && x > 0) || size > 496) {
-    console.error("usage: qemu_bench.ts [--rt N] [--ping N] [--size 1..496]");
+  const cycles = Number(values.cycles), idleS = Number(values.idle);
+  if (
+    ![rtN, pingN, size, cycles, idleS].every((x) => Number.isSafeInteger(x) && x > 0) || size > 496
+  ) {
+    console.error(
+      "usage: qemu_bench.ts [--rt N] [--ping N] [--size 1..496] [--cycles N] [--idle S]",
+    );
     return 2;
   }
   if (!qemuAvailable()) {
@@ -108,70 +215,125 @@ async function main(): Promise<number> {
     );
     return 0;
   }
+  const load0 = Deno.loadavg()[0]!;
+  await machineBench(cycles);
+  console.log("");
+
   const profile = qemuRv64Profile({ name: `amp-bench-${Deno.pid}` });
   const rp = new Remoteproc(profile, new QemuRv64Backend(profile));
   try {
     await rp.load(FW.pathname, { name: "amp-demo.elf" });
-    await clearDiag(rp);
-    await rp.start();
-    const host = await attachHost(rp);
+    const backend = rp.backend as QemuRv64Backend;
+    const con = await QemuConsole.connect(backend.consolePath!);
     try {
-      let got = 0;
-      const ep = host.dev.createEndpoint({ name: SERVICE, onMessage: () => got++ });
-      let spins = 0;
-      while (!ep.ready) {
-        host.dev.poll();
-        const p = pause(++spins);
-        if (p) await p;
-      }
-      const msg = new Uint8Array(size);
-      const roundTrips = async (n: number) => {
-        const lat = new Float64Array(n);
-        const t0 = performance.now();
-        for (let i = 0; i < n; i++) {
-          const target = got + 1;
-          const t = performance.now();
-          while (!ep.trySend(msg)) host.dev.poll();
-          let s = 0;
-          while (got < target) {
-            host.dev.poll();
-            const p = pause(++s);
-            if (p) await p;
-          }
-          lat[i] = performance.now() - t;
+      await clearDiag(rp);
+      const t0 = performance.now();
+      await rp.start();
+      await waitPrompt(con);
+      const toPrompt = performance.now() - t0;
+      const map = await rp.memory();
+      const diag = map.get(DIAG_PING, 0x40);
+      await rawPingPong(diag, Math.min(2000, pingN)); // warm-up
+      const rawPrompt = await rawPingPong(diag, pingN);
+
+      // Idle at the prompt: wait until the firmware sleeps 1 ms at a time, then measure.
+      await sleep(1500);
+      const tck = clockTicks(), qpid = backend.qemu!.pid;
+      const c0 = cpuMs(qpid, tck), s0 = diag.atomicLoadU32(DIAG_SLEEPS), w0 = performance.now();
+      await sleep(idleS * 1000);
+      const wall = performance.now() - w0;
+      const idleCpu = ((cpuMs(qpid, tck) - c0) / wall) * 100;
+      const sleepsPerS = ((diag.atomicLoadU32(DIAG_SLEEPS) - s0) * 1000) / wall;
+
+      await typeDemoCommand(con, map.get(0x9010_0000, 0x8_0000), "rpmsg_update");
+      const host = await attachHost(rp);
+      let rpmsg: Stats, raw: Stats;
+      try {
+        let got = 0;
+        const ep = host.dev.createEndpoint({ name: SERVICE, onMessage: () => got++ });
+        let spins = 0;
+        while (!ep.ready) {
+          host.dev.poll();
+          const p = pause(++spins);
+          if (p) await p;
         }
-        return stats(lat, performance.now() - t0);
-      };
-      await roundTrips(Math.min(500, rtN)); // warm-up: QEMU translates the hot paths
-      const rpmsg = await roundTrips(rtN);
-      await rawPingPong(host.notifyRegion, Math.min(2000, pingN));
-      const raw = await rawPingPong(host.notifyRegion, pingN);
-      const rows = [
+        const msg = new Uint8Array(size);
+        const roundTrips = async (n: number) => {
+          const lat = new Float64Array(n);
+          const t0 = performance.now();
+          for (let i = 0; i < n; i++) {
+            const target = got + 1;
+            const t = performance.now();
+            while (!ep.trySend(msg)) host.dev.poll();
+            let s = 0;
+            while (got < target) {
+              host.dev.poll();
+              const p = pause(++s);
+              if (p) await p;
+            }
+            lat[i] = performance.now() - t;
+          }
+          return stats(lat, performance.now() - t0);
+        };
+        await roundTrips(Math.min(500, rtN)); // warm-up: QEMU translates the hot paths
+        rpmsg = await roundTrips(rtN);
+        await rawPingPong(host.notifyRegion, Math.min(2000, pingN));
+        raw = await rawPingPong(host.notifyRegion, pingN);
+      } finally {
+        host.close(); // resets the vdev: the app ends
+      }
+      await waitDemoEnd(con);
+
+      console.log("Demo firmware (S-mode, entered through SBI HSM) on hart 1");
+      table([
+        ["what", "value"],
+        ["boot: hart start to the msh /> prompt on the console", `${fmt(toPrompt)} ms`],
+        [
+          `QEMU CPU, firmware idle at the prompt (${idleS} s)`,
+          `${fmt(idleCpu)}% of one core (${fmt(sleepsPerS, 0)} firmware WFI sleeps/s)`,
+        ],
+      ]);
+      console.log("");
+      table([
         ["test", "n", "round trips/s", "p50 us", "p99 us"],
         [
-          `rpmsg echo ${size} B`,
+          "raw ping-pong at the prompt",
+          String(rawPrompt.n),
+          fmt(rawPrompt.perSec, 0),
+          fmt(rawPrompt.p50),
+          fmt(rawPrompt.p99),
+        ],
+        [
+          `rpmsg echo ${size} B (rpmsg_update)`,
           String(rpmsg.n),
           fmt(rpmsg.perSec, 0),
           fmt(rpmsg.p50),
           fmt(rpmsg.p99),
         ],
-        ["raw ping-pong (limit)", String(raw.n), fmt(raw.perSec, 0), fmt(raw.p50), fmt(raw.p99)],
-      ];
-      const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const r of rows) {
-        console.log(r.map((c, i) => i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!)).join("  "));
-      }
+        [
+          "raw ping-pong inside rpmsg_update (limit)",
+          String(raw.n),
+          fmt(raw.perSec, 0),
+          fmt(raw.p50),
+          fmt(raw.p99),
+        ],
+      ]);
       console.log(
         `rpmsg / raw: ${fmt((rpmsg.perSec / raw.perSec) * 100)}% of the raw round-trip rate ` +
           `(${fmt(raw.perSec / rpmsg.perSec, 2)}x slower; p50 ${fmt(rpmsg.p50 / raw.p50, 2)}x)`,
       );
     } finally {
-      host.close();
+      con.close();
     }
     await rp.stop();
   } finally {
     await rp.close();
   }
+  console.log(
+    `load average: ${fmt(load0, 2)} before, ${
+      fmt(Deno.loadavg()[0]!, 2)
+    } after (${navigator.hardwareConcurrency} CPUs)`,
+  );
   return 0;
 }
 

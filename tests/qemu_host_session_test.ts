@@ -1,8 +1,9 @@
 /**
  * The host session and the demo verbs' runner against the real demo firmware
  * on a RISC-V core under QEMU: the same code path `amp rpmsg ...` and
- * `amp shmem demo` use with the simulated remote. Skipped without
- * qemu-system-riscv64.
+ * `amp shmem demo` use with the simulated remote, each demo started first by
+ * typing its command at the firmware's shell prompt (as the seed's RT-Thread
+ * image needs). Skipped without qemu-system-riscv64.
  */
 
 import assert from "node:assert/strict";
@@ -10,7 +11,17 @@ import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
 import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
 import { QemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
-import { DEMO_NAMES, runDemo } from "../lib/demos/run.ts";
+import { DEMO_NAMES, type DemoName, runDemo } from "../lib/demos/run.ts";
+import { QemuConsole } from "../lib/machine/qemu/console.ts";
+import { typeDemoCommand, waitDemoEnd, waitPrompt } from "../lib/machine/qemu/_testing.ts";
+
+/** The firmware command that starts each demo. */
+const COMMAND: Record<DemoName, string> = {
+  ping: "rpmsg_echo",
+  test: "rpmsg_update",
+  matrix: "matrix_multiplyd",
+  shmem: "shmem_demod",
+};
 
 const FW = new URL("../examples/firmware/rv64-virt/amp-demo.elf", import.meta.url).pathname;
 
@@ -26,17 +37,28 @@ Deno.test({
     const rp = new Remoteproc(profile, new QemuRv64Backend(profile));
     try {
       await rp.load(FW, { name: "amp-demo.elf" });
-      await rp.start();
+      const con = await QemuConsole.connect((rp.backend as QemuRv64Backend).consolePath!);
       const lines: string[] = [];
-      const io = { out: (l: string) => lines.push(l), detail: () => {}, progress: () => {} };
-      for (let round = 1; round <= 2; round++) {
-        for (const name of DEMO_NAMES) {
-          const r = await runDemo(name, profile, io, {
-            timeoutMs: 20_000,
-            ...(name === "shmem" ? { count: 3 } : {}),
-          });
-          assert.ok(r.passed, `round ${round} ${name}: ${r.failures.join("; ")}`);
+      try {
+        await rp.start();
+        await waitPrompt(con);
+        const shm = (await rp.memory()).get(0x9010_0000, 0x8_0000);
+        const io = { out: (l: string) => lines.push(l), detail: () => {}, progress: () => {} };
+        for (let round = 1; round <= 2; round++) {
+          for (const name of DEMO_NAMES) {
+            await typeDemoCommand(con, shm, COMMAND[name]);
+            const r = await runDemo(name, profile, io, {
+              timeoutMs: 20_000,
+              ...(name === "shmem" ? { count: 3 } : {}),
+              // The firmware's matrix runs on the demo channel (as upstream's).
+              ...(name === "matrix" ? { service: "rpmsg-openamp-demo-channel" } : {}),
+            });
+            assert.ok(r.passed, `round ${round} ${name}: ${r.failures.join("; ")}`);
+            await waitDemoEnd(con);
+          }
         }
+      } finally {
+        con.close();
       }
       assert.equal(lines.filter((l) => l === " Test Results: Error count = 0").length, 2);
       if (Deno.env.get("AMP_TEST_SHOW")) console.log(lines.join("\n"));

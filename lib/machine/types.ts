@@ -154,6 +154,15 @@ export type ControlSpec =
     qmpPath?: string;
     /** Number of harts. */
     smp?: number;
+    /**
+     * How QEMU boots and starts the remote hart: `"sbi"` (default) = OpenSBI
+     * plus amp's SBI agent, the hart started in S-mode through SBI HSM as on
+     * the seed; `"direct"` = `-bios none` and amp's M-mode boot stub, for
+     * firmware written for bare M-mode.
+     */
+    boot?: "sbi" | "direct";
+    /** `-bios` of the `"sbi"` boot (default `"default"`: QEMU's bundled OpenSBI). */
+    bios?: string;
   }
   | { kind: "openamp-linux" };
 

@@ -233,7 +233,16 @@ function checkControl(ctx: CheckCtx, v: unknown, path: string): ControlSpec {
       return c;
     }
     case "qemu-rv64": {
-      const o = object(ctx, v, path, ["kind", "binary", "ramBase", "ramSize", "qmpPath", "smp"]);
+      const o = object(ctx, v, path, [
+        "kind",
+        "binary",
+        "ramBase",
+        "ramSize",
+        "qmpPath",
+        "smp",
+        "boot",
+        "bios",
+      ]);
       const c: ControlSpec = { kind };
       const binary = optStr(ctx, o.binary, at(path, "binary"));
       if (binary !== undefined) c.binary = binary;
@@ -245,6 +254,32 @@ function checkControl(ctx: CheckCtx, v: unknown, path: string): ControlSpec {
       if (qmpPath !== undefined) c.qmpPath = qmpPath;
       const smp = optInt(ctx, o.smp, at(path, "smp"), 1, 64);
       if (smp !== undefined) c.smp = smp;
+      if (o.boot !== undefined) {
+        c.boot = oneOf(ctx, o.boot, at(path, "boot"), ["sbi", "direct"] as const);
+      }
+      const bios = optStr(ctx, o.bios, at(path, "bios"));
+      if (bios !== undefined) {
+        if (bios === "" || /[,\0\n]/.test(bios)) {
+          fail(
+            ctx,
+            at(path, "bios"),
+            `must be "default", "none" or a file path without ",", newline or NUL, got ${
+              JSON.stringify(bios)
+            }`,
+          );
+        }
+        if (c.boot === "direct" && bios !== "none") {
+          fail(ctx, at(path, "bios"), `needs boot "sbi": boot "direct" runs with -bios none`);
+        }
+        if (c.boot !== "direct" && bios === "none") {
+          fail(
+            ctx,
+            at(path, "bios"),
+            `"none" leaves boot "sbi" without an SBI (use boot "direct")`,
+          );
+        }
+        c.bios = bios;
+      }
       return c;
     }
     case "sim":

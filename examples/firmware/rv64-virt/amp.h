@@ -1,23 +1,36 @@
 /*
- * amp demo firmware for rv64-virt: memory layout, MMIO helpers and the
- * interfaces between the firmware's parts. Freestanding: no libc.
+ * amp demo firmware for rv64-virt: an S-mode program entered through SBI HSM
+ * hart_start (a0 = hart id, a1 = opaque), driven like the seed's RT-Thread
+ * image: a shell on the SBI console starts each demo when its command is
+ * typed. Memory layout, SBI and console helpers, and the interfaces between
+ * the firmware's parts. Freestanding: no libc.
  */
 #ifndef AMP_H
 #define AMP_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- Memory layout (machines.md section 1) ---- */
-#define NOTIFY_ADDR 0x90000000UL    /* u32 kick word; write 1, nobody clears */
-#define DIAG_PING_ADDR 0x90000040UL /* u32 written by the host */
-#define DIAG_PONG_ADDR 0x90000044UL /* u32 the firmware copies PING into */
-#define DIAG_STATE_ADDR 0x90000048UL /* u32 FW_STATE_* below */
-#define DIAG_MAGIC_ADDR 0x9000004cUL /* u32 DIAG_MAGIC once the firmware runs */
-#define DIAG_MAGIC 0x46504d41u       /* "AMPF" */
-#define DIAG_SLEEPS_ADDR 0x90000050UL /* u32 count of idle WFI sleeps */
-#define SHMDEMO_ADDR 0x90010000UL    /* libmetal shared-memory demo block */
+/* ---- Memory layout (machines.md section 1; README.md) ---- */
+#define NOTIFY_ADDR 0x90000000UL  /* u32 poll word: 0 at app start, 1 = kick; nobody clears */
+#define SHMDEMO_ADDR 0x90000000UL /* libmetal shared-memory demo block (control = poll word) */
 #define SHMDEMO_SIZE 0x1000UL
+#define DIAG_ADDR 0x90002000UL    /* amp-only diagnostics, outside the demo block */
+#define DIAG_PING (DIAG_ADDR + 0x00)   /* u32 written by the host */
+#define DIAG_PONG (DIAG_ADDR + 0x04)   /* u32 the firmware copies PING into */
+#define DIAG_STATE (DIAG_ADDR + 0x08)  /* u32 FW_* below */
+#define DIAG_MAGIC (DIAG_ADDR + 0x0c)  /* u32 DIAG_MAGIC_VALUE once the shell runs */
+#define DIAG_SLEEPS (DIAG_ADDR + 0x10) /* u32 count of idle WFI sleeps */
+#define DIAG_APP (DIAG_ADDR + 0x14)    /* u32 APP_* of the running demo, 0 none */
+#define DIAG_TRAPPED (DIAG_ADDR + 0x18) /* u32 1 after an unexpected trap */
+#define DIAG_HART (DIAG_ADDR + 0x1c)   /* u32 the hart the firmware runs on */
+#define DIAG_SCAUSE (DIAG_ADDR + 0x20) /* u64 of the unexpected trap */
+#define DIAG_SEPC (DIAG_ADDR + 0x28)   /* u64 */
+#define DIAG_STVAL (DIAG_ADDR + 0x30)  /* u64 */
+#define DIAG_STARTS (DIAG_ADDR + 0x38) /* u32 demo commands started since boot */
+#define DIAG_SIZE 0x40u
+#define DIAG_MAGIC_VALUE 0x46504d41u /* "AMPF" */
 #define RSC_SHM_ADDR 0x90100000UL /* resource table copy shared with the host */
 #define POOL_ADDR 0x90120000UL    /* rpmsg buffer pool */
 #define POOL_SIZE 0x40000UL
@@ -27,24 +40,29 @@
 #define TRACE_DA 0x90240000UL /* fixed by link.ld */
 #define TRACE_LEN 0x1000u
 
-#define CLINT_MTIME 0x0200bff8UL
-#define CLINT_MTIMECMP 0x02004000UL
-#define UART0 0x10000000UL
-#define TICKS_PER_MS 10000u /* virt board timer: 10 MHz */
+#define TICKS_PER_MS 10000u /* virt board timebase: 10 MHz */
 
-/* Firmware states published at DIAG_STATE_ADDR. */
+/* Firmware states published at DIAG_STATE. */
 enum fw_state {
-    FW_BOOT = 0,
-    FW_WAIT_DRIVER_OK = 1,
-    FW_RUNNING = 2,
-    FW_BROKEN = 3,
+    FW_SHELL = 0,          /* at the prompt, no demo running */
+    FW_WAIT_HOST = 1,      /* a demo waits for the host (DRIVER_OK, or shmem control = 1) */
+    FW_RUNNING = 2,        /* a demo runs */
+    FW_BROKEN = 3,         /* the host broke a ring (NEEDS_RESET), or an unexpected trap */
 };
 
-/* ---- Boot argument (a1 from the boot stub / SBI hart_start opaque) ----
+/* Demos, published at DIAG_APP while they run. */
+enum app_id {
+    APP_NONE = 0,
+    APP_RPMSG_ECHO = 1,       /* rpmsg-client-sample */
+    APP_RPMSG_UPDATE = 2,     /* msg-test echo */
+    APP_MATRIX = 3,           /* matrix multiply */
+    APP_SHMEM = 4,            /* libmetal shared-memory demo */
+};
+
+/* ---- Boot argument (a1: SBI hart_start's opaque) ----
  * Honoured only when bits 63..32 hold ARG_MAGIC, so a stray value changes nothing. */
-#define ARG_MAGIC 0x414d5000u      /* "\0PMA" */
-#define ARG_MODE_MATRIX 0x1u       /* "rpmsg-openamp-demo-channel" is the matrix service */
-#define ARG_UART 0x100u            /* mirror the trace to the UART */
+#define ARG_MAGIC 0x414d5000u /* "\0PMA" */
+#define ARG_TRACE_CONSOLE 0x100u /* mirror the trace to the console */
 
 /* ---- Resource table (rsc_table.c) ---- */
 #define RSC_VDEV_OFF 0x30u
@@ -60,7 +78,7 @@ enum fw_state {
 extern const uint8_t *const resource_table_ptr;
 extern const size_t resource_table_size;
 
-/* ---- MMIO / shared memory access ---- */
+/* ---- Shared memory access ---- */
 static inline uint8_t rd8(uintptr_t a) { return *(volatile uint8_t *)a; }
 static inline uint16_t rd16(uintptr_t a) { return *(volatile uint16_t *)a; }
 static inline uint32_t rd32(uintptr_t a) { return *(volatile uint32_t *)a; }
@@ -74,20 +92,71 @@ static inline void fence_acquire(void) { __asm__ volatile("fence r, rw" ::: "mem
 /* Release: earlier loads/stores complete before later stores. */
 static inline void fence_release(void) { __asm__ volatile("fence rw, w" ::: "memory"); }
 
-static inline uint64_t mtime(void) { return rd64(CLINT_MTIME); }
-void sleep_ticks(uint64_t ticks); /* timed WFI */
+/* ---- SBI, legacy v0.1 numbering only (sbi.c) ---- */
+#define SBI_LEGACY_SET_TIMER 0
+#define SBI_LEGACY_CONSOLE_PUTCHAR 1
+#define SBI_LEGACY_CONSOLE_GETCHAR 2
+long sbi_legacy(long ext, long arg0);
+static inline uint64_t rdtime(void)
+{
+    uint64_t t;
+    __asm__ volatile("rdtime %0" : "=r"(t));
+    return t;
+}
+void sleep_ticks(uint64_t ticks); /* timed WFI through the SBI timer */
+
+/* ---- Console over the SBI (console.c) ---- */
+void con_putc(char c); /* "\n" is enough: the SBI sends "\r\n" */
+void con_puts(const char *s);
+void con_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The next input byte, or -1. Polls the SBI at most every CON_POLL_TICKS
+ * unless `now` is set. */
+int con_getc(int now);
+#define CON_POLL_TICKS 10000u /* 1 ms */
+#define CTRL_C 0x03
+
+/* printf-like formatting for the console and the trace. Formats: %s %c, %u %d %x
+ * and %lu %ld %lx; %x prints 0x. */
+void vformat(void (*put)(char), const char *fmt, va_list ap);
 
 /* ---- Freestanding helpers (util.c) ---- */
 void *memcpy(void *d, const void *s, size_t n);
 void *memset(void *d, int c, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strnlen(const char *s, size_t max);
+int streq(const char *a, const char *b);
 
 /* ---- Trace buffer (trace.c) ---- */
 extern char trace_buf[TRACE_LEN];
-void trace_init(int uart);
-/* One line per call. Formats: %s, %u %d %x and %lu %ld %lx. */
+void trace_init(int to_console);
+/* One line per call. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- Main loop helpers (main.c) ---- */
+void set_state(enum fw_state s);
+/* One round of the always-on duties: answer PING. 1 if it did something. */
+int diag_poll(void);
+/* Account one loop round; sleeps when nothing happened for a while. */
+void idle_round(int did);
+
+/* ---- Shell (shell.c) ---- */
+struct shell_cmd {
+    const char *name;
+    const char *desc;
+    void (*fn)(void);
+};
+/* A shell command, exported as __fsym___cmd_<cmd> and __fsym_<cmd> (the
+ * symbols RT-Thread's shell uses; amp reads them from the ELF). */
+#define SHELL_CMD(cmd, desc_)                                                   \
+    static void cmd_##cmd(void);                                                \
+    __attribute__((used, section(".shell_cmds." #cmd))) const struct shell_cmd \
+        __fsym___cmd_##cmd = {#cmd, desc_, cmd_##cmd};                          \
+    extern const struct shell_cmd __fsym_##cmd                                  \
+        __attribute__((alias("__fsym___cmd_" #cmd)));                           \
+    static void cmd_##cmd(void)
+#define SHELL_PROMPT "msh />"
+void shell_run(void); /* never returns */
+void shell_typeahead(int c); /* input that arrived while a command ran */
 
 /* ---- Virtio device role (vring.c) ---- */
 struct vq {
@@ -127,20 +196,31 @@ struct endpoint {
     uint32_t addr;
     uint32_t dst;
     ept_cb cb;
-    void (*reset)(struct endpoint *ep);
     uint32_t count;
-    int announce; /* pending NS message: -1 none, NS_CREATE or NS_DESTROY */
-    int closed;
+    int announce;       /* pending NS message: -1 none, NS_CREATE or NS_DESTROY */
+    int closed;         /* destroyed here: drops further messages */
+    int host_destroyed; /* the host sent NS DESTROY for it */
 };
 
-void rpmsg_init(struct endpoint **eps, unsigned n);
-int rpmsg_poll(void); /* returns 1 when something happened */
+/* rpmsg_poll results beyond "did something". */
+enum rpmsg_event {
+    RP_IDLE = 0,
+    RP_ACTIVE = 1,
+    RP_RESET = 2, /* DRIVER_OK went away: the host reset the vdev */
+};
+
+/* Publish the table copy and wait for the host with these endpoints. */
+void rpmsg_start(struct endpoint **eps, unsigned n);
+int rpmsg_poll(void);
+void rpmsg_stop(void); /* forget the rings; touch nothing shared any more */
+int rpmsg_state(void); /* FW_WAIT_HOST, FW_RUNNING or FW_BROKEN */
 /* 0 on success, -1 when no TX buffer is available right now, -2 on a bad request. */
 int rpmsg_send(struct endpoint *ep, const void *data, uint32_t len);
 void rpmsg_destroy(struct endpoint *ep);
+/* Copy the resource table to RSC_SHM_ADDR, `ver` last. */
+void publish_table(void);
 
-/* ---- Services (services.c) ---- */
-void services_init(uint64_t arg);
-int shmdemo_poll(void);
+/* ---- Demos (apps.c) ---- */
+int app_run(enum app_id id); /* 0 when it ended normally */
 
 #endif

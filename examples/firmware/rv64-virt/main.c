@@ -1,5 +1,7 @@
-/* amp demo firmware: main loop. */
+/* amp demo firmware: boot, diagnostics, idle policy, unexpected traps. */
 #include "amp.h"
+
+#define FW_VERSION "2.0"
 
 /* Idle policy: spin for 20 ms after the last activity, then sleep in a timed
  * WFI for 100 us at a time; after 1 s without activity, 1 ms at a time. */
@@ -8,55 +10,80 @@
 #define SLEEP_SHORT (TICKS_PER_MS / 10u)
 #define SLEEP_LONG TICKS_PER_MS
 
-static uint32_t last_ping;
+/* The custom legacy SBI call the seed's image makes at boot (its SD card
+ * driver): a standard SBI has no such extension and must fail it cleanly. */
+#define SBI_CUSTOM_SDCARD 10
 
-static int diag_poll(void)
+static uint32_t last_ping;
+static uint64_t last_activity;
+static unsigned spins;
+
+void set_state(enum fw_state s) { wr32(DIAG_STATE, (uint32_t)s); }
+
+int diag_poll(void)
 {
-    uint32_t p = rd32(DIAG_PING_ADDR);
+    uint32_t p = rd32(DIAG_PING);
     if (p == last_ping) return 0;
     last_ping = p;
-    wr32(DIAG_PONG_ADDR, p);
+    wr32(DIAG_PONG, p);
     return 1;
+}
+
+void idle_round(int did)
+{
+    if (did) {
+        spins = 0;
+        last_activity = rdtime();
+        return;
+    }
+    if (++spins < 256) return;
+    spins = 0;
+    uint64_t idle = rdtime() - last_activity;
+    if (idle > IDLE_LONG)
+        sleep_ticks(SLEEP_LONG);
+    else if (idle > IDLE_SPIN)
+        sleep_ticks(SLEEP_SHORT);
 }
 
 void fw_trap(uint64_t cause, uint64_t epc, uint64_t tval)
 {
-    trace("trap: mcause %lx mepc %lx mtval %lx; stopped", cause, epc, tval);
-    wr32(DIAG_STATE_ADDR, FW_BROKEN);
+    wr64(DIAG_SCAUSE, cause);
+    wr64(DIAG_SEPC, epc);
+    wr64(DIAG_STVAL, tval);
+    wr32(DIAG_TRAPPED, 1);
+    set_state(FW_BROKEN);
+    trace("trap: scause %lx sepc %lx stval %lx; stopped", cause, epc, tval);
+    con_printf("\nunexpected trap: scause %lx sepc %lx stval %lx; firmware stopped\n", cause,
+               epc, tval);
 }
 
 void fw_main(uint64_t hartid, uint64_t arg)
 {
-    wr32(DIAG_MAGIC_ADDR, 0);
-    wr32(DIAG_STATE_ADDR, FW_BOOT);
-    trace_init((uint32_t)(arg >> 32) == ARG_MAGIC && (arg & ARG_UART));
-    trace("amp demo firmware on hart %lu, arg %lx", hartid, arg);
-    memcpy((void *)RSC_SHM_ADDR, resource_table_ptr, resource_table_size);
-    fence_release();
-    last_ping = rd32(DIAG_PING_ADDR);
-    wr32(DIAG_PONG_ADDR, last_ping);
-    services_init(arg);
-    trace("resource table at %lx; waiting for DRIVER_OK", RSC_SHM_ADDR);
-    wr32(DIAG_STATE_ADDR, FW_WAIT_DRIVER_OK);
-    fence_release();
-    wr32(DIAG_MAGIC_ADDR, DIAG_MAGIC);
+    wr32(DIAG_MAGIC, 0);
+    set_state(FW_SHELL);
+    wr32(DIAG_APP, APP_NONE);
+    wr32(DIAG_TRAPPED, 0);
+    wr32(DIAG_HART, (uint32_t)hartid);
+    wr32(DIAG_STARTS, 0);
+    __asm__ volatile("csrs sie, %0" ::"r"(0x20ul)); /* STIE: WFI wakes on the SBI timer */
+    int trace_console = (uint32_t)(arg >> 32) == ARG_MAGIC && (arg & ARG_TRACE_CONSOLE);
+    trace_init(trace_console);
+    trace("amp demo firmware %s on hart %lu, arg %lx", FW_VERSION, hartid, arg);
 
-    uint64_t last_activity = mtime();
-    unsigned spins = 0;
-    for (;;) {
-        int did = diag_poll();
-        did |= shmdemo_poll();
-        did |= rpmsg_poll();
-        if (did) {
-            spins = 0;
-            last_activity = mtime();
-        } else if (++spins >= 256) {
-            spins = 0;
-            uint64_t idle = mtime() - last_activity;
-            if (idle > IDLE_LONG)
-                sleep_ticks(SLEEP_LONG);
-            else if (idle > IDLE_SPIN)
-                sleep_ticks(SLEEP_SHORT);
-        }
+    con_printf("\namp demo firmware %s: S-mode on hart %lu, SBI console\n", FW_VERSION, hartid);
+    con_puts("demos: rpmsg_echo rpmsg_update matrix_multiplyd shmem_demod (type help)\n");
+    /* Probe the seed's custom SD card call; without it there is no file system. */
+    long err = sbi_legacy(SBI_CUSTOM_SDCARD, 0);
+    if (err != 0) {
+        con_printf("sdcard: SBI call %d failed (error %ld)\n", SBI_CUSTOM_SDCARD, err);
+        con_puts("Error mounting rootfs\n");
+        trace("sbi: custom call %d failed with %ld; no file system", SBI_CUSTOM_SDCARD, err);
+    } else {
+        con_printf("sdcard: SBI call %d answered 0 (ignored)\n", SBI_CUSTOM_SDCARD);
     }
+
+    last_ping = rd32(DIAG_PING);
+    wr32(DIAG_PONG, last_ping);
+    last_activity = rdtime();
+    shell_run();
 }

@@ -1,7 +1,8 @@
 /*
- * rpmsg over the virtio device role, by polling: the seed handshake (wait for
- * DRIVER_OK in the shared table copy), name service announcements, message
- * dispatch to endpoints, and re-initialisation when the host resets the vdev.
+ * rpmsg over the virtio device role, by polling, for one demo session: the
+ * seed handshake (publish the table copy, wait for DRIVER_OK in it), name
+ * service announcements, message dispatch to endpoints. When the host resets
+ * the vdev (DRIVER_OK goes away) the session ends.
  */
 #include "amp.h"
 
@@ -16,21 +17,56 @@ static uint32_t dropped;
 /* Inbound payload, copied out of shared memory before anything looks at it. */
 static uint8_t msg_buf[RPMSG_MAX_PAYLOAD];
 
-static void set_state(enum fw_state s)
+static void enter(enum fw_state s)
 {
     state = s;
-    wr32(DIAG_STATE_ADDR, (uint32_t)s);
+    set_state(s);
 }
+
+int rpmsg_state(void) { return (int)state; }
 
 static uint8_t vdev_status(void) { return rd8(RSC_SHM_ADDR + VDEV_STATUS_OFF); }
 
 static void kick(void) { wr32(NOTIFY_ADDR, 1); }
 
-void rpmsg_init(struct endpoint **list, unsigned n)
+void publish_table(void)
+{
+    /* Everything but `ver` first: a host that zeroed `ver` and waits for it
+     * sees a complete table (status 0, vrings ANY) once `ver` is back. */
+    memcpy((void *)(RSC_SHM_ADDR + 4), resource_table_ptr + 4, resource_table_size - 4);
+    fence_release();
+    uint32_t ver;
+    memcpy(&ver, resource_table_ptr, 4);
+    wr32(RSC_SHM_ADDR, ver);
+    fence_release();
+}
+
+void rpmsg_start(struct endpoint **list, unsigned n)
 {
     eps = list;
     n_eps = n;
-    state = FW_WAIT_DRIVER_OK; /* published by fw_main once it is ready */
+    memset(&tx, 0, sizeof(tx));
+    memset(&rx, 0, sizeof(rx));
+    features = 0;
+    for (unsigned i = 0; i < n_eps; i++) {
+        struct endpoint *ep = eps[i];
+        ep->dst = RPMSG_ADDR_ANY;
+        ep->count = 0;
+        ep->closed = 0;
+        ep->host_destroyed = 0;
+        ep->announce = -1;
+    }
+    publish_table();
+    enter(FW_WAIT_HOST);
+    trace("resource table at %lx; waiting for DRIVER_OK", RSC_SHM_ADDR);
+}
+
+void rpmsg_stop(void)
+{
+    memset(&tx, 0, sizeof(tx));
+    memset(&rx, 0, sizeof(rx));
+    n_eps = 0;
+    enter(FW_SHELL);
 }
 
 static void reset_endpoints(void)
@@ -40,8 +76,8 @@ static void reset_endpoints(void)
         ep->dst = RPMSG_ADDR_ANY;
         ep->count = 0;
         ep->closed = 0;
+        ep->host_destroyed = 0;
         ep->announce = (features & RPMSG_F_NS) ? NS_CREATE : -1;
-        if (ep->reset) ep->reset(ep);
     }
 }
 
@@ -133,6 +169,7 @@ static void ns_message(const uint8_t *m, uint32_t len)
             trace("ns: %s bound to host address %u", ep->name, addr);
         } else if (flags == NS_DESTROY) {
             ep->dst = RPMSG_ADDR_ANY;
+            ep->host_destroyed = 1;
             trace("ns: host destroyed %s", ep->name);
         }
     }
@@ -196,27 +233,27 @@ int rpmsg_poll(void)
     uint8_t st = vdev_status();
     fence_acquire();
     switch (state) {
-    case FW_BOOT:
-    case FW_WAIT_DRIVER_OK:
-        if (!(st & VIRTIO_STATUS_DRIVER_OK)) return 0;
+    case FW_WAIT_HOST:
+        if (!(st & VIRTIO_STATUS_DRIVER_OK)) return RP_IDLE;
         if (start_vdev() != 0) {
             trace("vdev: host configuration rejected; waiting for a vdev reset");
-            set_state(FW_BROKEN);
-            return 1;
+            con_puts("ERROR: the host's vrings were refused (see the trace); waiting for a reset\n");
+            enter(FW_BROKEN);
+            return RP_ACTIVE;
         }
-        set_state(FW_RUNNING);
-        return 1;
+        enter(FW_RUNNING);
+        return RP_ACTIVE;
     case FW_RUNNING:
         if (!(st & VIRTIO_STATUS_DRIVER_OK)) {
             trace("vdev reset by the host (status %x)", st);
-            set_state(FW_WAIT_DRIVER_OK);
-            return 1;
+            return RP_RESET;
         }
         if (tx.broken || rx.broken) {
             trace("vdev: ring broken; waiting for a vdev reset");
+            con_puts("ERROR: the host broke a vring (see the trace); waiting for a reset\n");
             wr8(RSC_SHM_ADDR + VDEV_STATUS_OFF, st | VIRTIO_STATUS_NEEDS_RESET);
-            set_state(FW_BROKEN);
-            return 1;
+            enter(FW_BROKEN);
+            return RP_ACTIVE;
         }
         {
             int did = announce_pending();
@@ -225,15 +262,15 @@ int rpmsg_poll(void)
                 if (r <= 0) break;
                 did = 1;
             }
-            return did;
+            return did ? RP_ACTIVE : RP_IDLE;
         }
     case FW_BROKEN:
         if (!(st & VIRTIO_STATUS_DRIVER_OK)) {
             trace("vdev reset by the host (status %x)", st);
-            set_state(FW_WAIT_DRIVER_OK);
-            return 1;
+            return RP_RESET;
         }
-        return 0;
+        return RP_IDLE;
+    default:
+        return RP_IDLE;
     }
-    return 0;
 }

@@ -1,11 +1,18 @@
-/* Entry of the amp demo firmware: a0 = hart id, a1 = boot argument. */
+/*
+ * Entry of the amp demo firmware, in S-mode: SBI HSM hart_start enters here
+ * with a0 = hart id and a1 = the opaque value (the boot argument), satp = 0
+ * and sstatus.SIE = 0.
+ */
     .section .text.start, "ax"
     .globl _start
 _start:
-    csrw    mie, zero
-    csrw    mstatus, zero
+    csrw    sie, zero
+    csrw    sip, zero
+    csrw    satp, zero
+    li      t0, 0x6000              /* sstatus.FS: no FPU use, keep it off */
+    csrc    sstatus, t0
     la      t0, trap_entry
-    csrw    mtvec, t0
+    csrw    stvec, t0
 .option push
 .option norelax
     la      gp, __global_pointer$
@@ -31,13 +38,13 @@ _start:
 5:  wfi
     j       5b
 
-/* Any exception: report it and stop (interrupts are never enabled in mstatus). */
+/* Any trap (interrupts stay off globally, so an exception): report it and park. */
     .balign 4
 trap_entry:
     la      sp, __stack_top
-    csrr    a0, mcause
-    csrr    a1, mepc
-    csrr    a2, mtval
+    csrr    a0, scause
+    csrr    a1, sepc
+    csrr    a2, stval
     call    fw_trap
 6:  wfi
     j       6b

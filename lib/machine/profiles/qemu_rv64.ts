@@ -1,7 +1,8 @@
 /**
  * The `qemu-rv64` machine (machines.md section 4): QEMU riscv64 `virt` run by
  * amp on this machine, whose guest RAM is one file in `/dev/shm` that the host
- * maps too. The guest view is the `rv64-virt` one (image at 0x90200000, shared
+ * maps too. By default QEMU boots OpenSBI and amp's SBI agent, and the remote
+ * hart is started in S-mode through SBI HSM, as the seed's Linux does. The guest view is the `rv64-virt` one (image at 0x90200000, shared
  * memory at 0x90100000, notify block at 0x90000000); every region is a window
  * of the RAM file at file offset `pa - 0x80000000`.
  *
@@ -31,8 +32,16 @@ export interface QemuRv64ProfileOptions {
   name?: string;
   /** QEMU binary (default: `qemu-system-riscv64` from PATH). */
   binary?: string;
-  /** Number of harts (default 2: hart 0 stays parked, the remote is hart 1). */
+  /** Number of harts (default 2: hart 0 runs the SBI agent or stays parked, the remote is hart 1). */
   smp?: number;
+  /**
+   * How QEMU boots and starts the remote (default `"sbi"`: OpenSBI + amp's SBI
+   * agent, the firmware entered in S-mode through SBI HSM as on the seed;
+   * `"direct"`: amp's M-mode boot stub, for bare M-mode firmware).
+   */
+  boot?: "sbi" | "direct";
+  /** `-bios` of the `"sbi"` boot (default QEMU's bundled OpenSBI). */
+  bios?: string;
 }
 
 /**
@@ -46,6 +55,7 @@ export interface QemuRv64ProfileOptions {
  * const shm = p.regions.find((r) => r.roles.includes("shm"))!;
  * assert(shm.backing.kind === "file" && shm.backing.path === "/dev/shm/t1");
  * assert(shm.backing.kind === "file" && shm.backing.offset === 0x1010_0000);
+ * assert(p.control.kind === "qemu-rv64" && p.control.boot === "sbi");
  * ```
  */
 export function qemuRv64Profile(options: QemuRv64ProfileOptions = {}): MachineProfile {
@@ -57,13 +67,16 @@ export function qemuRv64Profile(options: QemuRv64ProfileOptions = {}): MachinePr
     ramBase: QEMU_RV64_RAM_BASE,
     ramSize: QEMU_RV64_RAM_SIZE,
     smp: options.smp ?? 2,
+    boot: options.boot ?? "sbi",
   };
   if (options.binary !== undefined) control.binary = options.binary;
+  if (options.bios !== undefined) control.bios = options.bios;
   return {
     ...base,
     name: "qemu-rv64",
     description: "QEMU riscv64 virt run by amp: the rv64-virt guest view, every region a " +
-      "window of the guest RAM file /dev/shm/<name>, hart start/stop through a boot stub",
+      "window of the guest RAM file /dev/shm/<name>, the remote hart started through SBI HSM " +
+      "(OpenSBI + amp's agent) and stopped by a machine reset",
     regions: base.regions.map((r) => ({
       ...r,
       backing: { kind: "file", path, offset: r.pa - QEMU_RV64_RAM_BASE },

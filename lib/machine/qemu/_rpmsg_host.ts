@@ -1,9 +1,10 @@
 /**
  * Test and bench helper: attach the project's rpmsg driver (lib/rpmsg) to the
  * demo firmware running under a {@linkcode Remoteproc} on a `qemu-rv64`
- * machine, following the rv64-virt handshake (machines.md section 1): wait
- * until the firmware published its table, write the host's table over it,
- * initialise the rings, accept the features, write DRIVER_OK.
+ * machine, following the rv64-virt handshake (machines.md section 1): once a
+ * demo command was typed (see `typeDemoCommand` in `_testing.ts`), wait until
+ * the firmware published its table and waits for the host, write the host's
+ * table over it, initialise the rings, accept the features, write DRIVER_OK.
  *
  * @module
  */
@@ -17,11 +18,18 @@ import type { RpmsgDevice } from "../../rpmsg/device.ts";
 import { vringLayout } from "../../virtio/virtqueue.ts";
 import { SharedVdev } from "../../virtio/vdev.ts";
 import { VIRTIO_RPMSG_F_NS } from "../../rsc/layout.ts";
-import { DIAG_MAGIC, DIAG_MAGIC_VALUE, DIAG_STATE, FW_WAIT_DRIVER_OK } from "./_testing.ts";
+import {
+  DIAG_BASE,
+  DIAG_LEN,
+  DIAG_MAGIC,
+  DIAG_MAGIC_VALUE,
+  DIAG_STATE,
+  FW_WAIT_HOST,
+} from "./_testing.ts";
 import { waitUntil } from "./_wait.ts";
 
 /** Firmware diagnostics block (examples/firmware/rv64-virt/README.md). */
-export const DIAG_BLOCK = 0x9000_0040, DIAG_BLOCK_LEN = 0x20;
+export const DIAG_BLOCK = DIAG_BASE, DIAG_BLOCK_LEN = DIAG_LEN;
 
 /** A driver attached to the firmware. */
 export interface AttachedHost {
@@ -29,7 +37,7 @@ export interface AttachedHost {
   dev: RpmsgDevice;
   /** The vdev entry of the live table. */
   vdev: SharedVdev;
-  /** The notify region (diagnostics words live there too). */
+  /** The firmware's diagnostics block (PING/PONG and its state words). */
   notifyRegion: MemoryRegion;
   /** Close the bus and the notifier. */
   close(): void;
@@ -40,7 +48,10 @@ export async function clearDiag(rp: Remoteproc): Promise<void> {
   (await rp.memory()).get(DIAG_BLOCK, DIAG_BLOCK_LEN).fill(DIAG_BLOCK, DIAG_BLOCK_LEN, 0);
 }
 
-/** Attach after {@linkcode Remoteproc.start} (diagnostics cleared before it). */
+/**
+ * Attach once the firmware waits for the host: after {@linkcode Remoteproc.start}
+ * (diagnostics cleared before it) and a demo command typed at its shell.
+ */
 export async function attachHost(rp: Remoteproc, timeoutMs = 5000): Promise<AttachedHost> {
   const map = await rp.memory();
   const rsc = rp.resourceTable;
@@ -54,7 +65,7 @@ export async function attachHost(rp: Remoteproc, timeoutMs = 5000): Promise<Atta
   }
   const diag = map.get(DIAG_BLOCK, DIAG_BLOCK_LEN);
   const up = await waitUntil(
-    () => diag.u32(DIAG_MAGIC) === DIAG_MAGIC_VALUE && diag.u32(DIAG_STATE) === FW_WAIT_DRIVER_OK,
+    () => diag.u32(DIAG_MAGIC) === DIAG_MAGIC_VALUE && diag.u32(DIAG_STATE) === FW_WAIT_HOST,
     { timeoutMs },
   );
   if (!up) throw new TimeoutError("waiting for the firmware to publish its table", timeoutMs);

@@ -1,5 +1,6 @@
 /**
- * Test helpers for the QEMU machine: a minimal
+ * Test helpers for the QEMU machine: driving the demo firmware's shell on the
+ * guest console as a host drives the seed's RT-Thread image, and a minimal
  * rpmsg host (virtio driver role) that speaks to the demo firmware over the
  * rv64-virt layout of machines.md section 1. Test-only: the real host is
  * lib/remoteproc + lib/rpmsg.
@@ -7,7 +8,10 @@
  * @module
  */
 
+import { TimeoutError } from "../../errors.ts";
 import type { MemoryRegion } from "../../mem/region.ts";
+import type { ConsoleMatch, QemuConsole } from "./console.ts";
+import { waitUntil } from "./_wait.ts";
 import {
   VDEV_GFEATURES as GFEATURES_OFF,
   VDEV_STATUS as STATUS_OFF,
@@ -25,14 +29,41 @@ export const RSC_PA = 0x9010_0000,
   VRING_NUM = 256,
   BUF_SIZE = 512;
 /** Firmware diagnostics words (examples/firmware/rv64-virt/README.md). */
-export const DIAG_PING = 0x9000_0040,
-  DIAG_PONG = 0x9000_0044,
-  DIAG_STATE = 0x9000_0048,
-  DIAG_MAGIC = 0x9000_004c,
-  DIAG_MAGIC_VALUE = 0x4650_4d41,
+export const DIAG_BASE = 0x9000_2000,
+  DIAG_LEN = 0x40,
+  DIAG_PING = DIAG_BASE + 0x00,
+  DIAG_PONG = DIAG_BASE + 0x04,
+  DIAG_STATE = DIAG_BASE + 0x08,
+  DIAG_MAGIC = DIAG_BASE + 0x0c,
+  DIAG_SLEEPS = DIAG_BASE + 0x10,
+  DIAG_APP = DIAG_BASE + 0x14,
+  DIAG_TRAPPED = DIAG_BASE + 0x18,
+  DIAG_HART = DIAG_BASE + 0x1c,
+  DIAG_SCAUSE = DIAG_BASE + 0x20,
+  DIAG_SEPC = DIAG_BASE + 0x28,
+  DIAG_STVAL = DIAG_BASE + 0x30,
+  DIAG_STARTS = DIAG_BASE + 0x38,
+  DIAG_MAGIC_VALUE = 0x4650_4d41;
+/** Firmware states at {@linkcode DIAG_STATE}. */
+export const FW_SHELL = 0,
+  FW_WAIT_HOST = 1,
   FW_WAIT_DRIVER_OK = 1,
   FW_RUNNING = 2,
   FW_BROKEN = 3;
+/** Demos at {@linkcode DIAG_APP}. */
+export const APP_NONE = 0,
+  APP_RPMSG_ECHO = 1,
+  APP_RPMSG_UPDATE = 2,
+  APP_MATRIX = 3,
+  APP_SHMEM = 4;
+/** The libmetal shared-memory demo block (its control word is the poll word). */
+export const SHMEM_PA = 0x9000_0000;
+/** `a1` for the firmware: "AMP" magic, trace mirrored to the console. */
+export const ARG_TRACE_CONSOLE = (0x414d5000n << 32n) | 0x100n;
+/** The shell's prompt (RT-Thread's). */
+export const PROMPT = "msh />";
+/** The demo commands, by the firmware's app number. */
+export const DEMO_COMMANDS = ["rpmsg_echo", "rpmsg_update", "matrix_multiplyd", "shmem_demod"];
 /** vdev fields inside the shared table copy. */
 export const VDEV = RSC_PA + 0x30,
   VDEV_GFEATURES = VDEV + GFEATURES_OFF,
@@ -209,4 +240,128 @@ export function tagProgram(tag: number): Uint8Array {
   const dv = new DataView(out.buffer);
   words.forEach((w, i) => dv.setUint32(4 * i, w, true));
   return out;
+}
+
+function fromWords(words: number[]): Uint8Array {
+  const out = new Uint8Array(words.length * 4);
+  const dv = new DataView(out.buffer);
+  words.forEach((w, i) => dv.setUint32(4 * i, w >>> 0, true));
+  return out;
+}
+
+/**
+ * A tiny position-independent S-mode program for SBI boots: it prints
+ * "sbi-probe: legacy putchar works; extension 10 " through legacy SBI
+ * `console_putchar` (extension 1), calls the custom legacy extension 10 (the
+ * seed's SD card call, which a standard SBI does not have), stores its `a0`
+ * at 0x90000064, prints "failed" or "succeeded", stores 0x600D at 0x90000060
+ * and sleeps. The SBI turns each "\n" into "\r\n". Assembled from
+ * (riscv64-unknown-elf-gcc, rv64imac):
+ *
+ * ```
+ *     la   s0, msg;  jal ra, puts
+ *     li   a7, 10;  li a6, 0;  li a0, 0;  ecall
+ *     li   t0, 0x90000000;  sw a0, 0x64(t0)
+ *     la   s0, ok;  beqz a0, 1f;  la s0, failed
+ * 1:  jal  ra, puts;  li t1, 0x600d;  sw t1, 0x60(t0)
+ * 2:  wfi;  j 2b
+ * puts: lbu a0, 0(s0);  beqz a0, 3f;  li a7, 1;  ecall;  addi s0, s0, 1;  j puts
+ * 3:  ret
+ * msg: .asciz "sbi-probe: legacy putchar works; extension 10 "
+ * ok: .asciz "succeeded\n"
+ * failed: .asciz "failed\n"
+ * ```
+ */
+export function sbiProbeProgram(): Uint8Array {
+  const b64 = "FwQAABMEZAXvAMADqUgBSAFFcwAAAJsCkADyAiOiogYXBAAAEwRUBgnFFwQAABMEZAbvACABGWM1IyOg" +
+    "YgZzAFAQ9b8DRQQAEcWFSHMAAAAFBM2/goBzYmktcHJvYmU6IGxlZ2FjeSBwdXRjaGFyIHdvcmtzOyBl" +
+    "eHRlbnNpb24gMTAgAHN1Y2NlZWRlZAoAZmFpbGVkCgA=";
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+/** Where {@linkcode sbiProbeProgram} stores its done marker (0x600D) and extension 10's `a0`. */
+export const PROBE_DONE = 0x9000_0060, PROBE_RESULT = 0x9000_0064;
+
+/**
+ * A tiny M-mode program for direct boots that writes `text` (ASCII) to the
+ * virt board's UART at 0x10000000 and spins: `lui t0, 0x10000`, then
+ * `addi t1, zero, c; sb t1, 0(t0)` per character, then `j .`.
+ */
+export function uartTextProgram(text: string): Uint8Array {
+  const words = [0x100002b7];
+  for (const ch of text) {
+    const c = ch.charCodeAt(0) & 0x7f;
+    words.push((c << 20) | (6 << 7) | 0x13, 0x00628023);
+  }
+  words.push(0x0000006f);
+  return fromWords(words);
+}
+
+/**
+ * A tiny M-mode program for direct boots: a console "echo plus one" over the
+ * virt board's UART (it reads a byte and writes back that byte + 1, so typing
+ * "HAL" prints "IBM").
+ */
+export function uartEchoProgram(): Uint8Array {
+  return fromWords([
+    0x100002b7, // lui t0, 0x10000
+    0x0052c303, // 1: lbu t1, 5(t0)     (line status)
+    0x00137313, // andi t1, t1, 1       (data ready)
+    0xfe030ce3, // beqz t1, 1b
+    0x0002c383, // lbu t2, 0(t0)
+    0x00138393, // addi t2, t2, 1
+    0x00728023, // sb t2, 0(t0)
+    0xfe9ff06f, // j 1b
+  ]);
+}
+
+/** Wait for the shell prompt (after the cursor) on the firmware's console. */
+export function waitPrompt(con: QemuConsole, timeoutMs = 10_000): Promise<ConsoleMatch> {
+  return con.expect(PROMPT, { timeoutMs });
+}
+
+/** What `shmem_demod` prints once it cleared its control word and waits for the host. */
+export const SHMEM_READY = "CLIENT> Wait for shared memory demo to start.";
+
+/**
+ * Start a demo as a host drives the seed. The caller saw the prompt. rpmsg
+ * demos: zero the shared table copy's `ver`, type `command`, wait until the
+ * firmware has copied its resource table back (`ver` = 1; `shm` must cover
+ * {@linkcode RSC_PA}). `shmem_demod` (which does not touch the table): type it
+ * and wait for {@linkcode SHMEM_READY} on the console.
+ */
+export async function typeDemoCommand(
+  con: QemuConsole,
+  shm: MemoryRegion,
+  command: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  if (command === "shmem_demod") {
+    await con.write(`${command}\r`);
+    await con.expect(SHMEM_READY, { timeoutMs });
+    return;
+  }
+  shm.atomicStoreU32(RSC_PA, 0);
+  await con.write(`${command}\r`);
+  await con.expect("Starting application...", { timeoutMs });
+  const copied = await waitUntil(() => shm.atomicLoadU32(RSC_PA) === 1, { timeoutMs });
+  if (!copied) {
+    throw new TimeoutError(
+      `waiting for the firmware to copy its resource table after "${command}" (console: ${
+        JSON.stringify(con.tail(200))
+      })`,
+      timeoutMs,
+    );
+  }
+}
+
+/**
+ * Wait until the running demo ends: "Stopping application..." (rpmsg demos)
+ * or "CLIENT> Shared memory test finished" (`shmem_demod`), then the prompt.
+ */
+export async function waitDemoEnd(con: QemuConsole, timeoutMs = 10_000): Promise<void> {
+  await con.expect(/Stopping application\.\.\.|CLIENT> Shared memory test finished/, {
+    timeoutMs,
+  });
+  await con.expect(PROMPT, { timeoutMs });
 }

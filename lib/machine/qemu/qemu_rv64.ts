@@ -3,13 +3,26 @@
  * whose guest RAM is a file in `/dev/shm` that the host maps too
  * (machines.md section 4).
  *
- * The host creates and sizes the RAM file, writes the boot stub at offset 0
- * (guest address 0x80000000, where QEMU's reset ROM jumps with `-bios none`),
- * starts QEMU stopped (`-S`), connects QMP and lets the guest run (`cont`):
- * every hart then parks in its mailbox ({@linkcode mailboxAddress}). Firmware
- * is loaded by writing the RAM file; {@linkcode QemuRv64.startHart} releases
- * one hart into it, {@linkcode QemuRv64.stop} resets the machine back to the
- * parked state, {@linkcode QemuRv64.close} quits QEMU and removes the files.
+ * Two boot flows ({@linkcode QemuBootMode}):
+ *
+ * - `"sbi"` (default), as on the seed system: QEMU runs OpenSBI
+ *   (`-bios default`) and the SBI agent (`-kernel agent.bin`, see
+ *   {@link ./agent.ts}) in S-mode on hart 0; the other harts wait in SBI HSM
+ *   STOPPED. {@linkcode QemuRv64.startHart} asks the agent for HSM
+ *   `hart_start(hart, entry, opaque)`, which is how the seed's Linux starts its
+ *   remote; firmware then runs in S-mode and may use SBI calls.
+ * - `"direct"`: `-bios none` and the M-mode boot stub (stub.S) written at
+ *   0x80000000; every hart parks in its mailbox ({@linkcode mailboxAddress})
+ *   and jumps into firmware in M-mode. For firmware written for bare M-mode.
+ *
+ * Either way the host creates and sizes the RAM file, starts QEMU stopped
+ * (`-S`), connects QMP and lets the guest run (`cont`). Firmware is loaded by
+ * writing the RAM file; {@linkcode QemuRv64.stop} resets the machine
+ * (`system_reset`) back to its waiting state, {@linkcode QemuRv64.close}
+ * quits QEMU and removes the files. The guest UART is a UNIX socket
+ * ({@linkcode QemuRv64.consolePath}) that a client may connect to and type
+ * into; every byte the guest prints also lands in
+ * {@linkcode QemuRv64.consoleLog}, connected or not.
  *
  * File offset = guest address - 0x80000000. QEMU puts its device tree in the
  * top 2 MiB of RAM, so {@linkcode QemuRv64.ram} stops 2 MiB short of the end.
@@ -18,6 +31,39 @@
  */
 
 import { AmpError, ConfigError, MemoryBoundsError, TimeoutError } from "../../errors.ts";
+import {
+  AG_ACK_SEQ,
+  AG_BOOTS,
+  AG_ENTRY,
+  AG_ERROR,
+  AG_HART,
+  AG_LOAD_LEN,
+  AG_LOAD_START,
+  AG_MAGIC,
+  AG_OP,
+  AG_OPAQUE,
+  AG_REQ_SEQ,
+  AGENT_MAGIC,
+  AGENT_MAILBOX,
+  AGENT_MAILBOX_SIZE,
+  AGENT_OP_HART_START,
+  agentImage,
+  type AgentInfo,
+  agentStatusAddress,
+  AGS_ERROR,
+  AGS_REFRESH,
+  AGS_STATE,
+  HSM_RESUME_PENDING,
+  HSM_START_PENDING,
+  HSM_STARTED,
+  HSM_STOP_PENDING,
+  HSM_STOPPED,
+  HSM_SUSPEND_PENDING,
+  HSM_SUSPENDED,
+  hsmStateName,
+  readAgentInfo,
+  sbiErrorName,
+} from "./agent.ts";
 import type { ElfImage } from "../../elf/types.ts";
 import { PF_X, PT_LOAD } from "../../elf/types.ts";
 import { mapFile } from "../../mem/mmap.ts";
@@ -41,7 +87,8 @@ import {
   STATE_RUNNING,
 } from "./boot_stub.ts";
 import { QmpClient } from "./qmp.ts";
-import { sleep } from "../../util/poll.ts";
+import { sleep } from "../../util/wait.ts";
+import { orphanProofCommand } from "../../util/orphans.ts";
 
 /** Guest physical address of RAM on the `virt` board. */
 export const QEMU_RAM_BASE = 0x8000_0000;
@@ -49,10 +96,43 @@ export const QEMU_RAM_BASE = 0x8000_0000;
 export const QEMU_DEFAULT_RAM_SIZE = 0x2000_0000;
 /** Top of RAM QEMU uses for its device tree; never host data. */
 export const QEMU_DTB_RESERVE = 0x20_0000;
-/** RAM below this address belongs to the boot stub and its mailboxes. */
+/** RAM below this address belongs to the boot stub and its mailboxes (boot `"direct"`). */
 export const QEMU_STUB_END = MAILBOX_BASE + MAILBOX_HARTS * MAILBOX_SIZE;
+/** RAM below this address belongs to OpenSBI, the SBI agent and its mailbox (boot `"sbi"`). */
+export const QEMU_SBI_RESERVED_END = AGENT_MAILBOX + AGENT_MAILBOX_SIZE;
 /** Default binary. */
 export const QEMU_BINARY = "qemu-system-riscv64";
+/** Default `-bios` of the `"sbi"` boot: QEMU's bundled OpenSBI `fw_dynamic`. */
+export const QEMU_DEFAULT_BIOS = "default";
+
+/**
+ * How QEMU boots and how harts are started: `"sbi"` = OpenSBI + the SBI agent,
+ * harts started in S-mode through SBI HSM; `"direct"` = `-bios none` + the
+ * M-mode boot stub.
+ */
+export type QemuBootMode = "sbi" | "direct";
+/** Every boot mode. */
+export const QEMU_BOOT_MODES: readonly QemuBootMode[] = ["sbi", "direct"];
+
+/**
+ * The first guest address the host may use for its own data in boot mode
+ * `boot` (everything below belongs to the boot stub, or to OpenSBI and the
+ * agent).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { qemuReservedEnd } from "./qemu_rv64.ts";
+ * assert(qemuReservedEnd("sbi") === 0x8040_1000);
+ * assert(qemuReservedEnd("direct") === 0x8000_1200);
+ * ```
+ */
+export function qemuReservedEnd(boot: QemuBootMode): number {
+  return boot === "sbi" ? QEMU_SBI_RESERVED_END : QEMU_STUB_END;
+}
+
+/** Longest UNIX socket path (sun_path holds 108 bytes with the NUL). */
+const MAX_SOCKET_PATH = 107;
 
 /** Options of {@linkcode QemuRv64.launch}. */
 export interface QemuRv64Options {
@@ -67,17 +147,30 @@ export interface QemuRv64Options {
    * created here and removed by close().
    */
   ramFile?: string;
-  /** Directory for the QMP socket and the serial log (default: a fresh temp dir, removed by close()). */
+  /**
+   * Directory for the QMP and console sockets, the agent image and the console
+   * log (default: a fresh temp dir, removed by close()).
+   */
   workDir?: string;
   /** QMP socket path (default `<workDir>/qmp.sock`); removed by close(). */
   qmpPath?: string;
-  /** Deadline for QEMU to come up with every hart parked (default 15000 ms). */
+  /** How QEMU boots and starts harts (default `"sbi"`). */
+  boot?: QemuBootMode;
+  /** `-bios` of the `"sbi"` boot: `"default"` (QEMU's OpenSBI) or a firmware file. */
+  bios?: string;
+  /**
+   * File that receives every byte the guest UART prints (default
+   * `<workDir>/console.log`; appended to, kept by close() unless it is in the
+   * temporary work dir).
+   */
+  consoleLog?: string;
+  /** Deadline for QEMU to come up with every hart waiting (default 15000 ms). */
   timeoutMs?: number;
   /** Extra QEMU arguments, appended. */
   extraArgs?: string[];
 }
 
-/** A range of guest memory the stub re-writes before jumping (see {@linkcode loadRangeOf}). */
+/** A range of guest memory the stub or agent re-writes before a start (see {@linkcode loadRangeOf}). */
 export interface LoadRange {
   /** First guest address. */
   start: number;
@@ -85,14 +178,56 @@ export interface LoadRange {
   len: number;
 }
 
-/** What a hart's mailbox says. */
+/**
+ * A hart's state. Boot `"sbi"`: what SBI HSM `hart_get_status` says
+ * (`running` STARTED, `stopped` STOPPED, `starting` START/RESUME_PENDING,
+ * `stopping` STOP_PENDING, `suspended` SUSPENDED/SUSPEND_PENDING). Boot
+ * `"direct"`: `parked` in the stub or `running` after a start. `unknown`:
+ * neither (before boot, during a reset, or the SBI call failed).
+ */
+export type HartState =
+  | "running"
+  | "stopped"
+  | "starting"
+  | "stopping"
+  | "suspended"
+  | "parked"
+  | "unknown";
+
+/** The SBI view of a hart, from the agent's status table (boot `"sbi"`). */
+export interface HsmStatus {
+  /** HSM state value (0xFFFFFFFF when `hart_get_status` failed). */
+  state: number;
+  /** Its SBI name, e.g. `"STOPPED"`. */
+  name: string;
+  /** SBI error of the last `hart_get_status` (0 ok). */
+  error: number;
+  /** Times the agent refreshed the entry. */
+  refreshes: number;
+}
+
+/** What the machine says about one hart. */
 export interface HartStatus {
   hart: number;
-  /** `parked` in the stub, `running` after a start, `unknown` before the stub ran / during a reset. */
-  state: "parked" | "running" | "unknown";
-  /** Times the stub was entered on this hart (resets + 1). */
+  state: HartState;
+  /**
+   * Boot `"sbi"`: times the agent started (boot and every reset). Boot
+   * `"direct"`: times the stub was entered on this hart (resets + 1).
+   */
   boots: number;
+  /** Boot `"sbi"` only: the agent's status table entry. */
+  hsm?: HsmStatus;
 }
+
+const HSM_TO_STATE: Record<number, HartState> = {
+  [HSM_STARTED]: "running",
+  [HSM_STOPPED]: "stopped",
+  [HSM_START_PENDING]: "starting",
+  [HSM_STOP_PENDING]: "stopping",
+  [HSM_SUSPENDED]: "suspended",
+  [HSM_SUSPEND_PENDING]: "suspended",
+  [HSM_RESUME_PENDING]: "starting",
+};
 
 let fileCounter = 0;
 
@@ -173,22 +308,32 @@ function removeQuietly(path: string, recursive = false): void {
   }
 }
 
+function badPath(what: string, path: string, why: string): ConfigError {
+  return new ConfigError(
+    "QEMU_BAD_OPTION",
+    `QEMU option ${what} = ${JSON.stringify(path)} cannot be passed to QEMU (${why})`,
+  );
+}
+
 /**
- * One QEMU `virt` machine with host-shared RAM and parked harts.
+ * One QEMU `virt` machine with host-shared RAM: harts wait until the host
+ * starts them (boot `"sbi"`: in SBI HSM STOPPED; boot `"direct"`: parked in
+ * the boot stub).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { QemuRv64, qemuAvailable } from "./qemu_rv64.ts";
  * if (qemuAvailable()) {
- *   const q = await QemuRv64.launch({ smp: 2 });
+ *   const q = await QemuRv64.launch({ smp: 2 }); // OpenSBI + the SBI agent on hart 0
  *   try {
- *     assert(q.hartStatus(1).state === "parked");
+ *     assert(q.hartStatus(1).state === "stopped");
  *     q.ram.setU32(0x9020_0000, 0x0000_006f); // "j ." : a one-instruction firmware
  *     await q.startHart(1, 0x9020_0000, { start: 0x9020_0000, len: 4 });
  *     assert(q.hartStatus(1).state === "running");
- *     await q.stop(); // system_reset: every hart parks again
- *     assert(q.hartStatus(1).state === "parked" && q.hartStatus(1).boots === 2);
+ *     await q.stop(); // system_reset: the agent comes back, hart 1 is stopped again
+ *     assert(q.hartStatus(1).state === "stopped" && q.hartStatus(1).boots === 2);
+ *     assert((await q.serialOutput()).includes("OpenSBI"));
  *   } finally {
  *     await q.close();
  *   }
@@ -204,16 +349,23 @@ export class QemuRv64 {
   readonly ramSize: number;
   /** Harts. */
   readonly smp: number;
+  /** How QEMU booted and how harts are started. */
+  readonly boot: QemuBootMode;
+  /** `-bios` of the `"sbi"` boot (`"none"` for `"direct"`). */
+  readonly bios: string;
   /** The QMP socket path. */
   readonly qmpPath: string;
-  /** Where the guest UART's output goes. */
-  readonly serialPath: string;
+  /** The guest UART as a UNIX socket (QEMU listens; one client at a time). */
+  readonly consolePath: string;
+  /** File that receives every byte the guest UART prints. */
+  readonly consoleLog: string;
   /** QEMU's process id. */
   readonly pid: number;
   #child: Deno.ChildProcess;
   #qmp: QmpClient;
   #workDir: string;
   #ownWorkDir: boolean;
+  #ownFiles: string[];
   #stderr: { text: string };
   #exit: { status: Deno.CommandStatus | undefined };
   #closed = false;
@@ -223,12 +375,16 @@ export class QemuRv64 {
     ramFile: string;
     ramSize: number;
     smp: number;
+    boot: QemuBootMode;
+    bios: string;
     qmpPath: string;
-    serialPath: string;
+    consolePath: string;
+    consoleLog: string;
     child: Deno.ChildProcess;
     qmp: QmpClient;
     workDir: string;
     ownWorkDir: boolean;
+    ownFiles: string[];
     stderr: { text: string };
     exit: { status: Deno.CommandStatus | undefined };
   }) {
@@ -236,24 +392,30 @@ export class QemuRv64 {
     this.ramFile = init.ramFile;
     this.ramSize = init.ramSize;
     this.smp = init.smp;
+    this.boot = init.boot;
+    this.bios = init.bios;
     this.qmpPath = init.qmpPath;
-    this.serialPath = init.serialPath;
+    this.consolePath = init.consolePath;
+    this.consoleLog = init.consoleLog;
     this.pid = init.child.pid;
     this.#child = init.child;
     this.#qmp = init.qmp;
     this.#workDir = init.workDir;
     this.#ownWorkDir = init.ownWorkDir;
+    this.#ownFiles = init.ownFiles;
     this.#stderr = init.stderr;
     this.#exit = init.exit;
   }
 
   /**
-   * Create the RAM file, write the stub, spawn QEMU stopped, connect QMP,
-   * `cont`, and wait until every hart is parked.
+   * Create the RAM file, spawn QEMU stopped, connect QMP, `cont`, and wait
+   * until the machine waits for starts: boot `"sbi"`: the agent's magic is up
+   * on hart 0 and every other hart is in HSM STOPPED; boot `"direct"`: every
+   * hart is parked in the stub (written at RAM offset 0 first).
    *
    * Errors: `QEMU_BAD_OPTION`, `QEMU_RAM_FILE` (ConfigError), `QEMU_NOT_FOUND`, `QEMU_EXITED`
-   * (QEMU quit; the message carries its stderr), `QEMU_NOT_PARKED`
-   * ({@linkcode TimeoutError} cause), QMP errors, OsError from mapping.
+   * (QEMU quit; the message carries its stderr), `QEMU_AGENT_DOWN` / `QEMU_NOT_PARKED`
+   * ({@linkcode TimeoutError} cause), QMP errors, OsError from mapping or writing files.
    */
   static async launch(options: QemuRv64Options = {}): Promise<QemuRv64> {
     const binary = options.binary ?? QEMU_BINARY;
@@ -270,6 +432,29 @@ export class QemuRv64 {
         `QEMU option ramSize = ${hex(ramSize)} is not a multiple of 2 MiB`,
       );
     }
+    const boot = options.boot ?? "sbi";
+    if (!QEMU_BOOT_MODES.includes(boot)) {
+      throw new ConfigError(
+        "QEMU_BAD_OPTION",
+        `QEMU option boot = ${JSON.stringify(boot)} is not one of ${QEMU_BOOT_MODES.join(", ")}`,
+      );
+    }
+    if (boot === "direct" && options.bios !== undefined && options.bios !== "none") {
+      throw new ConfigError(
+        "QEMU_BAD_OPTION",
+        `QEMU option bios = ${
+          JSON.stringify(options.bios)
+        } needs boot "sbi": boot "direct" runs with -bios none`,
+      );
+    }
+    const bios = boot === "direct" ? "none" : options.bios ?? QEMU_DEFAULT_BIOS;
+    if (boot === "sbi" && bios === "none") {
+      throw new ConfigError(
+        "QEMU_BAD_OPTION",
+        `QEMU option bios = "none" leaves boot "sbi" without an SBI (use boot "direct")`,
+      );
+    }
+    if (!bios || /[,\0\n]/.test(bios)) throw badPath("bios", bios, 'no ",", newline or NUL');
     const timeoutMs = checkInt(options.timeoutMs ?? 15000, 1, 600_000, "timeoutMs");
     if (!qemuAvailable(binary)) {
       throw new AmpError("QEMU_NOT_FOUND", `${binary} not found (install qemu-system-misc)`);
@@ -279,17 +464,30 @@ export class QemuRv64 {
     const ramFile = options.ramFile ??
       `/dev/shm/amp-qemu-${Deno.pid}-${++fileCounter}-${Math.floor(Math.random() * 1e9)}`;
     const qmpPath = options.qmpPath ?? `${workDir}/qmp.sock`;
-    const serialPath = `${workDir}/serial.log`;
-    for (const [what, path] of [["ramFile", ramFile], ["qmpPath", qmpPath], ["workDir", workDir]]) {
-      // QEMU's option syntax gives "," a meaning; ":" would split -serial/-qmp values.
-      if (!path || /[,\0\n]/.test(path) || (what !== "ramFile" && path.includes(":"))) {
+    const consolePath = `${workDir}/console.sock`;
+    const consoleLog = options.consoleLog ?? `${workDir}/console.log`;
+    const agentPath = `${workDir}/agent.bin`;
+    const paths: [string, string][] = [
+      ["ramFile", ramFile],
+      ["workDir", workDir],
+      ["qmpPath", qmpPath],
+      ["consoleLog", consoleLog],
+    ];
+    for (const [what, path] of paths) {
+      // QEMU's option syntax gives "," a meaning; ":" would split the -qmp value.
+      let why = "";
+      if (!path || /[,\0\n]/.test(path)) why = 'no ",", newline or NUL';
+      else if ((what === "qmpPath" || what === "workDir") && path.includes(":")) {
+        why = 'no ":" in socket paths';
+      } else if (
+        (what === "qmpPath" && path.length > MAX_SOCKET_PATH) ||
+        (what === "workDir" && consolePath.length > MAX_SOCKET_PATH)
+      ) {
+        why = `a UNIX socket path of at most ${MAX_SOCKET_PATH} bytes`;
+      }
+      if (why) {
         if (ownWorkDir) removeQuietly(workDir, true);
-        throw new ConfigError(
-          "QEMU_BAD_OPTION",
-          `QEMU option ${what} = ${
-            JSON.stringify(path)
-          } cannot be passed to QEMU (no ",", newline or NUL; no ":" in socket or log paths)`,
-        );
+        throw badPath(what, path, why);
       }
     }
     const cleanup: (() => void)[] = [];
@@ -303,6 +501,7 @@ export class QemuRv64 {
       }
     };
     if (ownWorkDir) cleanup.push(() => removeQuietly(workDir, true));
+    const ownFiles = [consolePath];
     try {
       // A fresh, sized file before QEMU starts, so both sides map the same inode.
       let f: Deno.FsFile;
@@ -327,8 +526,18 @@ export class QemuRv64 {
         name: "qemu-ram",
       });
       cleanup.push(() => ram.close());
-      ram.write(QEMU_RAM_BASE, bootStubImage());
-      ram.fill(MAILBOX_BASE, MAILBOX_HARTS * MAILBOX_SIZE, 0);
+      let bootArgs: string[];
+      if (boot === "sbi") {
+        ram.fill(AGENT_MAILBOX, AGENT_MAILBOX_SIZE, 0);
+        Deno.writeFileSync(agentPath, agentImage());
+        ownFiles.push(agentPath);
+        cleanup.push(() => removeQuietly(agentPath));
+        bootArgs = ["-bios", bios, "-kernel", agentPath];
+      } else {
+        ram.write(QEMU_RAM_BASE, bootStubImage());
+        ram.fill(MAILBOX_BASE, MAILBOX_HARTS * MAILBOX_SIZE, 0);
+        bootArgs = ["-bios", "none"];
+      }
 
       const mib = ramSize / 0x10_0000;
       const args = [
@@ -342,16 +551,17 @@ export class QemuRv64 {
         `memory-backend-file,id=mem,size=${mib}M,mem-path=${ramFile},share=on`,
         "-machine",
         "memory-backend=mem",
-        "-bios",
-        "none",
+        ...bootArgs,
         "-display",
         "none",
         "-nic",
         "none",
         "-monitor",
         "none",
+        "-chardev",
+        `socket,id=con0,path=${consolePath},server=on,wait=off,logfile=${consoleLog},logappend=on`,
         "-serial",
-        `file:${serialPath}`,
+        "chardev:con0",
         "-qmp",
         `unix:${qmpPath},server=on,wait=off`,
         "-S",
@@ -359,8 +569,10 @@ export class QemuRv64 {
       ];
       let child: Deno.ChildProcess;
       try {
-        child = new Deno.Command(binary, {
-          args,
+        // Through setpriv --pdeathsig: QEMU dies with this process, even on SIGKILL.
+        const [cmd, ...cmdArgs] = orphanProofCommand(binary, args);
+        child = new Deno.Command(cmd, {
+          args: cmdArgs,
           stdin: "null",
           stdout: "null",
           stderr: "piped",
@@ -384,6 +596,7 @@ export class QemuRv64 {
           }
         }
       });
+      cleanup.push(() => removeQuietly(consolePath));
       const stderrDone = (async () => {
         const dec = new TextDecoder();
         for await (const chunk of child.stderr) {
@@ -416,22 +629,44 @@ export class QemuRv64 {
         ramFile,
         ramSize,
         smp,
+        boot,
+        bios,
         qmpPath,
-        serialPath,
+        consolePath,
+        consoleLog,
         child,
         qmp,
         workDir,
         ownWorkDir,
+        ownFiles,
         stderr,
         exit,
       });
       const left = Math.max(1, timeoutMs - (performance.now() - t0));
-      await q.#waitParked(new Array(smp).fill(0), left, "after start");
+      // The mailboxes were zeroed before QEMU started: any boot count moved.
+      await q.#waitReady(new Array(smp).fill(0), left, "after start");
       return q;
     } catch (e) {
       undo();
       throw e;
     }
+  }
+
+  /**
+   * Resolves with a one-line description once QEMU's process exits (its exit
+   * code, or the signal that killed it).
+   */
+  whenExited(): Promise<string> {
+    return this.#child.status.then((s) =>
+      s.signal
+        ? `QEMU (pid ${this.pid}) was killed by ${s.signal}`
+        : `QEMU (pid ${this.pid}) exited with code ${s.code}`
+    );
+  }
+
+  /** The work directory (QMP socket, console socket; removed by close() when amp made it). */
+  get workDir(): string {
+    return this.#workDir;
   }
 
   /** True once QEMU's process has exited. */
@@ -444,6 +679,16 @@ export class QemuRv64 {
     return this.#stderr.text;
   }
 
+  /** @deprecated The console log: use {@linkcode consoleLog}. */
+  get serialPath(): string {
+    return this.consoleLog;
+  }
+
+  /** The first guest address the host may use for its own data (see {@linkcode qemuReservedEnd}). */
+  get reservedEnd(): number {
+    return qemuReservedEnd(this.boot);
+  }
+
   /**
    * A named sub-region of {@linkcode ram}, e.g. a machine profile's
    * `"90100000.shm"`. Throws `MEM_OUT_OF_BOUNDS` if it leaves usable RAM.
@@ -452,26 +697,63 @@ export class QemuRv64 {
     return this.ram.sub(pa, size, name);
   }
 
-  /** The state of hart `hart`'s mailbox. */
+  /**
+   * What the SBI agent reports about itself and the SBI (boot `"sbi"`; throws
+   * `QEMU_BOOT_MODE` for `"direct"`).
+   */
+  agentInfo(): AgentInfo {
+    if (this.boot !== "sbi") {
+      throw new AmpError(
+        "QEMU_BOOT_MODE",
+        `QEMU (pid ${this.pid}) booted "${this.boot}": there is no SBI agent`,
+      );
+    }
+    return readAgentInfo(this.ram);
+  }
+
+  /** The state of hart `hart`: the agent's status table (sbi) or the hart's stub mailbox (direct). */
   hartStatus(hart: number): HartStatus {
     this.#checkHart(hart);
-    const mb = mailboxAddress(hart);
-    const st = this.ram.atomicLoadU32(mb + MB_STATE);
+    if (this.boot === "direct") {
+      const mb = mailboxAddress(hart);
+      const st = this.ram.atomicLoadU32(mb + MB_STATE);
+      return {
+        hart,
+        state: st === STATE_PARKED ? "parked" : st === STATE_RUNNING ? "running" : "unknown",
+        boots: this.ram.atomicLoadU32(mb + MB_BOOTS),
+      };
+    }
+    const ram = this.ram;
+    const e = agentStatusAddress(hart);
+    const hsm = ram.atomicLoadU32(e + AGS_STATE);
+    const ready = ram.atomicLoadU32(AGENT_MAILBOX + AG_MAGIC) === AGENT_MAGIC;
     return {
       hart,
-      state: st === STATE_PARKED ? "parked" : st === STATE_RUNNING ? "running" : "unknown",
-      boots: this.ram.atomicLoadU32(mb + MB_BOOTS),
+      state: ready ? HSM_TO_STATE[hsm] ?? "unknown" : "unknown",
+      boots: ram.atomicLoadU32(AGENT_MAILBOX + AG_BOOTS),
+      hsm: {
+        state: hsm,
+        name: hsmStateName(hsm),
+        error: ram.atomicLoadU32(e + AGS_ERROR) | 0,
+        refreshes: ram.atomicLoadU32(e + AGS_REFRESH),
+      },
     };
   }
 
   /**
-   * Release a parked hart into `entry` with `a1 = arg`, after the stub re-wrote
-   * `load` (the firmware's loaded range; see {@linkcode loadRangeOf}). Resolves
-   * once the stub reports that it jumped.
+   * Start hart `hart` at `entry` with `a0` = hart id and `a1` = `arg`, after
+   * `load` (the firmware's loaded range; see {@linkcode loadRangeOf}) was
+   * re-written from inside the guest. Boot `"sbi"`: the agent calls SBI HSM
+   * `hart_start(hart, entry, arg)` and this resolves once the hart reads
+   * STARTED; the firmware runs in S-mode. Boot `"direct"`: the stub jumps in
+   * M-mode and this resolves once it reports that it jumped.
    *
-   * Errors: `QEMU_BAD_HART`, `QEMU_HART_BUSY` (not parked: stop() first),
-   * `QEMU_BAD_ENTRY` / `QEMU_BAD_LOAD_RANGE` (outside usable RAM or over the
-   * stub), `QEMU_EXITED`, {@linkcode TimeoutError}.
+   * Errors: `QEMU_BAD_HART`, `QEMU_HART_BUSY` (not stopped/parked: stop()
+   * first; or the hart runs the agent), `QEMU_BAD_ENTRY` /
+   * `QEMU_BAD_LOAD_RANGE` (outside usable RAM or over the stub / OpenSBI and
+   * the agent), `QEMU_AGENT_DOWN`, `QEMU_SBI_ERROR` (the SBI refused
+   * `hart_start`; the message names the SBI error), `QEMU_EXITED`,
+   * {@linkcode TimeoutError}.
    */
   async startHart(
     hart: number,
@@ -482,7 +764,7 @@ export class QemuRv64 {
   ): Promise<void> {
     this.#checkOpen();
     this.#checkHart(hart);
-    const lo = QEMU_STUB_END, hi = this.ram.end;
+    const lo = this.reservedEnd, hi = this.ram.end;
     if (!Number.isSafeInteger(entry) || entry < lo || entry >= hi || entry % 2 !== 0) {
       throw new MemoryBoundsError(
         "QEMU_BAD_ENTRY",
@@ -502,6 +784,10 @@ export class QemuRv64 {
           hex(lo)
         }, ${hex(hi)})`,
       );
+    }
+    if (this.boot === "sbi") {
+      await this.#startSbi(hart, entry, { start: len > 0 ? start : entry, len }, arg, timeoutMs);
+      return;
     }
     const status = this.hartStatus(hart);
     if (status.state !== "parked") {
@@ -530,29 +816,115 @@ export class QemuRv64 {
     }
   }
 
+  async #startSbi(
+    hart: number,
+    entry: number,
+    load: LoadRange,
+    arg: bigint,
+    timeoutMs: number,
+  ): Promise<void> {
+    const ram = this.ram;
+    const mb = AGENT_MAILBOX;
+    const info = readAgentInfo(ram);
+    if (!info.ready) {
+      throw new AmpError(
+        "QEMU_AGENT_DOWN",
+        `Cannot start hart ${hart}: the SBI agent is not running (no magic at ${
+          hex(mb)
+        }; is the machine being reset?)`,
+      );
+    }
+    if (hart === info.agentHart) {
+      throw new AmpError(
+        "QEMU_HART_BUSY",
+        `Cannot start hart ${hart}: it runs the SBI agent (start another hart)`,
+      );
+    }
+    const status = this.hartStatus(hart);
+    if (status.state !== "stopped") {
+      throw new AmpError(
+        "QEMU_HART_BUSY",
+        `Cannot start hart ${hart}: it is ${status.state} (SBI HSM ${
+          status.hsm?.name ?? "?"
+        }), not stopped (stop() first)`,
+      );
+    }
+    const call = `SBI HSM hart_start(${hart}, ${hex(entry)}, 0x${
+      BigInt.asUintN(64, arg).toString(16)
+    })`;
+    const seq = (ram.atomicLoadU32(mb + AG_REQ_SEQ) + 1) >>> 0;
+    ram.setU32(mb + AG_OP, AGENT_OP_HART_START);
+    ram.setU32(mb + AG_HART, hart);
+    ram.setU64(mb + AG_ENTRY, BigInt(entry));
+    ram.setU64(mb + AG_OPAQUE, BigInt.asUintN(64, arg));
+    ram.setU64(mb + AG_LOAD_START, BigInt(load.start));
+    ram.setU64(mb + AG_LOAD_LEN, BigInt(load.len));
+    ram.atomicStoreU32(mb + AG_REQ_SEQ, seq); // last: the agent acts on it
+    const t0 = performance.now();
+    const abort = () => this.#checkAlive(`starting hart ${hart}`);
+    // The agent looks at the mailbox at least every ~1 ms: spin briefly first.
+    const answered = await waitUntil(() => ram.atomicLoadU32(mb + AG_ACK_SEQ) === seq, {
+      timeoutMs,
+      spinUs: 2000,
+      abort,
+    });
+    if (!answered) {
+      throw new TimeoutError(
+        `waiting for the SBI agent to answer ${call} (request ${seq})`,
+        timeoutMs,
+      );
+    }
+    const err = ram.atomicLoadU32(mb + AG_ERROR) | 0;
+    if (err !== 0) {
+      throw new AmpError(
+        "QEMU_SBI_ERROR",
+        `Cannot start hart ${hart}: ${call} failed with ${sbiErrorName(err)} (${err})`,
+      );
+    }
+    const left = Math.max(1, timeoutMs - (performance.now() - t0));
+    const started = await waitUntil(
+      () => ram.atomicLoadU32(agentStatusAddress(hart) + AGS_STATE) === HSM_STARTED,
+      { timeoutMs: left, spinUs: 2000, abort },
+    );
+    if (!started) {
+      throw new TimeoutError(
+        `waiting for hart ${hart} to reach SBI HSM STARTED after ${call} (it is ${
+          this.hartStatus(hart).hsm?.name
+        })`,
+        timeoutMs,
+      );
+    }
+  }
+
   /**
-   * Stop every hart: `system_reset` over QMP, then wait until each hart is
-   * parked in the stub again (its `boots` counter moved). Memory is kept.
+   * Stop every hart: `system_reset` over QMP, then wait until the machine waits
+   * for starts again (boot `"sbi"`: the agent is back — its `boots` moved — and
+   * every other hart is in HSM STOPPED; boot `"direct"`: every hart parked in
+   * the stub again). Memory is kept.
    *
-   * Errors: `QEMU_NOT_PARKED`, `QEMU_EXITED`, QMP errors, {@linkcode TimeoutError}.
+   * Errors: `QEMU_AGENT_DOWN` / `QEMU_NOT_PARKED`, `QEMU_EXITED`, QMP errors,
+   * {@linkcode TimeoutError}.
    */
   async stop(timeoutMs = 5000): Promise<void> {
     this.#checkOpen();
-    const before: number[] = [];
-    for (let h = 0; h < this.smp; h++) {
-      const mb = mailboxAddress(h);
-      this.ram.atomicStoreU32(mb + MB_GO, 0);
-      this.ram.atomicStoreU32(mb + MB_STATE, 0);
-      before.push(this.ram.atomicLoadU32(mb + MB_BOOTS));
+    const before = this.#bootCounts();
+    if (this.boot === "sbi") {
+      this.ram.atomicStoreU32(AGENT_MAILBOX + AG_MAGIC, 0);
+    } else {
+      for (let h = 0; h < this.smp; h++) {
+        const mb = mailboxAddress(h);
+        this.ram.atomicStoreU32(mb + MB_GO, 0);
+        this.ram.atomicStoreU32(mb + MB_STATE, 0);
+      }
     }
     await this.#qmp.execute("system_reset", undefined, timeoutMs);
-    await this.#waitParked(before, timeoutMs, "after system_reset");
+    await this.#waitReady(before, timeoutMs, "after system_reset");
   }
 
-  /** The guest's UART output so far (the firmware mirrors its trace there when asked). */
+  /** Everything the guest printed on its UART so far (the console log). */
   async serialOutput(): Promise<string> {
     try {
-      return await Deno.readTextFile(this.serialPath);
+      return await Deno.readTextFile(this.consoleLog);
     } catch {
       return "";
     }
@@ -560,7 +932,8 @@ export class QemuRv64 {
 
   /**
    * Quit QEMU (QMP `quit`, SIGKILL if it lingers), unmap the RAM and remove
-   * the RAM file and the work directory. A second call is harmless.
+   * the RAM file, the sockets, the agent image and (when amp made it) the work
+   * directory. A second call is harmless.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -585,6 +958,7 @@ export class QemuRv64 {
     this.ram.close();
     removeQuietly(this.ramFile);
     removeQuietly(this.qmpPath);
+    for (const f of this.#ownFiles) removeQuietly(f);
     if (this.#ownWorkDir) removeQuietly(this.#workDir, true);
   }
 
@@ -593,30 +967,61 @@ export class QemuRv64 {
     return this.close();
   }
 
-  async #waitParked(before: number[], timeoutMs: number, when: string): Promise<void> {
-    const parked = () => {
-      for (let h = 0; h < this.smp; h++) {
-        const s = this.hartStatus(h);
-        if (s.state !== "parked" || s.boots === before[h]) return false;
+  /** Boot counters now: the agent's (sbi, one entry) or each hart's stub mailbox (direct). */
+  #bootCounts(): number[] {
+    if (this.boot === "sbi") return [this.ram.atomicLoadU32(AGENT_MAILBOX + AG_BOOTS)];
+    return Array.from(
+      { length: this.smp },
+      (_, h) => this.ram.atomicLoadU32(mailboxAddress(h) + MB_BOOTS),
+    );
+  }
+
+  async #waitReady(before: number[], timeoutMs: number, when: string): Promise<void> {
+    const sbi = this.boot === "sbi";
+    const ready = sbi
+      ? () => {
+        const info = readAgentInfo(this.ram);
+        if (!info.ready || info.boots === before[0]) return false;
+        for (let h = 0; h < this.smp; h++) {
+          if (h !== info.agentHart && this.hartStatus(h).state !== "stopped") return false;
+        }
+        return true;
       }
-      return true;
-    };
-    const ok = await waitUntil(parked, {
+      : () => {
+        for (let h = 0; h < this.smp; h++) {
+          const s = this.hartStatus(h);
+          if (s.state !== "parked" || s.boots === before[h]) return false;
+        }
+        return true;
+      };
+    const ok = await waitUntil(ready, {
       timeoutMs,
       spinUs: 2000,
-      abort: () => this.#checkAlive(`waiting for parked harts ${when}`),
+      abort: () => this.#checkAlive(`waiting for the harts ${when}`),
     });
-    if (!ok) {
-      const states = Array.from({ length: this.smp }, (_, h) => {
-        const s = this.hartStatus(h);
-        return `hart ${h}: ${s.state}, boots ${s.boots}`;
-      }).join("; ");
+    if (ok) return;
+    const states = Array.from({ length: this.smp }, (_, h) => {
+      const s = this.hartStatus(h);
+      return `hart ${h}: ${s.state}${s.hsm ? ` (HSM ${s.hsm.name})` : ""}`;
+    }).join("; ");
+    if (sbi) {
+      const info = readAgentInfo(this.ram);
       throw new AmpError(
-        "QEMU_NOT_PARKED",
-        `Harts did not park in the boot stub ${when} within ${timeoutMs} ms (${states})`,
-        { cause: new TimeoutError("waiting for parked harts", timeoutMs) },
+        "QEMU_AGENT_DOWN",
+        `The SBI agent did not come up with the other harts stopped ${when} within ${timeoutMs} ms (magic ${
+          info.ready ? "present" : "missing"
+        }, boots ${info.boots} (was ${before[0]}), agent on hart ${info.agentHart}; ${states})`,
+        { cause: new TimeoutError("waiting for the SBI agent", timeoutMs) },
       );
     }
+    const boots = Array.from({ length: this.smp }, (_, h) => this.hartStatus(h).boots);
+    throw new AmpError(
+      "QEMU_NOT_PARKED",
+      `Harts did not park in the boot stub ${when} within ${timeoutMs} ms (${states}; boots ${
+        boots.join(", ")
+      })`,
+      { cause: new TimeoutError("waiting for parked harts", timeoutMs) },
+    );
   }
 
   #checkHart(hart: number): void {

@@ -1,8 +1,12 @@
 /**
  * The `qemu-rv64` control backend (machines.md section 4): it launches QEMU
  * riscv64 `virt` with its guest RAM in the file the profile's regions name,
- * maps the regions as windows of that RAM, starts a hart through the boot
- * stub's mailbox, stops with `system_reset` and tears QEMU down on close.
+ * maps the regions as windows of that RAM, starts a hart (boot `"sbi"`, the
+ * default: SBI HSM `hart_start` through amp's agent on OpenSBI, the firmware
+ * runs in S-mode as on the seed; boot `"direct"`: the M-mode boot stub's
+ * mailbox), stops with `system_reset` and tears QEMU down on close. The guest
+ * UART is a UNIX socket ({@linkcode QemuRv64Backend.consolePath}) with a log
+ * ({@linkcode QemuRv64Backend.consoleLog}).
  *
  * Only the process that owns the machine (e.g. `amp load`) uses this backend;
  * every other process maps the same RAM file from the profile's file backings
@@ -21,24 +25,25 @@ import {
   QEMU_DEFAULT_RAM_SIZE,
   QEMU_DTB_RESERVE,
   QEMU_RAM_BASE,
-  QEMU_STUB_END,
+  type QemuBootMode,
+  qemuReservedEnd,
   QemuRv64,
   type QemuRv64Options,
 } from "../../machine/qemu/qemu_rv64.ts";
 import { waitUntil } from "../../machine/qemu/_wait.ts";
-import type { RemoteprocBackend } from "../types.ts";
+import type { ConsoleEndpoint, LoadedFirmware, RemoteprocBackend } from "../types.ts";
 
 /** Options for {@linkcode QemuRv64Backend}. */
 export interface QemuRv64BackendOptions {
   /**
-   * Boot argument passed in `a1` (the demo firmware reads its mode from it;
-   * default 0 = the firmware's defaults).
+   * Boot argument passed in `a1` (SBI `hart_start`'s opaque; the demo
+   * firmware reads its options from it; default 0 = the firmware's defaults).
    */
   bootArg?: bigint;
   /**
-   * The range the boot stub re-writes from inside the guest before jumping, so
-   * QEMU drops code translated for an earlier image (default: every region
-   * with role `"image"`). Narrow it with {@linkcode QemuRv64Backend.setLoadRange}.
+   * The range the agent (or boot stub) re-writes from inside the guest before a
+   * start, so QEMU drops code translated for an earlier image (default: every
+   * region with role `"image"`). Narrow it with {@linkcode QemuRv64Backend.setLoadRange}.
    */
   loadRange?: LoadRange;
   /** Deadline for QEMU to come up (default 15000 ms). */
@@ -47,8 +52,10 @@ export interface QemuRv64BackendOptions {
   timeoutMs?: number;
   /** Extra QEMU arguments. */
   extraArgs?: string[];
-  /** Directory for QMP socket and serial log (default: a fresh temporary directory). */
+  /** Directory for the QMP and console sockets and the console log (default: a fresh temporary directory). */
   workDir?: string;
+  /** Console log file (default `<workDir>/console.log`). */
+  consoleLog?: string;
 }
 
 /** The RAM file and geometry a `qemu-rv64` profile describes. */
@@ -63,15 +70,19 @@ export interface QemuRv64Machine {
   binary?: string;
   /** QMP socket path, when the profile names one. */
   qmpPath?: string;
+  /** How QEMU boots and starts the remote hart (profile default `"sbi"`). */
+  boot: QemuBootMode;
+  /** `-bios` of the `"sbi"` boot, when the profile names one. */
+  bios?: string;
 }
 
 /**
  * Check that `profile` describes a QEMU `virt` machine amp can launch: control
  * kind `qemu-rv64`, RAM base 0x80000000, every region a window of ONE file at
- * file offset `pa - 0x80000000`, inside usable RAM (above the boot stub, below
- * the device tree QEMU writes into the top 2 MiB), and no other region
- * between two image regions. Throws `ConfigError`
- * `QEMU_PROFILE` naming what does not fit.
+ * file offset `pa - 0x80000000`, inside usable RAM (above OpenSBI, the SBI
+ * agent and its mailbox — or the boot stub for boot `"direct"` —, below the
+ * device tree QEMU writes into the top 2 MiB), and no other region between two
+ * image regions. Throws `ConfigError` `QEMU_PROFILE` naming what does not fit.
  *
  * @example
  * ```ts
@@ -80,6 +91,7 @@ export interface QemuRv64Machine {
  * import { qemuRv64Profile } from "../../machine/profiles/qemu_rv64.ts";
  * const m = qemuMachineOf(qemuRv64Profile({ name: "doc" }));
  * assert(m.ramFile === "/dev/shm/doc" && m.ramSize === 0x2000_0000 && m.smp === 2);
+ * assert(m.boot === "sbi");
  * ```
  */
 export function qemuMachineOf(profile: MachineProfile): QemuRv64Machine {
@@ -94,6 +106,8 @@ export function qemuMachineOf(profile: MachineProfile): QemuRv64Machine {
   }
   const ramSize = c.ramSize ?? QEMU_DEFAULT_RAM_SIZE;
   const usableEnd = QEMU_RAM_BASE + ramSize - QEMU_DTB_RESERVE;
+  const boot = c.boot ?? "sbi";
+  const reservedEnd = qemuReservedEnd(boot);
   let ramFile: string | undefined;
   for (const r of profile.regions) {
     if (r.backing.kind !== "file") {
@@ -112,17 +126,17 @@ export function qemuMachineOf(profile: MachineProfile): QemuRv64Machine {
         })`,
       );
     }
-    if (r.pa < QEMU_STUB_END || r.size > usableEnd - r.pa) {
+    if (r.pa < reservedEnd || r.size > usableEnd - r.pa) {
       bad(
         `region ${r.name} [${hex(r.pa)}, +${hex(r.size)}) is not inside usable RAM [${
-          hex(QEMU_STUB_END)
-        }, ${hex(usableEnd)})`,
+          hex(reservedEnd)
+        }, ${hex(usableEnd)}) of boot "${boot}"`,
       );
     }
   }
   if (ramFile === undefined) return bad("no regions");
-  // The boot stub re-writes the span of the image regions from inside the guest
-  // before each start: nothing the host writes while the remote runs may lie in it.
+  // The agent (or boot stub) re-writes the span of the image regions from inside
+  // the guest before each start: nothing the host writes while the remote runs may lie in it.
   const images = profile.regions.filter((r) => r.roles.includes("image"));
   const lo = Math.min(...images.map((r) => r.pa));
   const hi = Math.max(...images.map((r) => r.pa + r.size));
@@ -131,13 +145,14 @@ export function qemuMachineOf(profile: MachineProfile): QemuRv64Machine {
       bad(
         `region ${r.name} lies inside the span [${hex(lo)}, ${
           hex(hi)
-        }) of the image regions, which the boot stub re-writes at every start`,
+        }) of the image regions, which is re-written from inside the guest at every start`,
       );
     }
   }
-  const m: QemuRv64Machine = { ramFile, ramSize, smp: c.smp ?? 2 };
+  const m: QemuRv64Machine = { ramFile, ramSize, smp: c.smp ?? 2, boot };
   if (c.binary !== undefined) m.binary = c.binary;
   if (c.qmpPath !== undefined) m.qmpPath = c.qmpPath;
+  if (c.bios !== undefined) m.bios = c.bios;
   return m;
 }
 
@@ -219,6 +234,19 @@ export class QemuRv64Backend implements RemoteprocBackend {
   }
 
   /**
+   * The guest console's UNIX socket (connect with `QemuConsole.connect`), once
+   * QEMU is launched; `undefined` before.
+   */
+  get consolePath(): string | undefined {
+    return this.#qemu?.consolePath;
+  }
+
+  /** The file that receives everything the guest prints, once QEMU is launched. */
+  get consoleLog(): string | undefined {
+    return this.#qemu?.consoleLog;
+  }
+
+  /**
    * Re-write only this range before the next start (e.g. `loadRangeOf(elf)`:
    * the executable segments), instead of every image region.
    */
@@ -243,7 +271,10 @@ export class QemuRv64Backend implements RemoteprocBackend {
     return map;
   }
 
-  /** Release `cpu` (a hart) into `entry` through the boot stub. */
+  /**
+   * Start `cpu` (a hart) at `entry`: SBI HSM `hart_start` through the agent
+   * (boot `"sbi"`), or the boot stub's mailbox (boot `"direct"`).
+   */
   async start(cpu: number, entry: number): Promise<void> {
     checkCpu(this.#profile, cpu);
     const q = await this.#launch();
@@ -256,7 +287,10 @@ export class QemuRv64Backend implements RemoteprocBackend {
     );
   }
 
-  /** Reset the machine (QMP `system_reset`) and wait until every hart is parked. Memory is kept. */
+  /**
+   * Reset the machine (QMP `system_reset`) and wait until it waits for starts
+   * again (agent back with the other harts stopped, or every hart parked). Memory is kept.
+   */
   async stop(cpu: number): Promise<void> {
     checkCpu(this.#profile, cpu);
     const q = this.#qemu;
@@ -272,9 +306,10 @@ export class QemuRv64Backend implements RemoteprocBackend {
   }
 
   /**
-   * From the hart's mailbox: `running`, `offline` (parked in the stub, or
-   * QEMU not launched), `invalid` (neither: during a reset) or `crashed`
-   * (QEMU exited).
+   * Boot `"sbi"`: what SBI HSM says about the hart — `running` (STARTED),
+   * `offline` (STOPPED, or QEMU not launched), `invalid` (START/STOP pending,
+   * suspended, or unknown: e.g. during a reset). Boot `"direct"`: `running`,
+   * `offline` (parked in the stub) or `invalid`. `crashed` once QEMU exited.
    */
   state(cpu: number): Promise<string> {
     checkCpu(this.#profile, cpu);
@@ -282,7 +317,44 @@ export class QemuRv64Backend implements RemoteprocBackend {
     if (!q) return Promise.resolve("offline");
     if (q.exited) return Promise.resolve("crashed");
     const s = q.hartStatus(cpu).state;
-    return Promise.resolve(s === "running" ? "running" : s === "parked" ? "offline" : "invalid");
+    return Promise.resolve(
+      s === "running"
+        ? "running"
+        : s === "stopped" || s === "parked"
+        ? "offline"
+        : s === "unknown"
+        ? "invalid"
+        : s, // starting, stopping, suspended: what the SBI says
+    );
+  }
+
+  /** The code range of the loaded firmware is what the start re-writes from inside the guest. */
+  firmwareLoaded(_cpu: number, fw: LoadedFirmware): void {
+    if (fw.codeRange) this.#loadRange = fw.codeRange;
+  }
+
+  /** The guest UART (once QEMU runs). */
+  console(cpu: number): ConsoleEndpoint | undefined {
+    checkCpu(this.#profile, cpu);
+    const q = this.#qemu;
+    return q ? { socketPath: q.consolePath, logPath: q.consoleLog } : undefined;
+  }
+
+  /** Resolves with how QEMU's process ended (code or signal), once QEMU runs. */
+  ended(_cpu: number): Promise<string> | undefined {
+    return this.#qemu?.whenExited();
+  }
+
+  /** QEMU's process, while it runs. */
+  children(): { what: string; pid: number }[] {
+    const q = this.#qemu;
+    return q && !q.exited ? [{ what: "QEMU", pid: q.pid }] : [];
+  }
+
+  /** The guest RAM file and QEMU's sockets and work directory (removed if the owner dies). */
+  files(): string[] {
+    const q = this.#qemu;
+    return q ? [q.ramFile, q.qmpPath, q.consolePath, q.workDir] : [this.machine.ramFile];
   }
 
   /** Quit QEMU and remove the RAM file, the QMP socket and the work directory. */
@@ -313,9 +385,16 @@ export class QemuRv64Backend implements RemoteprocBackend {
     this.#launching ??= (async () => {
       const m = this.machine;
       removeStaleRamFile(m.ramFile);
-      const o: QemuRv64Options = { ramFile: m.ramFile, ramSize: m.ramSize, smp: m.smp };
+      const o: QemuRv64Options = {
+        ramFile: m.ramFile,
+        ramSize: m.ramSize,
+        smp: m.smp,
+        boot: m.boot,
+      };
       if (m.binary !== undefined) o.binary = m.binary;
       if (m.qmpPath !== undefined) o.qmpPath = m.qmpPath;
+      if (m.bios !== undefined) o.bios = m.bios;
+      if (this.#options.consoleLog !== undefined) o.consoleLog = this.#options.consoleLog;
       if (this.#options.launchTimeoutMs !== undefined) o.timeoutMs = this.#options.launchTimeoutMs;
       if (this.#options.extraArgs !== undefined) o.extraArgs = this.#options.extraArgs;
       if (this.#options.workDir !== undefined) o.workDir = this.#options.workDir;
