@@ -67,8 +67,11 @@ function matches(bytes: Uint8Array, at: number, end: number, want: Uint8Array): 
 }
 
 /**
- * The shell commands an RT-Thread style firmware exports (its `__fsym_<name>`
- * symbols), sorted.
+ * The shell commands an RT-Thread style firmware exports, sorted. RT-Thread
+ * names each exported function `__fsym_<name>` (with companion string symbols
+ * `__fsym_<name>_name` and `__fsym_<name>_desc`), and msh commands
+ * `__fsym___cmd_<command>`: when msh commands exist only they are listed
+ * (msh runs nothing else), otherwise every exported name.
  *
  * @example
  * ```ts
@@ -80,7 +83,31 @@ function matches(bytes: Uint8Array, at: number, end: number, want: Uint8Array): 
  * ```
  */
 export function shellCommands(img: ElfImage): string[] {
-  return symbolNames(img, "__fsym_").map((n) => n.slice("__fsym_".length)).filter((n) =>
-    /^[A-Za-z0-9_]{1,63}$/.test(n)
-  ).sort();
+  return commandsFromSymbols(symbolNames(img, "__fsym_").map((n) => n.slice("__fsym_".length)));
+}
+
+/**
+ * The shell commands named by `__fsym_` symbol suffixes (see
+ * {@linkcode shellCommands}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { commandsFromSymbols } from "./symbols.ts";
+ * assert.deepEqual(
+ *   commandsFromSymbols(["ps", "ps_name", "ps_desc", "__cmd_ps", "__cmd_ps_name", "hello"]),
+ *   ["ps"],
+ * );
+ * assert.deepEqual(commandsFromSymbols(["hello", "hello_desc", "list_name"]), ["hello", "list_name"]);
+ * ```
+ */
+export function commandsFromSymbols(suffixes: readonly string[]): string[] {
+  const all = new Set(suffixes.filter((n) => /^[A-Za-z0-9_]{1,63}$/.test(n)));
+  const companion = (n: string) => {
+    const m = /^(.+)_(name|desc)$/.exec(n);
+    return m !== null && all.has(m[1]!);
+  };
+  const names = [...all].filter((n) => !companion(n));
+  const msh = names.filter((n) => n.startsWith("__cmd_")).map((n) => n.slice("__cmd_".length));
+  return [...new Set(msh.length > 0 ? msh : names.filter((n) => !n.startsWith("__")))].sort();
 }

@@ -47,24 +47,21 @@ export interface RemoteProbe {
 export interface ProbeOptions {
   /**
    * The firmware's own table (its `.resource_table` bytes): a copy whose
-   * rpmsg vdev has the firmware's `gfeatures` and vring addresses (what a host
-   * rewrites) is a fresh one. Without it a copy is fresh when its `gfeatures`
-   * is 0 (no host has accepted features yet).
+   * rpmsg vdev has the firmware's `gfeatures` (what a host rewrites with the
+   * features it accepts) is a fresh one. Without it, a copy is fresh when its
+   * `gfeatures` is 0.
    */
   firmwareTable?: Uint8Array;
 }
 
-/** The fields of a firmware's rpmsg vdev a host rewrites: what tells a fresh copy from a host's. */
+/** The field of a firmware's rpmsg vdev a host rewrites: what tells a fresh copy from a host's. */
 interface HostWritten {
   gfeatures: number;
-  das: number[];
 }
 
 function hostWrittenOf(table: ResourceTable): HostWritten | undefined {
   const v = table.entries.find((e) => e.kind === "vdev" && e.id === VIRTIO_ID_RPMSG);
-  return v && v.kind === "vdev"
-    ? { gfeatures: v.gfeatures, das: v.vrings.map((r) => r.da) }
-    : undefined;
+  return v && v.kind === "vdev" ? { gfeatures: v.gfeatures } : undefined;
 }
 
 function firmwareFacts(bytes: Uint8Array | undefined): HostWritten | undefined {
@@ -150,12 +147,11 @@ export function probeRemote(
     return { ...base, state: "active", reason: `the vdev status at ${at} has DRIVER_OK` };
   }
   // A remote application copies its own table and waits; a host's copy has
-  // the features it accepted and (for ANY) the vring addresses it chose.
+  // the features it accepted in gfeatures. (The vring addresses do not tell:
+  // amp writes the processed table into the image too, as Linux does, so a
+  // firmware copies the host's addresses along with its table.)
   const fw = firmwareFacts(options.firmwareTable);
-  const fresh = fw
-    ? vdev.gfeatures === fw.gfeatures && vdev.vrings.length === fw.das.length &&
-      vdev.vrings.every((r, i) => r.da === fw.das[i])
-    : vdev.gfeatures === 0;
+  const fresh = vdev.gfeatures === (fw?.gfeatures ?? 0);
   if (fresh) {
     return {
       ...base,

@@ -103,6 +103,8 @@ export interface PickServiceOptions extends ChannelOptions {
 
 /** How long a fresh table must stay unchanged before the host writes over it, ms. */
 const TABLE_SETTLE_MS = 2;
+/** How long after DRIVER_OK, and how often, the host's table is written again if the remote overwrote it. */
+const GUARD_MS = 2000, MAX_TABLE_REWRITES = 3;
 
 /**
  * An open host session.
@@ -135,6 +137,8 @@ export class HostSession {
   #vdev: HostVdev | undefined;
   #device: RpmsgDevice | undefined;
   #features = 0;
+  #okAt = 0;
+  #rewrites = 0;
   readonly #channels: RpmsgChannel[] = [];
   #closed = false;
 
@@ -294,17 +298,21 @@ export class HostSession {
     this.#memory!.get(pa, 4).atomicStoreU32(pa, 0);
     this.#log(`starting ${starter.what}`);
     await starter.start();
+    // The table was invalidated: any valid table that appears now, with no
+    // DRIVER_OK in its rpmsg vdev, was written by the application just started.
     let last: Uint8Array | undefined;
     let since = 0;
     const ok = await waitUntil(() => {
       this.#o.check?.();
       const p = this.#look();
-      if (p.state !== "waiting" || !p.bytes) {
+      const usable = p.bytes !== undefined && p.vdevOffset !== undefined &&
+        (p.state === "waiting" || (p.state !== "active" && p.ready === undefined));
+      if (!usable) {
         last = undefined;
         return false;
       }
       const now = performance.now();
-      if (!last || !sameBytes(last, p.bytes)) {
+      if (!last || !sameBytes(last, p.bytes!)) {
         last = p.bytes;
         since = now;
         return false;
@@ -327,6 +335,12 @@ export class HostSession {
         this.#timeoutMs,
       );
     }
+    // What the application wrote is what the session attaches to.
+    this.#probe = {
+      ...this.#probe!,
+      state: "waiting",
+      reason: `${starter.what} published its table`,
+    };
     this.#log(`${starter.what}: the application waits for a host`);
   }
 
@@ -420,6 +434,7 @@ export class HostSession {
     const v = this.#vdevAccess!;
     v.writeGuestFeatures(this.#features);
     v.setDriverOk();
+    this.#okAt = performance.now();
     const [r0, r1] = this.#vdev!.vrings;
     const dev = this.#device!;
     this.#log(
@@ -427,6 +442,28 @@ export class HostSession {
         r0!.num
       } entries), ${dev.rxBuffers}+${dev.txBuffers} buffers, features ${hex(this.#features)}`,
     );
+  }
+
+  /**
+   * The host's copy wins: a remote application that still writes its table
+   * after the host's DRIVER_OK (it copied it, then its parser touched it)
+   * can clear the status or the vring addresses. Until the remote has said
+   * anything, and for a short while, such a table is written again.
+   */
+  #guard(): void {
+    if (this.#rewrites >= MAX_TABLE_REWRITES || this.#device!.stats.rxMessages > 0) return;
+    if (performance.now() - this.#okAt > GUARD_MS) return;
+    const v = this.#vdevAccess!;
+    const { pa } = this.profile.layout.rscTable;
+    const r0 = this.#vdev!.vrings[0]!;
+    const daAt = this.#vdev!.statusPa - 24 + 28;
+    const region = this.#memory!.get(pa, this.profile.layout.rscTable.size);
+    if (v.driverOk() && region.u32(daAt) === r0.pa) return;
+    this.#rewrites++;
+    this.#log("the remote rewrote its table after DRIVER_OK: writing the host's copy again");
+    writeHostTable(this.#table!, this.#memory!);
+    v.writeGuestFeatures(this.#features);
+    v.setDriverOk();
   }
 
   // --------------------------------------------------------------- services
@@ -456,6 +493,7 @@ export class HostSession {
     if (!ch.endpoint.ready) {
       const ok = await waitUntil(() => {
         this.#o.check?.();
+        this.#guard();
         if (!ch.endpoint.ready) dev.poll();
         return ch.endpoint.ready;
       }, { deadlineMs: wait, signal: this.#o.signal, spinUs: 0 });
@@ -486,6 +524,7 @@ export class HostSession {
     let firstSeen = -1;
     const ok = await waitUntil(() => {
       this.#o.check?.();
+      this.#guard();
       dev.poll();
       const b = best();
       if (b === undefined) return false;

@@ -25,6 +25,7 @@ import { loadElf, type LoadPlan, type LoadResult, type LoadWarning, planLoad } f
 import { shellCommands } from "../elf/symbols.ts";
 import { PF_X, PT_LOAD } from "../elf/types.ts";
 import { resourceTableExtent } from "../rsc/table.ts";
+import { VDEV_GFEATURES, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS } from "../rsc/layout.ts";
 import type { ElfImage } from "../elf/types.ts";
 import type { LoadedFirmware, RemoteprocBackend, RemoteprocState } from "./types.ts";
 
@@ -224,7 +225,10 @@ export class Remoteproc {
     let result: ReturnType<typeof loadElf>;
     try {
       result = loadElf(img, map, loadOpts);
-      if (rsc) writeHostTable(rsc, map);
+      if (rsc) {
+        writeHostTable(rsc, map);
+        if (rsc.pa !== rsc.imageAddr) markHostCopy(rsc, map);
+      }
     } catch (e) {
       // Memory may hold part of the new image: nothing loaded is runnable any more.
       this.#lc = new Lifecycle(this.#lc.subject);
@@ -480,4 +484,20 @@ export function codeRangeOf(img: ElfImage): { start: number; len: number } {
     hi = Math.max(hi, s.paddr + s.memsz);
   }
   return lo === Infinity ? { start: 0, len: 0 } : { start: lo, len: hi - lo };
+}
+
+/**
+ * Mark the live copy a load writes at the layout address as a host's copy:
+ * each rpmsg vdev's `gfeatures` gets the name-service bit the host accepts.
+ * A remote application copies its table from its image (where `gfeatures`
+ * stays as built, 0) when it starts, so a host can tell "an application
+ * copied its table and waits" from "the table amp wrote at load" (the remote
+ * reads `gfeatures` only after DRIVER_OK, by which time the host wrote it).
+ */
+function markHostCopy(rsc: HostResourceTable, map: MemoryMap): void {
+  for (const v of rsc.vdevs) {
+    if (v.id !== VIRTIO_ID_RPMSG) continue;
+    const at = rsc.pa + v.offset + VDEV_GFEATURES;
+    map.get(at, 4).setU32(at, (v.dfeatures & VIRTIO_RPMSG_F_NS) >>> 0);
+  }
 }
