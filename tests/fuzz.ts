@@ -456,7 +456,9 @@ function printCase(seed: number, index: number): void {
   console.log(`  reproduce: deno task fuzz --seed ${seed} --case ${index}`);
 }
 
-async function main(args: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number> {
+  // `deno task fuzz -- --cases N` passes the "--" through: it only separates.
+  const args = argv.filter((a) => a !== "--");
   const { values } = parseArgs({
     args,
     strict: true,

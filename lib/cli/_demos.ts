@@ -54,6 +54,7 @@ export function demoIo(ctx: CommandContext): DemoIo {
 export const DEMO_OPTIONS: OptionSpecs = {
   machine: {
     type: "string",
+    short: "m",
     valueName: "NAME|FILE",
     description: "Talk to this machine (default: the running remote in the state file)",
   },

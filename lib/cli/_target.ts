@@ -167,3 +167,32 @@ export async function findTarget(
     : await resolveMachine(entry.machine);
   return { profile, entry };
 }
+
+/**
+ * The cpu a verb names: its `<cpu>` argument or `--cpu N` (the same; both
+ * may be given only when they agree), or undefined for "the only one running".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cpuArgument } from "./_target.ts";
+ * assert(cpuArgument("trace", ["1"], undefined) === "1");
+ * assert(cpuArgument("trace", [], "2") === "2");
+ * assert(cpuArgument("trace", [], undefined) === undefined);
+ * assert.throws(() => cpuArgument("trace", ["1"], "2"), /names cpu 1 and --cpu 2/);
+ * ```
+ */
+export function cpuArgument(
+  verb: string,
+  positionals: readonly string[],
+  option: unknown,
+): string | undefined {
+  const pos = positionals[0];
+  const opt = typeof option === "string" ? option : undefined;
+  if (pos !== undefined && opt !== undefined && pos !== opt) {
+    throw new UsageError(`${verb}: names cpu ${pos} and --cpu ${opt}; give one`);
+  }
+  const cpu = pos ?? opt;
+  if (cpu !== undefined) parseCpu(cpu, pos !== undefined ? "<cpu>" : "--cpu");
+  return cpu;
+}

@@ -25,7 +25,7 @@ import {
 import type { CpuEntry } from "../runtime/registry.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
 import { intOption } from "./_demos.ts";
-import { findTarget, parseCpu } from "./_target.ts";
+import { cpuArgument, findTarget } from "./_target.ts";
 
 /** The byte that detaches an interactive console (Ctrl+]). */
 export const DETACH_BYTE = 0x1d;
@@ -33,13 +33,14 @@ export const DETACH_BYTE = 0x1d;
 /** Longest `--expect` pattern accepted. */
 const MAX_PATTERN = 1000;
 
-async function consoleEntry(ctx: CommandContext, cpuArg: string): Promise<CpuEntry> {
-  const cpu = parseCpu(cpuArg);
+async function consoleEntry(ctx: CommandContext): Promise<CpuEntry> {
+  const cpuArg = cpuArgument("console", ctx.positionals, ctx.values.cpu);
   const machine = typeof ctx.values.machine === "string" ? ctx.values.machine : undefined;
   const { profile, entry } = await findTarget({
-    cpu: cpuArg,
+    ...(cpuArg !== undefined ? { cpu: cpuArg } : {}),
     ...(machine !== undefined ? { machine } : {}),
   });
+  const cpu = cpuArg !== undefined ? Number(cpuArg) : entry?.cpu ?? profile.cpus[0]!;
   checkCpu(profile, cpu);
   if (!entry) {
     throw new AmpError(
@@ -127,7 +128,7 @@ async function interactive(ctx: CommandContext, entry: CpuEntry): Promise<number
 export const consoleCommand: Command = defineCommand({
   name: "console",
   summary: "The remote's serial console: attach, type a line, or wait for output",
-  usage: "console <cpu> [--send TEXT] [--expect REGEX] [--timeout MS] [--machine NAME]",
+  usage: "console [<cpu>|--cpu N] [--send TEXT] [--expect REGEX] [--timeout MS] [--machine NAME]",
   description:
     "Talks to the console of a core run by `amp load` (qemu-rv64: the guest UART; sim: the\n" +
     "simulated core's shell). On a terminal it attaches: keys go to the remote, its output\n" +
@@ -149,6 +150,11 @@ export const consoleCommand: Command = defineCommand({
       valueName: "MS",
       description: "With --expect: longest wait (default 10000)",
     },
+    cpu: {
+      type: "string",
+      valueName: "N",
+      description: "The remote cpu, as the other verbs take it (same as the <cpu> argument)",
+    },
     machine: {
       type: "string",
       short: "m",
@@ -156,7 +162,7 @@ export const consoleCommand: Command = defineCommand({
       description: "The machine (default: the one running the cpu)",
     },
   },
-  args: { min: 1, max: 1, names: "<cpu>" },
+  args: { min: 0, max: 1, names: "[<cpu>]" },
   async run(ctx) {
     const send = ctx.values.send === undefined ? undefined : String(ctx.values.send);
     if (send !== undefined && !/^[\x20-\x7e\t]{0,1000}$/.test(send)) {
@@ -167,7 +173,7 @@ export const consoleCommand: Command = defineCommand({
     if (timeout !== undefined && re === undefined) {
       throw new UsageError("--timeout is only for --expect");
     }
-    const entry = await consoleEntry(ctx, ctx.positionals[0]!);
+    const entry = await consoleEntry(ctx);
     if (re !== undefined) {
       const timeoutMs = timeout ?? 10_000;
       const r = await expectOutput(entry, {

@@ -32,6 +32,7 @@ export const demoCommand: Command = defineCommand({
   options: {
     machine: {
       type: "string",
+      short: "m",
       valueName: "NAME|FILE",
       description: "Machine profile (default: the detected board, else sim)",
     },

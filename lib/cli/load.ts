@@ -64,6 +64,7 @@ export const loadCommand: Command = defineCommand({
   options: {
     machine: {
       type: "string",
+      short: "m",
       valueName: "NAME|FILE",
       description: "Machine profile: built-in name or JSON file",
     },

@@ -130,6 +130,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
   const io = options.io ?? denoIo();
   const { commands, version } = options;
   let verbose = false;
+  let jsonOut = false;
   try {
     // Global options are those before the first non-option argument (the verb).
     let i = 0;
@@ -155,7 +156,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
     if (verb === undefined) throw new UsageError("missing verb (see amp --help)");
     const rest = argv.slice(i + 1);
     if (verb === "help") {
-      if (rest.length === 0) {
+      if (rest.length === 0 || (rest.length === 1 && (rest[0] === "--help" || rest[0] === "-h"))) {
         io.stdout(topHelp(commands, version));
         return 0;
       }
@@ -171,7 +172,11 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
 
     let parsed;
     try {
-      parsed = parse([...rest], { ...command.options, ...COMMON_OPTIONS }, true);
+      parsed = parse(
+        joinNegativeValues(rest, { ...command.options, ...COMMON_OPTIONS }),
+        { ...command.options, ...COMMON_OPTIONS },
+        true,
+      );
     } catch (e) {
       throw usageFromParseArgs(e, `amp ${verb}`, `amp ${verb} --help`);
     }
@@ -200,8 +205,40 @@ export async function runCli(argv: readonly string[], options: RunCliOptions): P
       err: (line = "") => io.stderr(line + "\n"),
       io,
     };
+    jsonOut = ctx.json;
     return await command.run(ctx);
   } catch (e) {
+    if (jsonOut) {
+      // --json: the failure as JSON on standard output too, for scripts.
+      io.stdout(JSON.stringify({ ok: false, ...errorFields(e) }) + "\n");
+    }
     return reportError(e, io, verbose);
   }
+}
+
+function errorFields(e: unknown): { code: string; error: string } {
+  return {
+    code: isAmpError(e) ? e.code : e instanceof UsageError ? "USAGE" : "INTERNAL",
+    error: e instanceof Error ? e.message : String(e),
+  };
+}
+
+/**
+ * `--opt -5` as `--opt=-5` for string options: a value that starts with "-"
+ * and a digit is a (bad) number, not an unknown option, so the option's own
+ * check reports it ("--count must be an integer in 1..").
+ */
+function joinNegativeValues(args: readonly string[], options: OptionSpecs): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    const name = a.startsWith("--") ? a.slice(2) : undefined;
+    const spec = name !== undefined && !name.includes("=") ? options[name] : undefined;
+    if (spec?.type === "string" && next !== undefined && /^-[0-9.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }

@@ -92,6 +92,7 @@ export const remoteCommand: Command = defineCommand({
   options: {
     machine: {
       type: "string",
+      short: "m",
       valueName: "NAME|FILE",
       description: `The machine (default ${REMOTE_DEFAULT_MACHINE})`,
     },

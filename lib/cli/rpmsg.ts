@@ -61,7 +61,19 @@ async function listen(ctx: CommandContext, name: string): Promise<number> {
     throw e;
   }
   try {
-    const ch = await s.channel(name);
+    // Listening waits for the service to be announced as long as it listens:
+    // until Ctrl+C, unless --timeout bounds it.
+    const forever = ctx.values.timeout === undefined;
+    if (forever && !ctx.json && !s.services().has(name)) {
+      ctx.err(`Waiting for the remote to announce "${name}"; Ctrl+C to stop`);
+    }
+    let ch;
+    try {
+      ch = await s.channel(name, { timeoutMs: forever ? 24 * 3_600_000 : timeoutMs });
+    } catch (e) {
+      if (!ac.signal.aborted) throw e;
+      return finishDemo(ctx, run.finish(0)); // Ctrl+C before the service came: nothing heard
+    }
     if (!ctx.json) {
       ctx.out(
         `Listening on "${name}" (local ${ch.endpoint.addr}, remote ${ch.endpoint.dst})${

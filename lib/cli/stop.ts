@@ -22,6 +22,7 @@ export const stopCommand: Command = defineCommand({
   options: {
     machine: {
       type: "string",
+      short: "m",
       valueName: "NAME",
       description: "Machine name, when several machines use the cpu number",
     },

@@ -13,7 +13,7 @@ import { checkCpu } from "../machine/validate.ts";
 import { followTrace, locateTrace, readLiveTrace } from "../diag/trace.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { mapLiveMachine } from "./_live.ts";
-import { findTarget } from "./_target.ts";
+import { cpuArgument, findTarget } from "./_target.ts";
 
 /** Poll interval of `--follow`, ms. */
 export const FOLLOW_INTERVAL_MS = 100;
@@ -22,7 +22,7 @@ export const FOLLOW_INTERVAL_MS = 100;
 export const traceCommand: Command = defineCommand({
   name: "trace",
   summary: "Print the remote's trace buffer (--follow: keep printing)",
-  usage: "trace <cpu> [--follow] [--machine NAME|FILE] [--entry N]",
+  usage: "trace [<cpu>|--cpu N] [--follow] [--machine NAME|FILE] [--entry N]",
   description: [
     "Finds the trace entry (RSC_TRACE) in the live resource table of the running",
     "remote, maps its buffer (read-only, except on UIO boards where the map is shared)",
@@ -35,6 +35,11 @@ export const traceCommand: Command = defineCommand({
   ].join("\n"),
   options: {
     follow: { type: "boolean", short: "f", description: "Keep printing new text until Ctrl+C" },
+    cpu: {
+      type: "string",
+      valueName: "N",
+      description: "The remote cpu, as the other verbs take it (same as the <cpu> argument)",
+    },
     machine: {
       type: "string",
       short: "m",
@@ -47,12 +52,9 @@ export const traceCommand: Command = defineCommand({
       description: "Which trace entry of the table (default 0, the first)",
     },
   },
-  args: { min: 1, max: 1, names: "<cpu>" },
+  args: { min: 0, max: 1, names: "[<cpu>]" },
   async run(ctx) {
-    const cpuArg = ctx.positionals[0]!;
-    if (!/^[0-9]{1,4}$/.test(cpuArg)) {
-      throw new UsageError(`trace: <cpu> must be a number, got "${cpuArg}"`);
-    }
+    const cpuArg = cpuArgument("trace", ctx.positionals, ctx.values.cpu);
     const machine = ctx.values.machine;
     if (machine !== undefined && (typeof machine !== "string" || machine === "")) {
       throw new UsageError("trace: --machine needs a profile name or file");
@@ -65,10 +67,12 @@ export const traceCommand: Command = defineCommand({
       }
       which = Number(entryArg);
     }
-    const { profile, entry: run } = await findTarget(
-      machine === undefined ? { cpu: cpuArg } : { machine, cpu: cpuArg },
-    );
-    checkCpu(profile, Number(cpuArg));
+    const { profile, entry: run } = await findTarget({
+      ...(machine !== undefined ? { machine } : {}),
+      ...(cpuArg !== undefined ? { cpu: cpuArg } : {}),
+    });
+    const cpu = cpuArg !== undefined ? Number(cpuArg) : run?.cpu ?? profile.cpus[0]!;
+    checkCpu(profile, cpu);
     const map = await mapLiveMachine(profile);
     try {
       let located;
@@ -86,7 +90,7 @@ export const traceCommand: Command = defineCommand({
         if (r.text === "" && profile.control.kind === "sim") {
           ctx.err(
             `The trace buffer "${r.entry.name}" is empty: the simulated core does not run the firmware's code` +
-              (run?.consoleLog ? " (its console: amp console " + cpuArg + ")" : ""),
+              (run?.consoleLog ? ` (its console: amp console ${cpu})` : ""),
           );
         }
         if (ctx.verbose) {
