@@ -15,7 +15,7 @@ import { checkCpu } from "../machine/validate.ts";
 import { firmwareCap, planFirmware, readFirmware } from "../remoteproc/remoteproc.ts";
 import { requestReload } from "../runtime/client.ts";
 import { runOwner } from "../runtime/owner.ts";
-import { selfSimCommand } from "../sim/process.ts";
+import { parseChaos, selfSimCommand } from "../sim/process.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
 import { findTarget, parseCpu, resolveMachine } from "./_target.ts";
 import { intOption } from "./_demos.ts";
@@ -77,6 +77,12 @@ export const loadCommand: Command = defineCommand({
       valueName: "MS",
       description: "With --reload: longest wait for the owner's answer (default 30000)",
     },
+    chaos: {
+      type: "string",
+      valueName: "SEED[:MS]",
+      description: "sim only: a hostile remote on purpose, corrupting rings, headers, name " +
+        "service, table and status in some sessions (about every MS ms, default 30)",
+    },
   },
   args: { min: 2, max: 2, names: "<fw.elf> <cpu>" },
   async run(ctx: CommandContext): Promise<number> {
@@ -86,6 +92,15 @@ export const loadCommand: Command = defineCommand({
     if (ctx.values.reload === true) return await reloadRemote(ctx, firmware, cpuArg, timeout);
     if (timeout !== undefined) throw new UsageError("--timeout is only for --reload");
     const profile = await resolveMachine(ctx.values.machine as string | undefined);
+    const chaos = typeof ctx.values.chaos === "string" ? ctx.values.chaos : undefined;
+    if (chaos !== undefined) {
+      if (profile.control.kind !== "sim") {
+        throw new UsageError(`--chaos is for the sim machine, not "${profile.name}"`);
+      }
+      if (parseChaos(chaos) === null) {
+        throw new UsageError(`--chaos needs SEED or SEED:MEAN_MS, got "${chaos}"`);
+      }
+    }
     const sig = untilSignal();
     const tty = Deno.stderr.isTerminal();
     try {
@@ -103,6 +118,7 @@ export const loadCommand: Command = defineCommand({
         },
         until: sig.promise,
         simCommand: selfSimCommand(),
+        ...(chaos !== undefined ? { backendOptions: { chaos } } : {}),
       });
     } finally {
       sig.dispose();

@@ -61,6 +61,8 @@ export interface DeviceOptions {
   autoStart?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
+  /** A host session started (DRIVER_OK seen) or ended (vdev reset), with its number. */
+  onSession?: (event: "start" | "end", session: number) => void;
 }
 
 /** A running device-role runtime. */
@@ -71,6 +73,8 @@ export interface DeviceRuntime {
   readonly shmemCopied: number;
   /** The device-role rpmsg bus. */
   readonly device: RpmsgDevice;
+  /** The machine's memory as the device maps it. */
+  readonly memory: MemoryMap;
   /** Resolves when the device stopped (after {@linkcode DeviceRuntime.stop} or a fatal error). */
   readonly done: Promise<void>;
   /**
@@ -284,11 +288,16 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
             }
             word?.publish(READY_RUNNING);
             log(`device: host session ${sessions} started (features ${hex(features)})`);
+            options.onSession?.("start", sessions);
           },
           onSessionEnd: () => {
             pending.length = 0;
+            options.onSession?.("end", sessions);
+            // Fresh for the next host, as a restarted application would be:
+            // whatever the session (or a hostile party) left in the table goes.
+            copyTable();
             word?.publish(READY_WAITING);
-            log(`device: host session ${sessions} ended (vdev reset)`);
+            log(`device: host session ${sessions} ended (vdev reset); table published again`);
           },
           onError: (e) => log(`device: vring broken, waiting for a vdev reset: ${e.message}`),
           run: {
@@ -298,6 +307,11 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
         });
       }
     })();
+    // A serve loop that fails ends the whole device (its owner hears of it), not just itself.
+    serve.catch((e) => {
+      log(`device: stopped by an error: ${(e as Error).message}`);
+      ac.abort();
+    });
     const shmem = responder ? shmemLoop(responder, ac.signal) : Promise.resolve();
     let stopped = false;
     const done = Promise.allSettled([serve, shmem]).then((rs) => {
@@ -320,6 +334,7 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
         return responder?.copied ?? 0;
       },
       device,
+      memory,
       done,
       restart() {
         if (ac.signal.aborted) return;

@@ -84,16 +84,22 @@ export async function serveRpmsgRemote(
       await vdev.waitDriverOk({ deadlineMs: 1000, ...(signal ? { signal } : {}) });
     } catch (e) {
       if (isAmpError(e) && (e.code === "TIMEOUT" || e.code === "ABORTED")) continue;
-      throw e;
+      if (!(e instanceof VirtioError)) throw e;
+      // The driver failed the device (or the status byte is garbage): wait for a reset.
+      onError(e);
+      await backoffWait(() => vdev.status() === 0, { deadlineMs: 1000, signal, spinUs: 0 });
+      continue;
     }
     const features = options.deviceFeatures === undefined
       ? vdev.negotiatedFeatures()
       : (options.deviceFeatures & vdev.guestFeatures()) >>> 0;
-    device.reset({ features });
-    sessions++;
-    options.onSessionStart?.(sessions, features);
     const stop = () => vdev.statusReset();
     try {
+      // A session starts on the rings the driver set up: a hostile or confused
+      // driver can break them at once (the re-announcements already use them).
+      device.reset({ features });
+      sessions++;
+      options.onSessionStart?.(sessions, features);
       await device.run({ ...options.run, ...(signal ? { signal } : {}), stop });
     } catch (e) {
       if (!(e instanceof VirtioError)) throw e;

@@ -43,6 +43,8 @@ export interface SimBackendOptions extends SimHooks {
   consoleSocket?: string;
   /** The simulated core's log lines. */
   log?: (line: string) => void;
+  /** Chaos mode for the simulated core: `SEED` or `SEED:MEAN_MS` (a hostile remote on purpose). */
+  chaos?: string;
 }
 
 /**
@@ -112,6 +114,7 @@ export class SimBackend implements RemoteprocBackend {
         rscAddr: rsc.addr,
         rscSize: rsc.bytes.length,
         ...(this.#options.log ? { log: this.#options.log } : {}),
+        ...(this.#options.chaos !== undefined ? { chaos: this.#options.chaos } : {}),
         ...(console ? { consoleSocket: console.socketPath, consoleLog: console.logPath } : {}),
       });
       this.#child = child;

@@ -23,6 +23,7 @@ import { hex } from "../mem/region.ts";
 import { startDevice } from "../device/runtime.ts";
 import { dieWithParent } from "../util/orphans.ts";
 import { type ShellActions, SimShell } from "./shell.ts";
+import { Chaos } from "./chaos.ts";
 
 /** The line the child prints when it serves. */
 export const SIM_READY_LINE = "ready";
@@ -76,6 +77,7 @@ export async function simRemoteMain(
         "stdin-watch": { type: "boolean" },
         "console": { type: "string" },
         "console-log": { type: "string" },
+        "chaos": { type: "string" },
       },
       strict: true,
     }).values;
@@ -99,6 +101,11 @@ export async function simRemoteMain(
     write(`sim: bad profile: ${(e as Error).message}`);
     return 2;
   }
+  const chaosSpec = values.chaos === undefined ? undefined : parseChaos(values.chaos);
+  if (chaosSpec === null) {
+    write(`sim: bad --chaos "${values.chaos}" (SEED or SEED:MEAN_MS)`);
+    return 2;
+  }
   const rscAddr = parseAddr(values["rsc-addr"], "--rsc-addr")!;
   const rscSize = parseAddr(values["rsc-size"], "--rsc-size");
   const sim = await startDevice({
@@ -107,7 +114,15 @@ export async function simRemoteMain(
     ...(rscSize !== undefined ? { rscSize } : {}),
     services: defaultSimServices(),
     log: write,
+    onSession: (event, n) => {
+      if (event === "start") chaos?.sessionStarted(n);
+      else chaos?.sessionEnded();
+    },
   });
+  const chaos: Chaos | undefined = chaosSpec
+    ? new Chaos(sim.memory, profile, sim.device, { ...chaosSpec, log: write })
+    : undefined;
+  if (chaos) write(`sim: CHAOS MODE (seed ${chaosSpec!.seed}): a hostile remote on purpose`);
   const con = values.console !== undefined && values["console-log"] !== undefined
     ? await SimConsole.start(values.console, values["console-log"], {
       startRpmsg: () => sim.restart(),
@@ -138,6 +153,7 @@ export async function simRemoteMain(
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, stop);
     await con?.close();
+    chaos?.close();
   }
   write(`sim: stopped after ${sim.sessions} host session(s)`);
   return 0;
@@ -161,6 +177,8 @@ export interface SpawnSimOptions {
   consoleSocket?: string;
   /** Append everything the simulated console prints to this file. */
   consoleLog?: string;
+  /** Chaos mode: `SEED` or `SEED:MEAN_MS` (see `chaos.ts`). */
+  chaos?: string;
 }
 
 /** A running simulated-remote child process. */
@@ -214,6 +232,7 @@ export async function spawnSimRemote(options: SpawnSimOptions): Promise<SimProce
     "--stdin-watch",
   ];
   if (options.rscSize !== undefined) args.push("--rsc-size", String(options.rscSize));
+  if (options.chaos !== undefined) args.push("--chaos", options.chaos);
   if (options.consoleSocket !== undefined && options.consoleLog !== undefined) {
     args.push("--console", options.consoleSocket, "--console-log", options.consoleLog);
   }
@@ -400,4 +419,25 @@ class SimConsole {
       Deno.removeSync(this.#path);
     } catch { /* gone */ }
   }
+}
+
+/**
+ * `SEED` or `SEED:MEAN_MS` of `--chaos`, or null when malformed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseChaos } from "./process.ts";
+ * assert.deepEqual(parseChaos("7"), { seed: 7 });
+ * assert.deepEqual(parseChaos("7:20"), { seed: 7, meanMs: 20 });
+ * assert(parseChaos("x") === null && parseChaos("7:0") === null);
+ * ```
+ */
+export function parseChaos(spec: string): { seed: number; meanMs?: number } | null {
+  const m = /^([0-9]{1,10})(?::([0-9]{1,6}))?$/.exec(spec);
+  if (!m) return null;
+  const seed = Number(m[1]);
+  if (m[2] === undefined) return { seed };
+  const meanMs = Number(m[2]);
+  return meanMs >= 1 ? { seed, meanMs } : null;
 }
