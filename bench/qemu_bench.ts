@@ -20,23 +20,18 @@ import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
 import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
 import { DIAG_PING, DIAG_PONG } from "../lib/machine/qemu/_testing.ts";
 import { attachHost, clearDiag } from "../lib/machine/qemu/_rpmsg_host.ts";
-import { yieldTurn } from "../lib/notify/_backoff.ts";
-import { osYield } from "../lib/notify/_os_yield.ts";
+import { yieldThread, yieldTurn } from "../lib/util/wait.ts";
 import { registerQemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64_register.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
 
 /** Echo service of the demo firmware. */
 export const SERVICE = "rpmsg-openamp-demo-channel";
 const FW = new URL("../examples/firmware/rv64-virt/amp-demo.elf", import.meta.url);
-const sy = osYield();
 
 /** After a burst of spins give the CPU away: sched_yield mostly, an event-loop turn now and then. */
 function pause(spins: number): Promise<void> | null {
   if ((spins & 0x3f) !== 0) return null;
-  if (sy !== null && (spins & 0x3fff) !== 0) {
-    sy();
-    return null;
-  }
+  if ((spins & 0x3fff) !== 0 && yieldThread()) return null;
   return yieldTurn();
 }
 

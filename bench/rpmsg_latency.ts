@@ -14,8 +14,7 @@
 import { parseArgs } from "node:util";
 import { mapShm, removeShm } from "../lib/mem/mmap.ts";
 import type { MemoryRegion } from "../lib/mem/region.ts";
-import { yieldTurn } from "../lib/notify/_backoff.ts";
-import { osYield } from "../lib/notify/_os_yield.ts";
+import { yieldThread, yieldTurn } from "../lib/util/wait.ts";
 import type { RpmsgDevice, RpmsgEndpoint } from "../lib/rpmsg/device.ts";
 import {
   type HostEnd,
@@ -46,15 +45,11 @@ export interface BenchLink {
 }
 
 let uniq = 0;
-const sy = osYield();
 
 /** After a burst of spins give the CPU away: sched_yield mostly, an event-loop turn now and then. */
 function pause(spins: number): Promise<void> | null {
   if ((spins & 0xff) !== 0) return null;
-  if (sy !== null && (spins & 0x3fff) !== 0) {
-    sy();
-    return null;
-  }
+  if ((spins & 0x3fff) !== 0 && yieldThread()) return null;
   return yieldTurn();
 }
 

@@ -1,15 +1,27 @@
 /**
- * Small shared helpers: polling shared memory under a deadline.
+ * Small shared helpers: waiting on shared memory under a deadline (spin, then
+ * yield, then sleep with backoff).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { pollUntil } from "./mod.ts";
+ * import { waitFor, waitUntil } from "./mod.ts";
  * let n = 0;
- * assert((await pollUntil(() => ++n === 3, { deadlineMs: 1000 })) === true);
+ * assert(await waitUntil(() => ++n === 3, { deadlineMs: 1000 }));
+ * assert((await waitFor(() => n, { deadlineMs: 0 })) === 3);
  * ```
  *
  * @module
  */
 
-export { type Falsy, type PollOptions, pollUntil, sleep } from "./poll.ts";
+export {
+  type Falsy,
+  sleep,
+  waitFor,
+  type WaitForOptions,
+  type WaitOptions,
+  waitUntil,
+  YIELD_TURN_US,
+  yieldThread,
+  yieldTurn,
+} from "./wait.ts";

@@ -1,17 +1,17 @@
 /**
- * Waiting on shared-memory conditions without burning the (shared) host CPU:
- * synchronous re-checks for a short while, then yields, then 1 ms sleeps.
+ * Transition module: waits moved to `lib/util/wait.ts`; this keeps the old
+ * option names (`timeoutMs`, `abort`) only until its importers switch.
  *
  * @module
  */
 
-import { sleep } from "../../util/poll.ts";
+import { waitUntil as wait } from "../../util/wait.ts";
 
-/** Options of {@linkcode waitUntil}. */
+/** Options of {@linkcode waitUntil} (transition; use `lib/util/wait.ts`). */
 export interface WaitOptions {
   /** Longest wait, in ms. */
   timeoutMs: number;
-  /** Microseconds of synchronous re-checks before the first yield (default 20). */
+  /** Microseconds of synchronous re-checks before sleeping (default 20). */
   spinUs?: number;
   /** Called on every round that does not succeed; throw from it to give up early. */
   abort?: () => void;
@@ -29,17 +29,17 @@ export interface WaitOptions {
  * assert(!(await waitUntil(() => false, { timeoutMs: 5 })));
  * ```
  */
-export async function waitUntil(check: () => boolean, options: WaitOptions): Promise<boolean> {
-  const t0 = performance.now();
-  const spinMs = (options.spinUs ?? 20) / 1000;
-  let rounds = 0;
-  for (;;) {
+export function waitUntil(check: () => boolean, options: WaitOptions): Promise<boolean> {
+  const abort = options.abort;
+  const checked = abort === undefined ? check : () => {
     if (check()) return true;
-    const elapsed = performance.now() - t0;
-    if (elapsed > options.timeoutMs) return false;
-    options.abort?.();
-    if (elapsed < spinMs) continue;
-    rounds++;
-    await sleep(rounds < 50 ? 0 : 1);
-  }
+    abort();
+    return false;
+  };
+  return wait(checked, {
+    deadlineMs: options.timeoutMs,
+    spinUs: options.spinUs ?? 20,
+    yieldUs: 0,
+    sleepMs: 1,
+  });
 }
