@@ -9,7 +9,7 @@
 import { TimeoutError } from "../errors.ts";
 import type { MemoryRegion } from "../mem/region.ts";
 import { type DemoResult, DemoRun, type LogFn } from "./channel.ts";
-import { sleep } from "../util/poll.ts";
+import { sleep } from "../util/wait.ts";
 
 /** Offsets from the demo area's base. */
 export const SHM_CONTROL = 0x00, SHM_TX_AVAIL = 0x04, SHM_RX_AVAIL = 0x0c;

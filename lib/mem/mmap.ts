@@ -14,7 +14,7 @@
  */
 
 import { ConfigError, MemoryBoundsError, OsError, osErrorFrom, TimeoutError } from "../errors.ts";
-import { sleep } from "../util/poll.ts";
+import { sleep } from "../util/wait.ts";
 import {
   MAP_PRIVATE,
   MAP_SHARED,

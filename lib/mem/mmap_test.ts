@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, isAmpError, OsError, TimeoutError } from "../errors.ts";
-import { pollUntil } from "../util/poll.ts";
+import { waitFor } from "../util/wait.ts";
 import { bindToUioDriver } from "./_uio_bind.ts";
 import {
   findOrBindUio,
@@ -606,9 +606,9 @@ function unbound(f: FakeUio, dev: string): { devDir: string; bind: string } {
  * the device's `uio/<uio>` entry, its class/uio attributes and /dev node.
  */
 async function fakeKernel(f: FakeUio, bind: string, dev: string, uio: string): Promise<void> {
-  await pollUntil(() => Deno.readTextFileSync(bind) === dev, {
+  await waitFor(() => Deno.readTextFileSync(bind) === dev, {
     deadlineMs: 30_000,
-    spin: 0,
+    spinUs: 0,
     what: `waiting for ${dev} to be written to ${bind}`,
   });
   f.device(uio, dev, {

@@ -8,9 +8,9 @@
 
 import { ConfigError, RpmsgError, TimeoutError } from "../errors.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
-import { backoffWait, yieldTurn } from "../notify/_backoff.ts";
 import type { Notifier } from "../notify/types.ts";
 import { VIRTIO_RPMSG_F_NS } from "../rsc/layout.ts";
+import { waitUntil, yieldTurn } from "../util/wait.ts";
 import type { Virtqueue } from "../virtio/types.ts";
 import { vringLayout } from "../virtio/virtqueue.ts";
 import {
@@ -667,7 +667,7 @@ export class RpmsgDevice {
     ep: RpmsgEndpoint,
     options: { deadlineMs: number; signal?: AbortSignal },
   ): Promise<void> {
-    const ok = await backoffWait(() => {
+    const ok = await waitUntil(() => {
       if (!ep.ready) this.poll();
       return ep.ready;
     }, { deadlineMs: options.deadlineMs, signal: options.signal });
@@ -705,7 +705,7 @@ export class RpmsgDevice {
   ): Promise<void> {
     if (this.trySend(ep, data, dst)) return;
     const deadlineMs = options.deadlineMs ?? 15_000;
-    const ok = await backoffWait(() => this.trySend(ep, data, dst), {
+    const ok = await waitUntil(() => this.trySend(ep, data, dst), {
       deadlineMs,
       signal: options.signal,
       spinUs: 0,

@@ -7,7 +7,7 @@
  */
 
 import { isAmpError, VirtioError } from "../errors.ts";
-import { backoffWait } from "../notify/_backoff.ts";
+import { waitUntil } from "../util/wait.ts";
 import type { SharedVdev } from "../virtio/vdev.ts";
 import type { RpmsgDevice, RpmsgRunOptions } from "./device.ts";
 
@@ -100,7 +100,7 @@ export async function serveRpmsgRemote(
       onError(e);
       // The ring is broken until the host starts over.
       while (!signal?.aborted && !stop()) {
-        await backoffWait(stop, { deadlineMs: 1000, signal, spinUs: 0 });
+        await waitUntil(stop, { deadlineMs: 1000, signal, spinUs: 0 });
       }
     }
     if (signal?.aborted) break;

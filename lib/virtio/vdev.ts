@@ -33,7 +33,7 @@ import {
   VRING_RESERVED,
   VRING_SIZE,
 } from "../rsc/layout.ts";
-import { pollUntil } from "../util/poll.ts";
+import { waitFor } from "../util/wait.ts";
 import { VRING_MAX_ALIGN, VRING_MAX_NUM } from "./virtqueue.ts";
 
 /** Most vrings a vdev may declare (Linux refuses more than 2). */
@@ -208,7 +208,7 @@ export class SharedVdev {
    * @throws {VirtioError} `VDEV_FAILED` when the driver sets FAILED instead.
    */
   async waitDriverOk(options: WaitDriverOkOptions): Promise<number> {
-    const status = await pollUntil(() => {
+    const status = await waitFor(() => {
       const s = this.status();
       if ((s & VIRTIO_STATUS_FAILED) !== 0) {
         throw new VirtioError(
