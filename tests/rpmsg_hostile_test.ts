@@ -11,7 +11,8 @@ import { InProcessNotifier } from "../lib/notify/in_process.ts";
 import { createRpmsgDevice } from "../lib/rpmsg/create.ts";
 import { RpmsgDevice } from "../lib/rpmsg/device.ts";
 import { encodeNs, RPMSG_ADDR_ANY, writeHeader } from "../lib/rpmsg/_wire.ts";
-import { SplitVirtqueue } from "../lib/virtio/virtqueue.ts";
+import { DeviceQueue } from "../lib/virtio/device_queue.ts";
+import { DriverQueue } from "../lib/virtio/driver_queue.ts";
 
 const V0 = 0x4000, V1 = 0x8000, NUM = 256, ALIGN = 0x1000;
 const POOL = { base: 0x10000, size: 0x40000 };
@@ -35,8 +36,12 @@ function code(c: string) {
   };
 }
 
-function rawQ(shm: MemoryRegion, pa: number, role: "driver" | "device") {
-  return new SplitVirtqueue(shm, { pa, num: NUM, align: ALIGN, role });
+function rawDriver(shm: MemoryRegion, pa: number) {
+  return new DriverQueue(shm, { pa, num: NUM, align: ALIGN });
+}
+
+function rawDevice(shm: MemoryRegion, pa: number) {
+  return new DeviceQueue(shm, { pa, num: NUM, align: ALIGN });
 }
 
 /** A host (driver) and a hostile device that fills RX buffers by hand. */
@@ -54,7 +59,7 @@ function hostileDevice() {
     vring1: { pa: V1, num: NUM, align: ALIGN },
     pool: POOL,
   });
-  const vq0 = rawQ(shm, V0, "device");
+  const vq0 = rawDevice(shm, V0);
   const got: Uint8Array[] = [];
   const ep = host.createEndpoint({ addr: 0x400, onMessage: (d) => got.push(d.slice()) });
   /** Fill the next RX buffer with a header (src 0x500) and payload, return it with usedLen. */
@@ -161,8 +166,8 @@ Deno.test("hostile device: used len > buffer size breaks vring0 (VQ_USED_LEN) an
 function hostileDriver(checkedQueues: boolean) {
   const { shm, guardsIntact, notifiers: [, nr] } = setup();
   // the hostile driver's queues first (they initialise the driver-owned parts)
-  const h0 = rawQ(shm, V0, "driver");
-  const h1 = rawQ(shm, V1, "driver");
+  const h0 = rawDriver(shm, V0);
+  const h1 = rawDriver(shm, V1);
   const warnings: string[] = [];
   const common = { role: "device" as const, region: shm, notifier: nr, pool: POOL };
   const remote = checkedQueues
@@ -175,7 +180,7 @@ function hostileDriver(checkedQueues: boolean) {
     : new RpmsgDevice({
       ...common,
       log: (m) => warnings.push(m),
-      vrings: [rawQ(shm, V0, "device"), rawQ(shm, V1, "device")],
+      vrings: [rawDevice(shm, V0), rawDevice(shm, V1)],
     });
   const got: Uint8Array[] = [];
   const ep = remote.createEndpoint({ addr: 0x400, onMessage: (d) => got.push(d.slice()) });

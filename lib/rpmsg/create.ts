@@ -5,7 +5,8 @@
  * @module
  */
 
-import { SplitVirtqueue } from "../virtio/virtqueue.ts";
+import { DeviceQueue } from "../virtio/device_queue.ts";
+import { DriverQueue } from "../virtio/driver_queue.ts";
 import { RpmsgDevice, type RpmsgDeviceOptions } from "./device.ts";
 
 /** Where one vring is: descriptor table address, entries, used-ring alignment. */
@@ -53,14 +54,14 @@ export function createRpmsgDevice(options: CreateRpmsgOptions): RpmsgDevice {
   const { vring0, vring1, ...rest } = options;
   const device = options.role === "device";
   const bufferRange = device ? { base: options.pool.base, size: options.pool.size } : undefined;
-  const q = (name: string, p: VringPlacement) =>
-    new SplitVirtqueue(options.region, {
-      name,
-      pa: p.pa,
-      num: p.num,
-      align: p.align,
-      role: options.role,
-      bufferRange,
-    });
-  return new RpmsgDevice({ ...rest, vrings: [q("vring0", vring0), q("vring1", vring1)] });
+  const q = (name: string, p: VringPlacement) => {
+    const o = { name, pa: p.pa, num: p.num, align: p.align };
+    return device
+      ? new DeviceQueue(options.region, { ...o, bufferRange })
+      : new DriverQueue(options.region, o);
+  };
+  return new RpmsgDevice({
+    ...rest,
+    vrings: [q("vring0", vring0), q("vring1", vring1)] as RpmsgDeviceOptions["vrings"],
+  });
 }

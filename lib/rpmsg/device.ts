@@ -11,7 +11,9 @@ import { hex, type MemoryRegion } from "../mem/region.ts";
 import type { Notifier } from "../notify/types.ts";
 import { VIRTIO_RPMSG_F_NS } from "../rsc/layout.ts";
 import { waitUntil, yieldTurn } from "../util/wait.ts";
-import type { Virtqueue } from "../virtio/types.ts";
+import type { DeviceQueue } from "../virtio/device_queue.ts";
+import type { DriverQueue } from "../virtio/driver_queue.ts";
+import type { Virtqueue } from "../virtio/virtqueue.ts";
 import { vringLayout } from "../virtio/virtqueue.ts";
 import {
   AddressBitmap,
@@ -24,6 +26,12 @@ import {
   RPMSG_NS_CREATE,
   RPMSG_NS_DESTROY,
 } from "./_wire.ts";
+
+/**
+ * Transitional (until the bus is split by role): a queue of either end; each
+ * instance uses only its own role's operations.
+ */
+type RoleQueue = Virtqueue & Omit<DriverQueue, "role"> & Omit<DeviceQueue, "role">;
 
 /** Which side of the rpmsg link this is. The host is the virtio driver. */
 export type RpmsgRole = "driver" | "device";
@@ -72,7 +80,7 @@ export interface RpmsgDeviceOptions {
   /** Shared memory holding the buffer pool. */
   region: MemoryRegion;
   /** vring0 (device -> driver) and vring1 (driver -> device), built for this role. */
-  vrings: readonly [Virtqueue, Virtqueue];
+  vrings: readonly [DriverQueue, DriverQueue] | readonly [DeviceQueue, DeviceQueue];
   /** The buffer pool: the driver splits it; the device accepts only buffers inside it. */
   pool: RpmsgPool;
   /** Kicks the peer and wakes {@linkcode RpmsgDevice.run}. */
@@ -218,16 +226,15 @@ let markDestroyed: (ep: RpmsgEndpoint) => void;
  * ```ts
  * import assert from "node:assert/strict";
  * import { RpmsgDevice } from "./device.ts";
- * import { SplitVirtqueue } from "../virtio/virtqueue.ts";
+ * import { DeviceQueue, DriverQueue } from "../virtio/mod.ts";
  * import { heapRegion } from "../mem/region.ts";
  * import { InProcessNotifier } from "../notify/in_process.ts";
  * const shm = heapRegion(0, 0x10000);
  * const [nh, nr] = InProcessNotifier.pair();
- * const q = (pa: number, role: "driver" | "device") =>
- *   new SplitVirtqueue(shm, { pa, num: 8, align: 0x100, role });
+ * const o = (pa: number) => ({ pa, num: 8, align: 0x100 });
  * const pool = { base: 0x4000, size: 0x2000 };
- * const host = new RpmsgDevice({ role: "driver", region: shm, vrings: [q(0, "driver"), q(0x1000, "driver")], pool, notifier: nh });
- * const remote = new RpmsgDevice({ role: "device", region: shm, vrings: [q(0, "device"), q(0x1000, "device")], pool, notifier: nr });
+ * const host = new RpmsgDevice({ role: "driver", region: shm, vrings: [new DriverQueue(shm, o(0)), new DriverQueue(shm, o(0x1000))], pool, notifier: nh });
+ * const remote = new RpmsgDevice({ role: "device", region: shm, vrings: [new DeviceQueue(shm, o(0)), new DeviceQueue(shm, o(0x1000))], pool, notifier: nr });
  * const got: string[] = [];
  * remote.createEndpoint({ name: "echo", onMessage: (d, src, ep) => ep.trySend(d) });
  * const ep = host.createEndpoint({ name: "echo", onMessage: (d) => got.push(new TextDecoder().decode(d)) });
@@ -343,16 +350,15 @@ const FAST_SPIN_MS = 0.05;
  * ```ts
  * import assert from "node:assert/strict";
  * import { RpmsgDevice } from "./device.ts";
- * import { SplitVirtqueue } from "../virtio/virtqueue.ts";
+ * import { DeviceQueue, DriverQueue } from "../virtio/mod.ts";
  * import { heapRegion } from "../mem/region.ts";
  * import { InProcessNotifier } from "../notify/in_process.ts";
  * const shm = heapRegion(0, 0x10000);
  * const [nh, nr] = InProcessNotifier.pair();
- * const q = (pa: number, role: "driver" | "device") =>
- *   new SplitVirtqueue(shm, { pa, num: 8, align: 0x100, role });
+ * const o = (pa: number) => ({ pa, num: 8, align: 0x100 });
  * const pool = { base: 0x4000, size: 0x2000 };
- * const host = new RpmsgDevice({ role: "driver", region: shm, vrings: [q(0, "driver"), q(0x1000, "driver")], pool, notifier: nh });
- * const remote = new RpmsgDevice({ role: "device", region: shm, vrings: [q(0, "device"), q(0x1000, "device")], pool, notifier: nr });
+ * const host = new RpmsgDevice({ role: "driver", region: shm, vrings: [new DriverQueue(shm, o(0)), new DriverQueue(shm, o(0x1000))], pool, notifier: nh });
+ * const remote = new RpmsgDevice({ role: "device", region: shm, vrings: [new DeviceQueue(shm, o(0)), new DeviceQueue(shm, o(0x1000))], pool, notifier: nr });
  * assert(host.rxBuffers === 8 && host.txBuffers === 8 && host.maxPayload === 496);
  * const ep = host.createEndpoint({ addr: 1024, dst: 1024, onMessage: () => {} });
  * let got = 0;
@@ -374,8 +380,8 @@ export class RpmsgDevice {
   };
 
   readonly #region: MemoryRegion;
-  readonly #vq0: Virtqueue;
-  readonly #vq1: Virtqueue;
+  readonly #vq0: RoleQueue;
+  readonly #vq1: RoleQueue;
   readonly #pool: RpmsgPool;
   readonly #poolEnd: number;
   readonly #notifier: Notifier;
@@ -453,8 +459,8 @@ export class RpmsgDevice {
     this.role = role;
     this.#driver = role === "driver";
     this.#region = region;
-    this.#vq0 = vq0;
-    this.#vq1 = vq1;
+    this.#vq0 = vq0 as unknown as RoleQueue;
+    this.#vq1 = vq1 as unknown as RoleQueue;
     this.#pool = { base: pool.base, size: pool.size };
     this.#poolEnd = pool.base + pool.size;
     this.#notifier = options.notifier;
@@ -582,7 +588,7 @@ export class RpmsgDevice {
     return this.#eps;
   }
   /** The virtqueues [vring0, vring1]. */
-  get vrings(): readonly [Virtqueue, Virtqueue] {
+  get vrings(): readonly [RoleQueue, RoleQueue] {
     return [this.#vq0, this.#vq1];
   }
 
@@ -790,7 +796,7 @@ export class RpmsgDevice {
   }
 
   /** Device: validate the chain just taken; on success sets #tOff/#tLen, else returns it and counts. */
-  #checkDeviceBuf(vq: Virtqueue, head: number, wantWritable: boolean): boolean {
+  #checkDeviceBuf(vq: RoleQueue, head: number, wantWritable: boolean): boolean {
     let reason: string | null = null;
     const b = vq.chain[0]!;
     if (vq.chainLen !== 1) reason = "RPMSG_DESC_CHAIN";

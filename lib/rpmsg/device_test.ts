@@ -3,7 +3,12 @@ import { isAmpError } from "../errors.ts";
 import { heapRegion } from "../mem/region.ts";
 import { InProcessNotifier } from "../notify/in_process.ts";
 import { createRpmsgDevice, type CreateRpmsgOptions } from "./create.ts";
-import { RpmsgDevice, type RpmsgEndpoint, type RpmsgRxHandle } from "./device.ts";
+import {
+  RpmsgDevice,
+  type RpmsgDeviceOptions,
+  type RpmsgEndpoint,
+  type RpmsgRxHandle,
+} from "./device.ts";
 import { RPMSG_ADDR_ANY } from "./_wire.ts";
 
 const LAYOUT = {
@@ -488,7 +493,8 @@ Deno.test("configuration errors: pool outside region, pool too small, bad buffer
   );
   assert.throws(() => createRpmsgDevice({ ...base, txBufSize: 16 }), code("RPMSG_BAD_BUF_SIZE"));
   const dev = createRpmsgDevice({ ...base, role: "device" });
-  assert.throws(() => new RpmsgDevice({ ...base, vrings: dev.vrings }), code("RPMSG_VQ_ROLE"));
+  const wrong = dev.vrings as unknown as RpmsgDeviceOptions["vrings"];
+  assert.throws(() => new RpmsgDevice({ ...base, vrings: wrong }), code("RPMSG_VQ_ROLE"));
 });
 
 Deno.test("name service: a service announced before the local endpoint exists binds at creation", () => {
