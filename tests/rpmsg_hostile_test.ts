@@ -8,9 +8,13 @@ import assert from "node:assert/strict";
 import { isAmpError } from "../lib/errors.ts";
 import { heapRegion, type MemoryRegion } from "../lib/mem/region.ts";
 import { InProcessNotifier } from "../lib/notify/in_process.ts";
-import { createRpmsgDevice } from "../lib/rpmsg/create.ts";
-import { RpmsgDevice } from "../lib/rpmsg/device.ts";
-import { encodeNs, RPMSG_ADDR_ANY, writeHeader } from "../lib/rpmsg/_wire.ts";
+import {
+  createRpmsgDevice,
+  encodeNs,
+  RPMSG_ADDR_ANY,
+  RpmsgDeviceBus,
+  writeHeader,
+} from "../lib/rpmsg/mod.ts";
 import { DeviceQueue } from "../lib/virtio/device_queue.ts";
 import { DriverQueue } from "../lib/virtio/driver_queue.ts";
 
@@ -169,15 +173,16 @@ function hostileDriver(checkedQueues: boolean) {
   const h0 = rawDriver(shm, V0);
   const h1 = rawDriver(shm, V1);
   const warnings: string[] = [];
-  const common = { role: "device" as const, region: shm, notifier: nr, pool: POOL };
+  const common = { region: shm, notifier: nr, pool: POOL };
   const remote = checkedQueues
     ? createRpmsgDevice({
       ...common,
+      role: "device",
       log: (m) => warnings.push(m),
       vring0: { pa: V0, num: NUM, align: ALIGN },
       vring1: { pa: V1, num: NUM, align: ALIGN },
     })
-    : new RpmsgDevice({
+    : new RpmsgDeviceBus({
       ...common,
       log: (m) => warnings.push(m),
       vrings: [rawDevice(shm, V0), rawDevice(shm, V1)],
@@ -252,5 +257,28 @@ Deno.test("hostile driver: bad RX buffers on vring0 are skipped when the device 
   while (t.h0.getUsed() >= 0) lens.push(t.h0.lastLen);
   assert.deepEqual(lens, [0, 0, 0, 64]); // the full buffer length, as upstream reports
   assert.ok(t.shm.bytes(P + 1024 + 16, 48).every((x) => x === 9));
+  assert.ok(t.guardsIntact());
+});
+
+Deno.test("hostile device: a payload is a live view of the buffer; bounds come from one read of the header", () => {
+  const t = hostileDevice();
+  const seen: { len: number; first: number; after: number }[] = [];
+  let addr = 0;
+  t.host.createEndpoint({
+    addr: 0x401,
+    onMessage: (d) => {
+      const first = d[0]!;
+      // The peer rewrites the header and the payload while the callback runs.
+      writeHeader(t.shm.dataView(addr, 16), 0, 0x500, 0x401, 0xffff);
+      t.shm.setU8(addr + 16, 0x77);
+      seen.push({ len: d.length, first, after: d[0]! });
+    },
+  });
+  addr = t.inject(0x401, 4, new Uint8Array([1, 2, 3, 4]), 512);
+  t.host.poll();
+  // The length checked is the length delivered; the bytes are shared memory.
+  assert.deepEqual(seen, [{ len: 4, first: 1, after: 0x77 }]);
+  assert.equal(t.host.stats.rxBytes, 4);
+  assert.equal(t.host.stats.drops.size, 0);
   assert.ok(t.guardsIntact());
 });

@@ -23,7 +23,7 @@ import type { HostResourceTable, HostVdev } from "../remoteproc/host_table.ts";
 import { VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS } from "../rsc/layout.ts";
 import { parseResourceTable, resourceTableExtent } from "../rsc/table.ts";
 import { createRpmsgDevice } from "../rpmsg/create.ts";
-import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/device.ts";
+import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/mod.ts";
 import { SharedVdev } from "../virtio/vdev.ts";
 import { REMOTE_STATE_WAITING, type RemoteConventions, remoteConventions } from "./conventions.ts";
 import { profileNotifier } from "./notifier.ts";

@@ -32,28 +32,41 @@
  * @module
  */
 
+export { RpmsgDevice } from "./device.ts";
+export { RpmsgDriverBus, type RpmsgDriverBusOptions } from "./driver_bus.ts";
+export { RpmsgDeviceBus, type RpmsgDeviceBusOptions } from "./device_bus.ts";
 export {
+  type RpmsgBus,
   type RpmsgCallback,
-  type RpmsgCounters,
-  RpmsgDevice,
-  type RpmsgDeviceCounters,
-  type RpmsgDeviceOptions,
   RpmsgEndpoint,
   type RpmsgEndpointOptions,
-  type RpmsgPool,
-  type RpmsgRole,
-  type RpmsgRunOptions,
-  type RpmsgRxHandle,
-  type RpmsgSendOptions,
-  type RpmsgTxBuffer,
-} from "./device.ts";
-export { createRpmsgDevice, type CreateRpmsgOptions, type VringPlacement } from "./create.ts";
+} from "./endpoint.ts";
+export type {
+  RpmsgCounters,
+  RpmsgDeviceCounters,
+  RpmsgDeviceOptions,
+  RpmsgPool,
+  RpmsgRole,
+  RpmsgRunOptions,
+  RpmsgRxHandle,
+  RpmsgSendOptions,
+  RpmsgTxBuffer,
+  RpmsgWaitOptions,
+} from "./types.ts";
+export {
+  createRpmsgDevice,
+  type CreateRpmsgDeviceOptions,
+  type CreateRpmsgDriverOptions,
+  type CreateRpmsgOptions,
+  type VringPlacement,
+} from "./create.ts";
 export {
   AddressBitmap,
   decodeNs,
   encodeNs,
   type NsMessage,
   readHeader,
+  readHeaderInto,
   RPMSG_ADDR_ANY,
   RPMSG_DEFAULT_BUF_SIZE,
   RPMSG_HDR_SIZE,

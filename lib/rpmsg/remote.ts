@@ -9,7 +9,8 @@
 import { isAmpError, VirtioError } from "../errors.ts";
 import { waitUntil } from "../util/wait.ts";
 import type { SharedVdev } from "../virtio/vdev.ts";
-import type { RpmsgDevice, RpmsgRunOptions } from "./device.ts";
+import type { RpmsgDeviceBus } from "./device_bus.ts";
+import type { RpmsgRunOptions } from "./types.ts";
 
 /** Options for {@linkcode serveRpmsgRemote}. */
 export interface ServeRemoteOptions {
@@ -21,7 +22,7 @@ export interface ServeRemoteOptions {
   onSessionStart?: (session: number, features: number) => void;
   /** The host reset the vdev (or the ring broke and the host then reset it). */
   onSessionEnd?: (session: number) => void;
-  /** Passed to {@linkcode RpmsgDevice.run} for each session (hooks, idle wait). */
+  /** Passed to `RpmsgDevice.run` for each session (hooks, idle wait). */
   run?: Omit<RpmsgRunOptions, "signal" | "stop">;
   /** A vring broke during a session (default: `console.error`); the loop waits for the host's reset. */
   onError?: (e: VirtioError) => void;
@@ -34,7 +35,7 @@ export interface ServeRemoteOptions {
 }
 
 /**
- * Serve host sessions on a device-role {@linkcode RpmsgDevice} until aborted.
+ * Serve host sessions on a device-role bus ({@linkcode RpmsgDeviceBus}) until aborted.
  * Endpoints created on `device` survive across sessions and are announced
  * again each time (a second `start` of the host finds them).
  *
@@ -70,7 +71,7 @@ export interface ServeRemoteOptions {
  * ```
  */
 export async function serveRpmsgRemote(
-  device: RpmsgDevice,
+  device: RpmsgDeviceBus,
   vdev: SharedVdev,
   options: ServeRemoteOptions = {},
 ): Promise<number> {
