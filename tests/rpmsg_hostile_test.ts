@@ -12,6 +12,7 @@ import {
   createRpmsgDevice,
   encodeNs,
   RPMSG_ADDR_ANY,
+  RPMSG_MAX_REMOTE_SERVICES,
   RpmsgDeviceBus,
   writeHeader,
 } from "../lib/rpmsg/mod.ts";
@@ -257,6 +258,55 @@ Deno.test("hostile driver: bad RX buffers on vring0 are skipped when the device 
   while (t.h0.getUsed() >= 0) lens.push(t.h0.lastLen);
   assert.deepEqual(lens, [0, 0, 0, 64]); // the full buffer length, as upstream reports
   assert.ok(t.shm.bytes(P + 1024 + 16, 48).every((x) => x === 9));
+  assert.ok(t.guardsIntact());
+});
+
+Deno.test("hostile driver: a driver re-posting bad RX buffers as fast as they come back cannot hold a send in a loop", () => {
+  const t = hostileDriver(false);
+  const vq0 = t.remote.vrings[0];
+  for (let i = 0; i < NUM; i++) t.h0.addBuf(0x50000, 512, true); // all outside the pool
+  // Each bad buffer the device gives back is taken back and posted again at
+  // once, as a driver running in parallel could.
+  const putUsed = vq0.putUsed.bind(vq0);
+  const getAvail = vq0.getAvail.bind(vq0);
+  let looked = 0;
+  vq0.getAvail = () => (looked++, getAvail());
+  vq0.putUsed = (head, len) => {
+    putUsed(head, len);
+    assert.ok(t.h0.getUsed() >= 0);
+    t.h0.addBuf(0x50000, 512, true);
+  };
+  const ep = t.remote.createEndpoint({ addr: 0x401, dst: 0x900, onMessage: () => {} });
+  assert.equal(ep.trySend(new Uint8Array(8)), false);
+  assert.equal(looked, NUM, "at most num buffers looked at per call");
+  assert.equal(t.remote.stats.drops.get("RPMSG_DESC_OUTSIDE_POOL"), NUM);
+  assert.equal(t.warnings.length, 1, "logged once (rate-limited)");
+  assert.ok(t.guardsIntact());
+});
+
+Deno.test("hostile device: at most RPMSG_MAX_REMOTE_SERVICES names are kept; more are dropped and counted", () => {
+  const t = hostileDevice();
+  const total = RPMSG_MAX_REMOTE_SERVICES + 44;
+  for (let i = 0; i < total; i++) {
+    t.inject(53, 40, encodeNs(`svc-${i}`, 0x500 + i, 0), 512);
+    if (i % 64 === 63) t.host.poll(); // re-posts the RX buffers
+  }
+  t.host.poll();
+  assert.equal(t.host.remoteServices.size, RPMSG_MAX_REMOTE_SERVICES);
+  assert.equal(t.host.stats.nsCreate, RPMSG_MAX_REMOTE_SERVICES);
+  assert.equal(t.host.stats.drops.get("RPMSG_NS_TOO_MANY_SERVICES"), 44);
+  assert.equal(t.binds.length, RPMSG_MAX_REMOTE_SERVICES);
+  assert.equal(t.host.remoteServices.get(`svc-${RPMSG_MAX_REMOTE_SERVICES}`), undefined);
+  assert.equal(t.warnings.filter((w) => w.startsWith("RPMSG_NS_TOO_MANY_SERVICES")).length, 1);
+  // A known name may move, and a DESTROY makes room for a new name.
+  t.inject(53, 40, encodeNs("svc-0", 0x900, 0), 512);
+  t.inject(53, 40, encodeNs("svc-1", 0x501, 1), 512);
+  t.inject(53, 40, encodeNs("late", 0x901, 0), 512);
+  t.host.poll();
+  assert.equal(t.host.remoteServices.get("svc-0"), 0x900);
+  assert.equal(t.host.remoteServices.has("svc-1"), false);
+  assert.equal(t.host.remoteServices.get("late"), 0x901);
+  assert.equal(t.host.remoteServices.size, RPMSG_MAX_REMOTE_SERVICES);
   assert.ok(t.guardsIntact());
 });
 

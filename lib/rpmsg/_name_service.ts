@@ -11,6 +11,14 @@ import { type RpmsgEndpoint, setDst } from "./endpoint.ts";
 import type { RpmsgDeviceCounters } from "./types.ts";
 import { decodeNs, encodeNs, RPMSG_ADDR_ANY, RPMSG_NS_CREATE, RPMSG_NS_DESTROY } from "./_wire.ts";
 
+/**
+ * Most services of the peer remembered at once (name -> address). An
+ * announcement of one more new name is dropped and counted as
+ * `RPMSG_NS_TOO_MANY_SERVICES` (logged at most once a second), so a peer
+ * cannot grow this side's memory without bound.
+ */
+export const RPMSG_MAX_REMOTE_SERVICES = 256;
+
 /** What the name service needs from its bus. */
 export interface NsBus {
   /** The local endpoints by address. */
@@ -116,8 +124,16 @@ export class NameService {
   }
 
   #created(name: string, addr: number): void {
+    const services = this.services;
+    if (!services.has(name) && services.size >= RPMSG_MAX_REMOTE_SERVICES) {
+      this.#bus.drop(
+        "RPMSG_NS_TOO_MANY_SERVICES",
+        `rpmsg: name-service CREATE of "${name}" at ${addr} dropped: the peer already announced ${RPMSG_MAX_REMOTE_SERVICES} services`,
+      );
+      return;
+    }
     this.#bus.stats.nsCreate++;
-    this.services.set(name, addr);
+    services.set(name, addr);
     for (const ep of this.#bus.endpoints.values()) {
       if (ep.name === name && ep.dst === RPMSG_ADDR_ANY) {
         setDst(ep, addr);

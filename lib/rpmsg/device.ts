@@ -72,7 +72,7 @@ class TxBuf implements RpmsgTxBuffer {
  * and logged at most once a second per reason: `RPMSG_BAD_USED_LEN`,
  * `RPMSG_SHORT_BUFFER`, `RPMSG_BAD_HDR_LEN`, `RPMSG_UNKNOWN_DST`,
  * `RPMSG_NS_BAD_LENGTH`, `RPMSG_NS_NAME_UNTERMINATED`, `RPMSG_NS_BAD_FLAGS`,
- * `RPMSG_NS_BAD_ADDR`, `RPMSG_DESC_OUTSIDE_POOL`,
+ * `RPMSG_NS_BAD_ADDR`, `RPMSG_NS_TOO_MANY_SERVICES`, `RPMSG_DESC_OUTSIDE_POOL`,
  * `RPMSG_DESC_BAD_FLAGS`, `RPMSG_DESC_CHAIN`, `RPMSG_CALLBACK_ERROR`.
  *
  * The role contract: a subclass owns its two vrings and implements the
@@ -261,8 +261,9 @@ export abstract class RpmsgDevice implements RpmsgBus {
     return this.#closed;
   }
   /**
-   * Services the peer announced and has not destroyed (name -> address). A
-   * named endpoint created later with dst ANY binds to its entry at once.
+   * Services the peer announced and has not destroyed (name -> address), at
+   * most `RPMSG_MAX_REMOTE_SERVICES`. A named endpoint created later with
+   * dst ANY binds to its entry at once.
    */
   get remoteServices(): ReadonlyMap<string, number> {
     return this.#ns.services;

@@ -41,7 +41,9 @@ export interface RpmsgDeviceBusOptions extends RpmsgDeviceOptions {
  * A buffer the driver posted that is not one plain descriptor inside the
  * pool, of the right direction and at least a header long, is given back
  * unused (length 0) and counted: `RPMSG_DESC_CHAIN`, `RPMSG_DESC_BAD_FLAGS`,
- * `RPMSG_DESC_OUTSIDE_POOL`, `RPMSG_SHORT_BUFFER`.
+ * `RPMSG_DESC_OUTSIDE_POOL`, `RPMSG_SHORT_BUFFER`. Each send or poll looks at
+ * most `num` buffers of a ring, so a driver that keeps posting bad buffers
+ * cannot hold it in a loop.
  *
  * @example
  * ```ts
@@ -125,7 +127,8 @@ export class RpmsgDeviceBus extends RpmsgDevice {
 
   /**
    * A stashed vring0 buffer, else the next good one the driver made
-   * available (bad ones are given back and counted).
+   * available (bad ones are given back and counted; at most vring0.num are
+   * looked at per call).
    */
   protected takeTx(): number {
     const sh = this.#stashHead;
@@ -135,7 +138,8 @@ export class RpmsgDeviceBus extends RpmsgDevice {
       return sh.pop()!;
     }
     const vq0 = this.#vq0;
-    for (;;) {
+    const max = vq0.num;
+    for (let k = 0; k < max; k++) {
       const head = vq0.getAvail();
       if (head < 0) return -1;
       if (this.#checkBuf(vq0, head, true)) {
@@ -144,6 +148,7 @@ export class RpmsgDeviceBus extends RpmsgDevice {
         return head;
       }
     }
+    return -1;
   }
 
   /** Keep a taken vring0 buffer for the next send. */

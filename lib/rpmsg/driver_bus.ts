@@ -217,15 +217,16 @@ export class RpmsgDriverBus extends RpmsgDevice {
     this.deliver(i, off, usedLen);
   }
 
-  /** Take back the TX buffers the device returned. */
+  /** Take back the TX buffers the device returned (at most vring1.num). */
   #reclaimTx(): number {
     const vq1 = this.#vq1;
+    const max = vq1.num;
     let n = 0;
-    for (;;) {
-      if (vq1.getUsed() < 0) return n;
+    for (; n < max; n++) {
+      if (vq1.getUsed() < 0) break;
       this.#txFree[this.#txFreeTop++] = vq1.lastToken;
-      n++;
     }
+    return n;
   }
 
   /** The device filled RX buffers. */

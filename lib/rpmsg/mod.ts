@@ -53,6 +53,7 @@ export type {
   RpmsgTxBuffer,
   RpmsgWaitOptions,
 } from "./types.ts";
+export { RPMSG_MAX_REMOTE_SERVICES } from "./_name_service.ts";
 export {
   createRpmsgDevice,
   type CreateRpmsgDeviceOptions,
