@@ -16,6 +16,7 @@
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import type { MachineProfile } from "../machine/profile.ts";
+import { RPMSG_HDR_SIZE } from "../rpmsg/mod.ts";
 import { FW_RSC_U32_ADDR_ANY, VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
 import { checkResourceTable, type Vdev, vdevStatusAddr } from "../rsc/table.ts";
 import { readVringSnapshot, vringLayout } from "../virtio/virtqueue.ts";
@@ -237,14 +238,12 @@ function descFlagNames(flags: number): string[] {
   return out;
 }
 
-const HDR = 16;
-
 function readHeader(map: MemoryMap, addr: number, bufLen: number): {
   header: MessageHeaderInfo | null;
   problem?: string;
 } {
   if (addr < 0 || !Number.isSafeInteger(addr)) return { header: null, problem: "no descriptor" };
-  const r = map.find(addr, HDR);
+  const r = map.find(addr, RPMSG_HDR_SIZE);
   if (!r) {
     return { header: null, problem: `buffer ${hex(addr)} is not inside a mapped region` };
   }
@@ -257,12 +256,12 @@ function readHeader(map: MemoryMap, addr: number, bufLen: number): {
     flags: r.u16(addr + 14),
     ok: true,
   };
-  if (bufLen < HDR) {
+  if (bufLen < RPMSG_HDR_SIZE) {
     h.ok = false;
-    h.problem = `buffer length ${bufLen} is shorter than the 16-byte header`;
-  } else if (h.len > bufLen - HDR) {
+    h.problem = `buffer length ${bufLen} is shorter than the ${RPMSG_HDR_SIZE}-byte header`;
+  } else if (h.len > bufLen - RPMSG_HDR_SIZE) {
     h.ok = false;
-    h.problem = `header len ${h.len} > buffer length ${bufLen} - 16`;
+    h.problem = `header len ${h.len} > buffer length ${bufLen} - ${RPMSG_HDR_SIZE}`;
   }
   return { header: h };
 }

@@ -10,6 +10,7 @@
 
 import { ConfigError } from "../errors.ts";
 import { hex } from "../mem/region.ts";
+import { RPMSG_HDR_SIZE } from "../rpmsg/mod.ts";
 import {
   array,
   at,
@@ -203,8 +204,6 @@ export interface MachineProfile {
 
 /** Default rpmsg buffer size (openamp-wire.md section 4). */
 export const DEFAULT_BUF_SIZE = 512;
-/** Size of the rpmsg message header; a buffer must be larger. */
-const RPMSG_HDR = 16;
 /** Resource table header size. */
 const RSC_HEADER = 16;
 
@@ -320,7 +319,7 @@ function checkVring(ctx: CheckCtx, v: unknown, path: string): VringSpec {
 
 function checkBufSize(ctx: CheckCtx, v: unknown, path: string): { rx: number; tx: number } {
   const one = (x: unknown, p: string) => {
-    const n = int(ctx, x, p, RPMSG_HDR * 2, 0x10000);
+    const n = int(ctx, x, p, RPMSG_HDR_SIZE * 2, 0x10000);
     if (n % 4 !== 0) fail(ctx, p, `must be a multiple of 4, got ${n}`);
     return n;
   };
