@@ -14,7 +14,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { mapShm } from "../lib/mem/mmap.ts";
+import { mapShm } from "../lib/mem/shm.ts";
 import type { MemoryRegion } from "../lib/mem/region.ts";
 import { ShmWordNotifier } from "../lib/notify/shm_word.ts";
 import { UnixSocketNotifier } from "../lib/notify/unix_socket.ts";

@@ -6,7 +6,7 @@
  * Deadlines are generous and nothing asserts on timing (loaded 2-core machine).
  */
 import assert from "node:assert/strict";
-import { removeShm } from "../lib/mem/mmap.ts";
+import { removeShm } from "../lib/mem/shm.ts";
 import { RPMSG_NS_ADDR } from "../lib/rpmsg/mod.ts";
 import { SERVICE, SHUTDOWN, spawnPeer, startHost } from "./_rpmsg_peer.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../errors.ts";
-import { mapShm, removeShm } from "../mem/mmap.ts";
+import { mapShm, removeShm } from "../mem/shm.ts";
 import { heapRegion, type MemoryRegion } from "../mem/region.ts";
 import { pollUntil } from "../util/poll.ts";
 import { makeFakeUioTree } from "./_fake_uio.ts";

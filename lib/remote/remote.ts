@@ -39,7 +39,7 @@ import {
 import { profileNotifier } from "../host/notifier.ts";
 import { mapProfileRegions } from "../machine/map.ts";
 import type { MachineProfile } from "../machine/profile.ts";
-import { removeShm } from "../mem/mmap.ts";
+import { removeShm } from "../mem/shm.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { heapRegion, hex } from "../mem/region.ts";
 import type { Notifier } from "../notify/types.ts";

@@ -8,7 +8,7 @@
  */
 
 import type { MemoryMap } from "../../mem/memory_map.ts";
-import { removeShm } from "../../mem/mmap.ts";
+import { removeShm } from "../../mem/shm.ts";
 import { mapProfileRegions, type RegionMappers } from "../../machine/map.ts";
 import { checkCpu, type MachineProfile } from "../../machine/profile.ts";
 import type { RemoteprocBackend } from "../types.ts";
