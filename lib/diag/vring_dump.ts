@@ -18,7 +18,8 @@ import { hex } from "../mem/region.ts";
 import type { MachineProfile } from "../machine/profile.ts";
 import { RPMSG_HDR_SIZE } from "../rpmsg/mod.ts";
 import { FW_RSC_U32_ADDR_ANY, VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
-import { checkResourceTable, type Vdev, vdevStatusAddr } from "../rsc/table.ts";
+import { checkResourceTable, vdevStatusAddr } from "../rsc/table.ts";
+import type { Vdev } from "../rsc/types.ts";
 import { readVringSnapshot, vringLayout } from "../virtio/virtqueue.ts";
 
 /** Virtio status bit names, by bit value. */

@@ -15,7 +15,7 @@ import { type ElfImage, PT_LOAD } from "../elf/types.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
 import { findResourceTable } from "../rsc/elf.ts";
-import type { ResourceTable } from "../rsc/table.ts";
+import type { ResourceTable } from "../rsc/types.ts";
 
 /** Default bytes copied or zeroed between two progress callbacks. */
 export const DEFAULT_LOAD_CHUNK = 256 * 1024;

@@ -15,13 +15,8 @@ import {
   SHT_NOBITS,
 } from "../elf/types.ts";
 import { hex } from "../mem/region.ts";
-import {
-  checkResourceTable,
-  parseResourceTable,
-  type ParseResourceTableOptions,
-  type ResourceTable,
-  type RscProblem,
-} from "./table.ts";
+import { checkResourceTable, parseResourceTable } from "./table.ts";
+import type { ParseResourceTableOptions, ResourceTable, RscProblem } from "./types.ts";
 
 /** A resource table found in an image. */
 export interface FoundResourceTable {
