@@ -51,7 +51,7 @@ import { loadElf, planLoad } from "../lib/remoteproc/loader.ts";
 import { loadProfile } from "../lib/machine/mod.ts";
 import { MemoryMap } from "../lib/mem/memory_map.ts";
 import { heapRegion } from "../lib/mem/region.ts";
-import { inspectFirmware } from "../lib/cli/inspect.ts";
+import { inspectFirmware } from "../lib/diag/inspect.ts";
 import type { MachineProfile } from "../lib/machine/mod.ts";
 import { buildSeedElf } from "../examples/make_seed_elf.ts";
 

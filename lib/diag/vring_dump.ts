@@ -21,56 +21,7 @@ import { FW_RSC_U32_ADDR_ANY, VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
 import { checkResourceTable, vdevStatusAddr } from "../rsc/table.ts";
 import type { Vdev } from "../rsc/types.ts";
 import { readVringSnapshot, vringLayout } from "../virtio/virtqueue.ts";
-
-/** Virtio status bit names, by bit value. */
-export const STATUS_BITS: readonly (readonly [number, string])[] = [
-  [1, "ACKNOWLEDGE"],
-  [2, "DRIVER"],
-  [4, "DRIVER_OK"],
-  [8, "FEATURES_OK"],
-  [0x40, "NEEDS_RESET"],
-  [0x80, "FAILED"],
-];
-
-/** rpmsg feature bit names, by bit number. */
-const RPMSG_FEATURES: Readonly<Record<number, string>> = { 0: "NS" };
-
-/**
- * Names of the set bits of a virtio status byte (unknown bits as hex).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { statusBitNames } from "./vring_dump.ts";
- * assert(statusBitNames(0x45).join("|") === "ACKNOWLEDGE|DRIVER_OK|NEEDS_RESET");
- * assert(statusBitNames(0x10).join() === "0x10");
- * ```
- */
-export function statusBitNames(status: number): string[] {
-  const out: string[] = [];
-  for (let bit = 1; bit <= 0x80; bit <<= 1) {
-    if (status & bit) out.push(STATUS_BITS.find(([b]) => b === bit)?.[1] ?? hex(bit));
-  }
-  return out;
-}
-
-/**
- * Names of the set bits of an rpmsg feature word (`bitN` when unnamed).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { rpmsgFeatureNames } from "./vring_dump.ts";
- * assert(rpmsgFeatureNames(5).join() === "NS,bit2");
- * ```
- */
-export function rpmsgFeatureNames(features: number): string[] {
-  const out: string[] = [];
-  for (let bit = 0; bit < 32; bit++) {
-    if ((features >>> bit) & 1) out.push(RPMSG_FEATURES[bit] ?? `bit${bit}`);
-  }
-  return out;
-}
+import { featureNames, statusNames } from "./names.ts";
 
 /** An rpmsg header read from a buffer. */
 export interface MessageHeaderInfo {
@@ -452,14 +403,14 @@ function dumpVdevEntry(
     id: v.id,
     notifyid: v.notifyid,
     dfeatures: v.dfeatures,
-    dfeatureNames: v.id === VIRTIO_ID_RPMSG ? rpmsgFeatureNames(v.dfeatures) : [],
+    dfeatureNames: v.id === VIRTIO_ID_RPMSG ? featureNames(v.id, v.dfeatures) : [],
     gfeatures: v.gfeatures,
-    gfeatureNames: v.id === VIRTIO_ID_RPMSG ? rpmsgFeatureNames(v.gfeatures) : [],
+    gfeatureNames: v.id === VIRTIO_ID_RPMSG ? featureNames(v.id, v.gfeatures) : [],
     negotiatedNames: v.id === VIRTIO_ID_RPMSG
-      ? rpmsgFeatureNames((v.dfeatures & v.gfeatures) >>> 0)
+      ? featureNames(v.id, (v.dfeatures & v.gfeatures) >>> 0)
       : [],
     status: v.status,
-    statusNames: statusBitNames(v.status),
+    statusNames: statusNames(v.status),
     statusPa: vdevStatusAddr(tablePa, v),
     vrings: v.vrings.map((r, index) => {
       const layout = profile.layout.vrings[index];
