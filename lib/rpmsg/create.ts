@@ -73,7 +73,9 @@ export type CreateRpmsgOptions = CreateRpmsgDriverOptions | CreateRpmsgDeviceOpt
  * ```
  */
 export function createRpmsgDevice(options: CreateRpmsgDriverOptions): RpmsgDriverBus;
+/** Create the device (remote) role: an {@linkcode RpmsgDeviceBus} over device-end vrings. */
 export function createRpmsgDevice(options: CreateRpmsgDeviceOptions): RpmsgDeviceBus;
+/** Create either role, as `options.role` says at run time. */
 export function createRpmsgDevice(options: CreateRpmsgOptions): RpmsgDriverBus | RpmsgDeviceBus;
 export function createRpmsgDevice(options: CreateRpmsgOptions): RpmsgDriverBus | RpmsgDeviceBus {
   const { region, pool } = options;
