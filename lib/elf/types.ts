@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { ElfErrorCode } from "../errors.ts";
+
 /** Program header type of a loadable segment. */
 export const PT_LOAD = 1;
 /** Segment flag bits. */
@@ -162,7 +164,7 @@ export const ELF_CODES = {
   SECTION_NAME_OUTSIDE_STRTAB: "ELF_SECTION_NAME_OUTSIDE_STRTAB",
   /** A section name runs to the end of the string table without a NUL. */
   SECTION_NAME_UNTERMINATED: "ELF_SECTION_NAME_UNTERMINATED",
-} as const;
+} as const satisfies Record<string, ElfErrorCode>;
 
 /** One of the values of {@linkcode ELF_CODES}. */
 export type ElfCode = typeof ELF_CODES[keyof typeof ELF_CODES];

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { ConfigError, MemoryBoundsError } from "../errors.ts";
+import { ConfigError, MemoryBoundsError, type MemoryBoundsErrorCode } from "../errors.ts";
 import {
   closeQuietly,
   MAP_PRIVATE,
@@ -102,7 +102,7 @@ const leakGuard = new FinalizationRegistry<Mapping>((m) => {
 function checkInt(
   v: unknown,
   min: number,
-  code: string,
+  code: MemoryBoundsErrorCode,
   what: string,
   target: string,
 ): asserts v is number {

@@ -7,7 +7,14 @@
  * @module
  */
 
-import { ConfigError, MemoryBoundsError, OsError, osErrorFrom, TimeoutError } from "../errors.ts";
+import {
+  ConfigError,
+  type ConfigErrorCode,
+  MemoryBoundsError,
+  OsError,
+  osErrorFrom,
+  TimeoutError,
+} from "../errors.ts";
 import { sleep } from "../util/wait.ts";
 import { closeQuietly, O_CLOEXEC, O_RDONLY, sysOpen, sysPageSize, sysRead } from "./_libc.ts";
 import { mapFile } from "./mmap.ts";
@@ -286,7 +293,7 @@ export async function findOrBindUio(
 }
 
 /** Strict `0x<hex>` (at most 64 bits), one trailing newline allowed. */
-function parseHexAttr(text: string, code: string, path: string): bigint {
+function parseHexAttr(text: string, code: ConfigErrorCode, path: string): bigint {
   const t = text.endsWith("\n") ? text.slice(0, -1) : text;
   if (!/^0x[0-9a-fA-F]{1,16}$/.test(t)) {
     throw new ConfigError(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AmpError, LoadError } from "../errors.ts";
+import { AmpError, type AmpErrorCode, LoadError, type LoadErrorCode } from "../errors.ts";
 import { buildElf } from "../elf/writer.ts";
 import { makeFakeUioTree } from "../machine/_fake_uio.ts";
 import { type MachineProfile, validateProfile } from "../machine/profile.ts";
@@ -68,7 +68,7 @@ class FakeBackend implements RemoteprocBackend {
   }
   start(cpu: number, entry: number): Promise<void> {
     this.calls.push(`start ${cpu} 0x${entry.toString(16)}`);
-    if (this.failStart) return Promise.reject(new AmpError("X", "start failed"));
+    if (this.failStart) return Promise.reject(new AmpError("X" as AmpErrorCode, "start failed"));
     this.platform = "running";
     return Promise.resolve();
   }
@@ -354,7 +354,7 @@ Deno.test("a load that fails while writing leaves the core offline, not loaded",
     rp.load(firmware(), {
       name: "b.elf",
       onProgress: () => {
-        if (++calls === 1) throw new LoadError("TEST_ABORT", "aborted");
+        if (++calls === 1) throw new LoadError("TEST_ABORT" as LoadErrorCode, "aborted");
       },
     }),
     { code: "TEST_ABORT" },

@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { ResourceTableErrorCode } from "../errors.ts";
 import { hex } from "../mem/region.ts";
 import {
   CARVEOUT_SIZE,
@@ -60,9 +61,9 @@ interface Ctx {
   /** A u32 field at a table offset the caller checked is inside. */
   u32(o: number): number;
   /** An error finding (`message` without the table label). */
-  err(code: string, message: string, offset?: number): void;
+  err(code: ResourceTableErrorCode, message: string, offset?: number): void;
   /** A warning finding (also kept in the table's `warnings`). */
-  warn(code: string, message: string, offset?: number): void;
+  warn(code: ResourceTableErrorCode, message: string, offset?: number): void;
   /** Distinct entry offsets, ascending (where a vendor entry ends). */
   readonly sorted: readonly number[];
 }
@@ -363,7 +364,12 @@ export function decodeTable(
   const size = bytes.length;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const warnings: RscProblem[] = [];
-  const finding = (code: string, message: string, severity: "error" | "warning", offset?: number) =>
+  const finding = (
+    code: ResourceTableErrorCode,
+    message: string,
+    severity: "error" | "warning",
+    offset?: number,
+  ): RscProblem =>
     offset === undefined
       ? { code, message: `${label}: ${message}`, severity }
       : { code, message: `${label}: ${message}`, severity, offset };
@@ -371,9 +377,9 @@ export function decodeTable(
     bytes,
     size,
     u32: (o: number) => dv.getUint32(o, le),
-    err: (code: string, message: string, offset?: number) =>
+    err: (code: ResourceTableErrorCode, message: string, offset?: number) =>
       report(finding(code, message, "error", offset)),
-    warn: (code: string, message: string, offset?: number) => {
+    warn: (code: ResourceTableErrorCode, message: string, offset?: number) => {
       const p = finding(code, message, "warning", offset);
       warnings.push(p);
       report(p);

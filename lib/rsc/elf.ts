@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ResourceTableError } from "../errors.ts";
+import { ResourceTableError, type ResourceTableErrorCode } from "../errors.ts";
 import { sectionData } from "../elf/reader.ts";
 import {
   type ElfImage,
@@ -34,7 +34,7 @@ export interface FindResourceTableOptions {
   name?: string;
 }
 
-type SectionProblem = { code: string; detail: string } | undefined;
+type SectionProblem = { code: ResourceTableErrorCode; detail: string } | undefined;
 
 /** Find the section and check what the table parser cannot: duplicates, NOBITS, empty. */
 function locate(img: ElfImage): { section?: ElfSection; problem: SectionProblem } {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { ResourceTableErrorCode } from "../errors.ts";
+
 /** A carveout entry: memory the host allocates (or honours) for the remote. */
 export interface Carveout {
   /** Entry kind (type `RSC_CARVEOUT`, 0). */
@@ -128,7 +130,7 @@ export type RscSeverity = "error" | "warning";
 /** One finding about a table. */
 export interface RscProblem {
   /** Stable identifier of the check, e.g. `"RSC_VRING_BAD_NUM"`. */
-  code: string;
+  code: ResourceTableErrorCode;
   /** What failed and why, with the numbers. */
   message: string;
   /** Whether the finding makes the table unusable (error) or is only worth a look (warning). */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { VirtioError } from "../errors.ts";
+import { VirtioError, type VirtioErrorCode } from "../errors.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
 import {
   type DeviceQueueOptions,
@@ -130,7 +130,7 @@ export class DeviceQueue extends Virtqueue {
   }
 
   /** The peer broke the protocol: no chain is valid any more. */
-  protected override fail(code: string, message: string): never {
+  protected override fail(code: VirtioErrorCode, message: string): never {
     this.#chainLen = 0;
     return super.fail(code, message);
   }

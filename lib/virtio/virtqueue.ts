@@ -27,7 +27,7 @@
  * @module
  */
 
-import { MemoryBoundsError, VirtioError } from "../errors.ts";
+import { MemoryBoundsError, VirtioError, type VirtioErrorCode } from "../errors.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
 import {
   type VirtqueueOptions,
@@ -341,7 +341,7 @@ export abstract class Virtqueue {
   }
 
   /** The peer broke the protocol: keep `code` as the queue's error and throw it. */
-  protected fail(code: string, message: string): never {
+  protected fail(code: VirtioErrorCode, message: string): never {
     const e = new VirtioError(code, `${this.name}: ${message}; queue broken until reset`);
     this.#broken = e;
     throw e;
