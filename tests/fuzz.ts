@@ -35,7 +35,8 @@ import {
   PF_W,
   PF_X,
 } from "../lib/elf/mod.ts";
-import { mulberry32, mutate, randInt, type Rng } from "../lib/elf/_fuzz.ts";
+import { mutate } from "../lib/elf/_fuzz.ts";
+import { mulberry32, randInt, type Rng } from "../lib/util/random.ts";
 import { mutateTable } from "../lib/rsc/_fuzz.ts";
 import {
   buildResourceTable,

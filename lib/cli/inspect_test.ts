@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { loadProfile } from "../machine/mod.ts";
 import { buildSeedElf } from "../../examples/make_seed_elf.ts";
 import { inspectFirmware, type InspectReport } from "../diag/inspect.ts";
-import { brokenTableElf, everyProblemElf, mixedEntriesElf, noTableElf } from "../diag/_testing.ts";
+import {
+  brokenTableElf,
+  everyProblemElf,
+  mixedEntriesElf,
+  noTableElf,
+} from "../diag/testdata/inspect_images.ts";
 import { captureIo } from "./_io.ts";
 import { formatInspect } from "./inspect.ts";
 import { main } from "./mod.ts";

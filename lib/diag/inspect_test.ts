@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { loadProfile } from "../machine/mod.ts";
 import { buildSeedElf } from "../../examples/make_seed_elf.ts";
 import { inspectFirmware } from "./inspect.ts";
-import { brokenTableElf, everyProblemElf, mixedEntriesElf, noTableElf } from "./_testing.ts";
+import {
+  brokenTableElf,
+  everyProblemElf,
+  mixedEntriesElf,
+  noTableElf,
+} from "./testdata/inspect_images.ts";
 
 const RV64 = await loadProfile("rv64-virt");
 

@@ -5,13 +5,13 @@
  * @module
  */
 
-import { buildElf, EM_ARM, PF_R, PF_W, PF_X } from "../elf/mod.ts";
+import { buildElf, EM_ARM, PF_R, PF_W, PF_X } from "../../elf/mod.ts";
 import {
   buildResourceTable,
   FW_RSC_U32_ADDR_ANY,
   rpmsgVdev,
   serializeResourceTable,
-} from "../rsc/mod.ts";
+} from "../../rsc/mod.ts";
 
 /** The seed's two-vring rpmsg table (8 offset slots), changed by `mutate`. */
 export function vringTable(mutate?: (dv: DataView) => void): Uint8Array {
