@@ -1,7 +1,10 @@
 /**
  * RPMsg over virtio (openamp-wire.md section 4): endpoints, name service,
  * copying and zero-copy send/receive, in the host (driver) or remote (device)
- * role.
+ * role. `createRpmsgDevice` builds an {@linkcode RpmsgDriverBus} or an
+ * {@linkcode RpmsgDeviceBus}; both are an {@linkcode RpmsgDevice}, the bus
+ * shared by the two roles. Received payloads are live views of shared
+ * memory, valid during the callback (see `RpmsgDevice`).
  *
  * @example
  * ```ts
