@@ -2,304 +2,39 @@
  * Typed errors shared by every part of amp.
  *
  * Each class extends the built-in error that best describes it (`SyntaxError`
- * for malformed bytes, `RangeError` for bounds) and carries a stable `code`
- * string, so callers and tests can match on the exact failed check. Every amp
+ * for malformed bytes, `RangeError` for bounds) and carries a stable `code`,
+ * typed per class (the unions of `error_codes.ts`), so callers and tests can
+ * match on the exact failed check and a misspelt code does not compile. Every amp
  * error is recognisable with {@linkcode isAmpError}; anything else escaping the
  * library is a bug.
  *
  * @module
  */
 
-// ---------------------------------------------------------------------------
-// The codes each class is thrown with: a misspelt code does not compile.
+import type {
+  AmpErrorCode,
+  ConfigErrorCode,
+  ElfErrorCode,
+  LoadErrorCode,
+  MemoryBoundsErrorCode,
+  OsErrorCode,
+  ResourceTableErrorCode,
+  RpmsgErrorCode,
+  VirtioErrorCode,
+} from "./error_codes.ts";
 
-/** Codes of {@linkcode AmpError}. */
-export type AmpErrorCode =
-  | "ABORTED"
-  | "AMBIGUOUS_CPU"
-  | "CPU_BUSY"
-  | "LIBC_UNAVAILABLE"
-  | "MACHINE_NOT_RUNNING"
-  | "MEM_ATOMIC_BYTE_ORDER"
-  | "MEM_CLOSED"
-  | "MEM_READ_ONLY"
-  | "NOT_OWNED"
-  | "NO_REMOTE"
-  | "QEMU_CLOSED"
-  | "QEMU_EXITED"
-  | "QEMU_HART_BUSY"
-  | "QEMU_NOT_FOUND"
-  | "QEMU_NOT_PARKED"
-  | "QEMU_RAM_FILE_BUSY"
-  | "QEMU_TEST_NOTIFY"
-  | "QEMU_TEST_NO_VDEV"
-  | "QMP_CLOSED"
-  | "QMP_ERROR"
-  | "QMP_PROTOCOL"
-  | "RELOAD_BUSY"
-  | "RELOAD_FAILED"
-  | "RELOAD_OWNER_GONE"
-  | "RELOAD_SELF"
-  | "RELOAD_UNSUPPORTED"
-  | "RPROC_BAD_ENTRY"
-  | "SIM_EXITED"
-  | "STATE"
-  | "STOP_SELF"
-  | "WAIT_BAD_OPTION";
-
-/** Codes of {@linkcode ElfError} (and of ELF problems: `ELF_CODES`). */
-export type ElfErrorCode =
-  | "ELF_BAD_CLASS"
-  | "ELF_BAD_DATA"
-  | "ELF_BAD_MAGIC"
-  | "ELF_BAD_PHENTSIZE"
-  | "ELF_BAD_SHENTSIZE"
-  | "ELF_BAD_SHSTRNDX"
-  | "ELF_BAD_VERSION"
-  | "ELF_BIG_ENDIAN"
-  | "ELF_NO_SECTION_NAMES"
-  | "ELF_NO_SEGMENTS"
-  | "ELF_PHDRS_MISSING"
-  | "ELF_PHDRS_OUTSIDE_FILE"
-  | "ELF_SECTION_NAME_OUTSIDE_STRTAB"
-  | "ELF_SECTION_NAME_UNTERMINATED"
-  | "ELF_SECTION_OUTSIDE_FILE"
-  | "ELF_SEGMENTS_OVERLAP"
-  | "ELF_SEGMENT_ADDRESS_WRAP"
-  | "ELF_SEGMENT_EMPTY"
-  | "ELF_SEGMENT_FILESZ_GT_MEMSZ"
-  | "ELF_SEGMENT_OUTSIDE_FILE"
-  | "ELF_SHDRS_MISSING"
-  | "ELF_SHDRS_OUTSIDE_FILE"
-  | "ELF_SHSTRTAB_NOT_STRTAB"
-  | "ELF_TOO_SMALL"
-  | "ELF_VALUE_TOO_LARGE";
-
-/** Codes of {@linkcode ResourceTableError} (and of resource table findings). */
-export type ResourceTableErrorCode =
-  | "RSC_BAD_VERSION"
-  | "RSC_CARVEOUT_RESERVED_NONZERO"
-  | "RSC_DEVMEM_RESERVED_NONZERO"
-  | "RSC_ENTRIES_OVERLAP"
-  | "RSC_ENTRY_OUT_OF_BOUNDS"
-  | "RSC_ENTRY_OVERLAPS_HEADER"
-  | "RSC_ENTRY_TRUNCATED"
-  | "RSC_ENTRY_UNALIGNED"
-  | "RSC_FIELD_RANGE"
-  | "RSC_INVALID"
-  | "RSC_LAYOUT"
-  | "RSC_NAME_TOO_LONG"
-  | "RSC_OFFSETS_OUT_OF_BOUNDS"
-  | "RSC_RESERVED_NONZERO"
-  | "RSC_SECTION_DUPLICATE"
-  | "RSC_SECTION_EMPTY"
-  | "RSC_SECTION_NOBITS"
-  | "RSC_SIZE_UNALIGNED"
-  | "RSC_TOO_SMALL"
-  | "RSC_TRACE_BAD_DA"
-  | "RSC_TRACE_RESERVED_NONZERO"
-  | "RSC_TRACE_ZERO_LEN"
-  | "RSC_UNKNOWN_TYPE"
-  | "RSC_VDEV_RESERVED_NONZERO"
-  | "RSC_VDEV_TOO_MANY_VRINGS"
-  | "RSC_VDEV_TRUNCATED"
-  | "RSC_VENDOR_SKIPPED"
-  | "RSC_VRING_BAD_ALIGN"
-  | "RSC_VRING_BAD_NUM"
-  | "RSC_VRING_RESERVED_NONZERO"
-  | "TRACE_NONE"
-  | "TRACE_TABLE_OFFSETS"
-  | "TRACE_TABLE_TOO_SMALL"
-  | "TRACE_TABLE_VERSION";
-
-/** Codes of {@linkcode MemoryBoundsError}. */
-export type MemoryBoundsErrorCode =
-  | "MEM_BAD_BASE"
-  | "MEM_BAD_SIZE"
-  | "MEM_DUPLICATE"
-  | "MEM_MISALIGNED"
-  | "MEM_OUT_OF_BOUNDS"
-  | "MEM_OVERLAP"
-  | "MEM_U64_UNSAFE"
-  | "MEM_UNMAPPED"
-  | "MEM_WRAP"
-  | "MMAP_BAD_OFFSET"
-  | "MMAP_BAD_SIZE"
-  | "MMAP_FILE_TOO_SMALL"
-  | "MMAP_OFFSET_WRAP"
-  | "QEMU_BAD_ENTRY"
-  | "QEMU_BAD_LOAD_RANGE"
-  | "TRACE_OUTSIDE"
-  | "TRACE_TABLE_UNMAPPED"
-  | "UIO_MAP_ADDR_RANGE"
-  | "UIO_MAP_EMPTY"
-  | "UIO_MAP_INDEX_RANGE"
-  | "UIO_MAP_LEN_RANGE"
-  | "UIO_MAP_OFFSET_RANGE"
-  | "UIO_MAP_WRAP"
-  | "VDEV_OUTSIDE"
-  | "VQ_RING_OUTSIDE";
-
-/** Codes of {@linkcode LoadError}. */
-export type LoadErrorCode =
-  | "LOAD_BAD_SEGMENT"
-  | "LOAD_OUTSIDE_REGIONS"
-  | "LOAD_READ"
-  | "LOAD_RSC_OUTSIDE_REGIONS"
-  | "LOAD_RSC_TOO_BIG"
-  | "LOAD_TOO_BIG"
-  | "LOAD_VRING_NO_SLOT"
-  | "LOAD_VRING_OUTSIDE"
-  | "LOAD_VRING_SLOT";
-
-/** Codes of {@linkcode VirtioError}. */
-export type VirtioErrorCode =
-  | "HOST_NO_RPMSG_VDEV"
-  | "HOST_SPLIT_REGIONS"
-  | "HOST_VRING_COUNT"
-  | "SIM_NO_RPMSG_VDEV"
-  | "SIM_VRING_COUNT"
-  | "VDEV_BAD_ARG"
-  | "VDEV_BAD_TYPE"
-  | "VDEV_CLOSED"
-  | "VDEV_FAILED"
-  | "VDEV_RESERVED"
-  | "VDEV_TOO_MANY_VRINGS"
-  | "VDEV_TRUNCATED"
-  | "VDEV_VRING_ALIGN"
-  | "VDEV_VRING_NUM"
-  | "VDEV_VRING_RESERVED"
-  | "VQ_AVAIL_HEAD_IN_FLIGHT"
-  | "VQ_AVAIL_HEAD_RANGE"
-  | "VQ_AVAIL_IDX_JUMP"
-  | "VQ_BAD_ALIGN"
-  | "VQ_BAD_ARG"
-  | "VQ_BAD_NUM"
-  | "VQ_BAD_PA"
-  | "VQ_BAD_RANGE"
-  | "VQ_BYTE_ORDER"
-  | "VQ_CLOSED"
-  | "VQ_DESC_ADDR"
-  | "VQ_DESC_INDIRECT"
-  | "VQ_DESC_LOOP"
-  | "VQ_DESC_NEXT_RANGE"
-  | "VQ_MISALIGNED"
-  | "VQ_PUT_LEN"
-  | "VQ_PUT_NOT_IN_FLIGHT"
-  | "VQ_READ_ONLY"
-  | "VQ_USED_IDX_JUMP"
-  | "VQ_USED_ID_NOT_POSTED"
-  | "VQ_USED_ID_RANGE"
-  | "VQ_USED_LEN";
-
-/** Codes of {@linkcode RpmsgError}. */
-export type RpmsgErrorCode =
-  | "RPMSG_ADDR_IN_USE"
-  | "RPMSG_ALREADY_HELD"
-  | "RPMSG_BAD_ADDR"
-  | "RPMSG_BAD_BUFFER"
-  | "RPMSG_BAD_HANDLE"
-  | "RPMSG_CLOSED"
-  | "RPMSG_EP_DESTROYED"
-  | "RPMSG_NAME_TOO_LONG"
-  | "RPMSG_NOT_IN_CALLBACK"
-  | "RPMSG_NO_ADDR"
-  | "RPMSG_NO_BUFFER"
-  | "RPMSG_NO_DST"
-  | "RPMSG_NS_BAD_ADDR"
-  | "RPMSG_NS_BAD_FLAGS"
-  | "RPMSG_NS_BAD_LENGTH"
-  | "RPMSG_NS_NAME_UNTERMINATED"
-  | "RPMSG_TOO_LONG"
-  | "RPMSG_VQ_FULL";
-
-/** Codes of {@linkcode ConfigError}. */
-export type ConfigErrorCode =
-  | "BACKEND_UNAVAILABLE"
-  | "ELF_SPEC_SECTION"
-  | "ELF_SPEC_VALUE"
-  | "LOAD_CHUNK_SIZE"
-  | "MAP_MISMATCH"
-  | "MMAP_BAD_PATH"
-  | "MMAP_CREATE_READ_ONLY"
-  | "NOTIFY_BAD_WORD"
-  | "NOTIFY_INPROC"
-  | "PROFILE_CPU"
-  | "PROFILE_FIELD"
-  | "PROFILE_JSON"
-  | "PROFILE_LAYOUT"
-  | "PROFILE_LAYOUT_OVERLAP"
-  | "PROFILE_NOTIFY"
-  | "PROFILE_NOT_FOUND"
-  | "PROFILE_OVERLAP"
-  | "PROFILE_POOL"
-  | "PROFILE_RANGE"
-  | "PROFILE_READ"
-  | "PROFILE_UNKNOWN_FIELD"
-  | "QEMU_BAD_HART"
-  | "QEMU_BAD_OPTION"
-  | "QEMU_PROFILE"
-  | "QEMU_RAM_FILE"
-  | "QMP_BAD_PATH"
-  | "REMOTE_MACHINE"
-  | "REMOTE_SHM_NAME"
-  | "REMOTE_SOCKET"
-  | "REMOTE_TABLE_SIZE"
-  | "RPMSG_BAD_BUF_SIZE"
-  | "RPMSG_BAD_POOL"
-  | "RPMSG_BAD_ROLE"
-  | "RPMSG_BAD_WINDOW"
-  | "RPMSG_POOL_TOO_SMALL"
-  | "RPMSG_VQ_ROLE"
-  | "RPROC_AMBIGUOUS"
-  | "RPROC_FW_NAME"
-  | "RPROC_NOT_FOUND"
-  | "SHMEM_DEMO_UNKNOWN"
-  | "SHM_BAD_NAME"
-  | "SIM_COMMAND"
-  | "SIM_NO_RSC"
-  | "SIM_PREFIX"
-  | "SIM_RSC_SIZE"
-  | "SIM_RSC_UNMAPPED"
-  | "STATE_DIR"
-  | "STATE_FILE_CORRUPT"
-  | "STATE_FILE_READ"
-  | "STATE_FILE_WRITE"
-  | "STATE_LOCK"
-  | "UIO_AMBIGUOUS"
-  | "UIO_BAD_DEVICE_NAME"
-  | "UIO_BAD_MAP_INDEX"
-  | "UIO_BAD_OPTION"
-  | "UIO_BIND_FAILED"
-  | "UIO_DRIVER_LINK"
-  | "UIO_MAP_ATTR_MISSING"
-  | "UIO_MAP_BAD_ADDR"
-  | "UIO_MAP_BAD_OFFSET"
-  | "UIO_MAP_BAD_SIZE"
-  | "UIO_MAP_NOT_FOUND"
-  | "UIO_NOT_FOUND"
-  | "UIO_OVERRIDE_FAILED"
-  | "UIO_UNBIND_FAILED";
-
-/**
- * Every code an amp error can carry: the per-class unions, `TIMEOUT`,
- * `USAGE`, and the errno names of {@linkcode OsError} (`"ENOENT"`...).
- */
-export type AmpCode =
-  | AmpErrorCode
-  | ElfErrorCode
-  | ResourceTableErrorCode
-  | MemoryBoundsErrorCode
-  | LoadErrorCode
-  | VirtioErrorCode
-  | RpmsgErrorCode
-  | ConfigErrorCode
-  | "TIMEOUT"
-  | "USAGE"
-  | OsErrorCode;
-
-/** Code of an {@linkcode OsError}: the errno's short name, or `OS_ERROR` for one amp does not name. */
-export type OsErrorCode = `E${string}` | "OS_ERROR";
+export type {
+  AmpCode,
+  AmpErrorCode,
+  ConfigErrorCode,
+  ElfErrorCode,
+  LoadErrorCode,
+  MemoryBoundsErrorCode,
+  OsErrorCode,
+  ResourceTableErrorCode,
+  RpmsgErrorCode,
+  VirtioErrorCode,
+} from "./error_codes.ts";
 
 const BRAND: unique symbol = Symbol.for("amp.error");
 
