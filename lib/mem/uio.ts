@@ -15,7 +15,7 @@ import {
   osErrorFrom,
   TimeoutError,
 } from "../errors.ts";
-import { sleep } from "../util/wait.ts";
+import { waitUntil } from "../util/wait.ts";
 import { closeQuietly, O_CLOEXEC, O_RDONLY, sysOpen, sysPageSize, sysRead } from "./_libc.ts";
 import { mapFile } from "./mmap.ts";
 import { hex, type MemoryRegion } from "./region.ts";
@@ -274,22 +274,19 @@ export async function findOrBindUio(
   const devDir = `${sys}/bus/${bus}/devices/${device}`;
   if (listDir(devDir) === undefined) throw notFound;
   bindToUioDriver(sys, bus, device);
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const uio = sortUio(listDir(`${devDir}/uio`) ?? [])[0];
-    if (uio !== undefined && present(`${devRoot}/${uio}`)) return findUio(device, options);
-    const left = deadline - performance.now();
-    if (left <= 0) {
-      throw new TimeoutError(
-        `waiting for ${
-          uio === undefined ? `${devDir}/uio/uioN` : `${devRoot}/${uio}`
-        } after binding ${device} to ${UIO_DRIVER}`,
-        timeoutMs,
-        { cause: notFound },
-      );
-    }
-    await sleep(Math.min(10, left));
-  }
+  let uio: string | undefined;
+  const appeared = await waitUntil(() => {
+    uio = sortUio(listDir(`${devDir}/uio`) ?? [])[0];
+    return uio !== undefined && present(`${devRoot}/${uio}`);
+  }, { deadlineMs: timeoutMs, spinUs: 0, yieldUs: 0, sleepMs: 10 });
+  if (appeared) return findUio(device, options);
+  throw new TimeoutError(
+    `waiting for ${
+      uio === undefined ? `${devDir}/uio/uioN` : `${devRoot}/${uio}`
+    } after binding ${device} to ${UIO_DRIVER}`,
+    timeoutMs,
+    { cause: notFound },
+  );
 }
 
 /** Strict `0x<hex>` (at most 64 bits), one trailing newline allowed. */
