@@ -1,9 +1,9 @@
 /**
  * amp: drive asymmetric multiprocessing (OpenAMP) systems from Linux.
  *
- * The library behind the `amp` CLI: a bounded memory layer (heap, mmap of
- * files, /dev/shm, /dev/mem and UIO), a hardened ELF loader, resource tables,
- * remoteproc lifecycle with machine profiles and backends, split virtqueues,
+ * The library behind the `amp` CLI: waits on shared memory under a deadline,
+ * a bounded memory layer (heap, mmap of files, /dev/shm, /dev/mem and UIO), a
+ * hardened ELF loader, resource tables, remoteproc lifecycle with machine profiles and backends, split virtqueues,
  * rpmsg in both roles with name service and zero-copy, notifiers, and the
  * seed's demo applications.
  *
@@ -21,6 +21,7 @@
  */
 
 export * from "./lib/errors.ts";
+export * from "./lib/util/mod.ts";
 export * from "./lib/mem/mod.ts";
 export * from "./lib/elf/mod.ts";
 export * from "./lib/rsc/mod.ts";

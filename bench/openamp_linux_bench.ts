@@ -19,7 +19,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { AmpError, RpmsgError, TimeoutError, UsageError } from "../lib/errors.ts";
+import {
+  AmpError,
+  type AmpErrorCode,
+  RpmsgError,
+  type RpmsgErrorCode,
+  TimeoutError,
+  UsageError,
+} from "../lib/errors.ts";
 import { ECHO_SERVICE } from "../lib/apps/msg_test.ts";
 import { HostSession } from "../lib/host/session.ts";
 import type { MachineProfile } from "../lib/machine/types.ts";
@@ -84,7 +91,9 @@ async function spawnRemote(profile: MachineProfile, file: string) {
   while (!seen.includes("amp remote: serving")) {
     if (Date.now() > end) throw new TimeoutError("waiting for amp remote to serve", 60_000);
     const { value, done } = await reader.read();
-    if (done) throw new AmpError("BENCH_REMOTE", `amp remote exited early: ${seen}`);
+    if (done) {
+      throw new AmpError("BENCH_REMOTE" as AmpErrorCode, `amp remote exited early: ${seen}`);
+    }
     seen += value;
   }
   // Keep draining its output.
@@ -128,7 +137,10 @@ export async function benchMode(
           const r = await ch.recv(30_000);
           lat[i] = performance.now() - a;
           if (r.length !== size) {
-            throw new RpmsgError("BENCH_ECHO", `echo of ${r.length} B for a ${size}-byte message`);
+            throw new RpmsgError(
+              "BENCH_ECHO" as RpmsgErrorCode,
+              `echo of ${r.length} B for a ${size}-byte message`,
+            );
           }
         }
         const rtMs = performance.now() - t0;

@@ -12,10 +12,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { mapShm, removeShm } from "../lib/mem/mmap.ts";
+import { mapShm, removeShm } from "../lib/mem/shm.ts";
 import type { MemoryRegion } from "../lib/mem/region.ts";
 import { yieldThread, yieldTurn } from "../lib/util/wait.ts";
-import type { RpmsgDevice, RpmsgEndpoint } from "../lib/rpmsg/device.ts";
+import type { RpmsgDevice, RpmsgEndpoint } from "../lib/rpmsg/mod.ts";
 import {
   type HostEnd,
   SERVICE,

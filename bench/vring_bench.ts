@@ -11,7 +11,8 @@
  */
 
 import { heapRegion } from "../lib/mem/region.ts";
-import { SplitVirtqueue } from "../lib/virtio/virtqueue.ts";
+import { DeviceQueue } from "../lib/virtio/device_queue.ts";
+import { DriverQueue } from "../lib/virtio/driver_queue.ts";
 
 /** Buffers moved per bench iteration. */
 export const BUFFERS = 32 * 1024;
@@ -22,12 +23,8 @@ const BUF_BASE = PA + 0x10000;
 function pair() {
   const shm = heapRegion(PA, 0x10000 + NUM * 512);
   const opts = { pa: PA, num: NUM, align: 0x1000 };
-  const drv = new SplitVirtqueue(shm, { ...opts, role: "driver" });
-  const dev = new SplitVirtqueue(shm, {
-    ...opts,
-    role: "device",
-    bufferRange: { base: BUF_BASE, size: NUM * 512 },
-  });
+  const drv = new DriverQueue(shm, opts);
+  const dev = new DeviceQueue(shm, { ...opts, bufferRange: { base: BUF_BASE, size: NUM * 512 } });
   return { drv, dev };
 }
 

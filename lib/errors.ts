@@ -2,13 +2,39 @@
  * Typed errors shared by every part of amp.
  *
  * Each class extends the built-in error that best describes it (`SyntaxError`
- * for malformed bytes, `RangeError` for bounds) and carries a stable `code`
- * string, so callers and tests can match on the exact failed check. Every amp
+ * for malformed bytes, `RangeError` for bounds) and carries a stable `code`,
+ * typed per class (the unions of `error_codes.ts`), so callers and tests can
+ * match on the exact failed check and a misspelt code does not compile. Every amp
  * error is recognisable with {@linkcode isAmpError}; anything else escaping the
  * library is a bug.
  *
  * @module
  */
+
+import type {
+  AmpErrorCode,
+  ConfigErrorCode,
+  ElfErrorCode,
+  LoadErrorCode,
+  MemoryBoundsErrorCode,
+  OsErrorCode,
+  ResourceTableErrorCode,
+  RpmsgErrorCode,
+  VirtioErrorCode,
+} from "./error_codes.ts";
+
+export type {
+  AmpCode,
+  AmpErrorCode,
+  ConfigErrorCode,
+  ElfErrorCode,
+  LoadErrorCode,
+  MemoryBoundsErrorCode,
+  OsErrorCode,
+  ResourceTableErrorCode,
+  RpmsgErrorCode,
+  VirtioErrorCode,
+} from "./error_codes.ts";
 
 const BRAND: unique symbol = Symbol.for("amp.error");
 
@@ -30,7 +56,7 @@ function brand(e: Error, code: string): void {
  * ```ts
  * import assert from "node:assert/strict";
  * import { isAmpError, MemoryBoundsError } from "./errors.ts";
- * assert(isAmpError(new MemoryBoundsError("BOUNDS", "out of range")));
+ * assert(isAmpError(new MemoryBoundsError("MEM_OUT_OF_BOUNDS", "out of range")));
  * assert(!isAmpError(new Error("x")));
  * ```
  */
@@ -50,9 +76,9 @@ export function isAmpError(e: unknown): e is Error & AmpErrorFields {
  * ```
  */
 export class AmpError extends Error implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: AmpErrorCode;
   /** Create an error with a stable `code` and a human message. */
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: AmpErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "AmpError";
     brand(this, code);
@@ -71,9 +97,9 @@ export class AmpError extends Error implements AmpErrorFields {
  * ```
  */
 export class ElfError extends SyntaxError implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: ElfErrorCode;
   /** Create an error with a stable `code` and a human message. */
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: ElfErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ElfError";
     brand(this, code);
@@ -92,9 +118,9 @@ export class ElfError extends SyntaxError implements AmpErrorFields {
  * ```
  */
 export class ResourceTableError extends SyntaxError implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: ResourceTableErrorCode;
   /** Create an error with a stable `code` and a human message. */
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: ResourceTableErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ResourceTableError";
     brand(this, code);
@@ -113,9 +139,9 @@ export class ResourceTableError extends SyntaxError implements AmpErrorFields {
  * ```
  */
 export class MemoryBoundsError extends RangeError implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: MemoryBoundsErrorCode;
   /** Create an error with a stable `code` and a human message. */
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: MemoryBoundsErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "MemoryBoundsError";
     brand(this, code);
@@ -134,9 +160,9 @@ export class MemoryBoundsError extends RangeError implements AmpErrorFields {
  * ```
  */
 export class LoadError extends Error implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: LoadErrorCode;
   /** Create an error with a stable `code` and a human message. */
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: LoadErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "LoadError";
     brand(this, code);
@@ -155,7 +181,7 @@ export class LoadError extends Error implements AmpErrorFields {
  * ```
  */
 export class OsError extends Error implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: OsErrorCode;
   /** The failing call, e.g. `"mmap"`. */
   readonly syscall: string;
   /** The C `errno` value. */
@@ -260,9 +286,9 @@ export function osErrorFrom(e: unknown, syscall: string, target: string): OsErro
  * ```
  */
 export class VirtioError extends Error implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: VirtioErrorCode;
   /** Create an error with a stable `code` and a human message. */
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: VirtioErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "VirtioError";
     brand(this, code);
@@ -281,9 +307,9 @@ export class VirtioError extends Error implements AmpErrorFields {
  * ```
  */
 export class RpmsgError extends Error implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: RpmsgErrorCode;
   /** Create an error with a stable `code` and a human message. */
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: RpmsgErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "RpmsgError";
     brand(this, code);
@@ -302,7 +328,7 @@ export class RpmsgError extends Error implements AmpErrorFields {
  * ```
  */
 export class TimeoutError extends Error implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: "TIMEOUT";
   /** How long was waited, in milliseconds. */
   readonly ms: number;
   /** Create from what was waited for and for how long. */
@@ -326,9 +352,9 @@ export class TimeoutError extends Error implements AmpErrorFields {
  * ```
  */
 export class ConfigError extends Error implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: ConfigErrorCode;
   /** Create an error with a stable `code` and a human message. */
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: ConfigErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConfigError";
     brand(this, code);
@@ -347,7 +373,7 @@ export class ConfigError extends Error implements AmpErrorFields {
  * ```
  */
 export class UsageError extends Error implements AmpErrorFields {
-  declare readonly code: string;
+  declare readonly code: "USAGE";
   /** Create from a message saying what is wrong with the command line. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);

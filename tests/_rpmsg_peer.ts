@@ -14,14 +14,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { mapShm } from "../lib/mem/mmap.ts";
+import { mapShm } from "../lib/mem/shm.ts";
 import type { MemoryRegion } from "../lib/mem/region.ts";
 import { ShmWordNotifier } from "../lib/notify/shm_word.ts";
 import { UnixSocketNotifier } from "../lib/notify/unix_socket.ts";
 import type { Notifier } from "../lib/notify/types.ts";
-import { backoffWait } from "../lib/notify/_backoff.ts";
+import { waitUntil } from "../lib/util/wait.ts";
 import { createRpmsgDevice } from "../lib/rpmsg/create.ts";
-import type { RpmsgDevice, RpmsgRxHandle } from "../lib/rpmsg/device.ts";
+import type { RpmsgDevice, RpmsgRxHandle } from "../lib/rpmsg/mod.ts";
 import { serveRpmsgRemote } from "../lib/rpmsg/remote.ts";
 import { RSC_VDEV, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS } from "../lib/rsc/layout.ts";
 import { SharedVdev } from "../lib/virtio/vdev.ts";
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
     let seen = 0;
     for (;;) {
       let v = seen;
-      await backoffWait(() => (v = shm.atomicLoadU32(WORD_TO_DEVICE)) !== seen, {
+      await waitUntil(() => (v = shm.atomicLoadU32(WORD_TO_DEVICE)) !== seen, {
         deadlineMs: 1000,
         spinUs,
       });

@@ -58,7 +58,7 @@ Deno.test("bundle: deno task bundle builds an executable dist/amp.js that runs b
 
     const bad = await run("inspect", "missing.elf");
     assert.equal(bad.code, 1);
-    assert.match(bad.err, /^amp: read\(missing\.elf\) failed: ENOENT[^\n]*\n$/);
+    assert.match(bad.err, /^amp: Cannot read file missing\.elf: no such file\n$/);
   } finally {
     await Deno.remove(cwd, { recursive: true });
   }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { buildElf, PF_R, PF_X } from "../lib/elf/mod.ts";
 import { COMMANDS } from "../lib/cli/mod.ts";
-import type { InspectReport } from "../lib/cli/inspect.ts";
+import type { InspectReport } from "../lib/diag/inspect.ts";
 import meta from "../deno.json" with { type: "json" };
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -35,7 +35,8 @@ import {
   PF_W,
   PF_X,
 } from "../lib/elf/mod.ts";
-import { mulberry32, mutate, randInt, type Rng } from "../lib/elf/_fuzz.ts";
+import { mutate } from "../lib/elf/_fuzz.ts";
+import { mulberry32, randInt, type Rng } from "../lib/util/random.ts";
 import { mutateTable } from "../lib/rsc/_fuzz.ts";
 import {
   buildResourceTable,
@@ -51,7 +52,7 @@ import { loadElf, planLoad } from "../lib/remoteproc/loader.ts";
 import { loadProfile } from "../lib/machine/mod.ts";
 import { MemoryMap } from "../lib/mem/memory_map.ts";
 import { heapRegion } from "../lib/mem/region.ts";
-import { inspectFirmware } from "../lib/cli/inspect.ts";
+import { inspectFirmware } from "../lib/diag/inspect.ts";
 import type { MachineProfile } from "../lib/machine/mod.ts";
 import { buildSeedElf } from "../examples/make_seed_elf.ts";
 

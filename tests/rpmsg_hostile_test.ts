@@ -8,10 +8,16 @@ import assert from "node:assert/strict";
 import { isAmpError } from "../lib/errors.ts";
 import { heapRegion, type MemoryRegion } from "../lib/mem/region.ts";
 import { InProcessNotifier } from "../lib/notify/in_process.ts";
-import { createRpmsgDevice } from "../lib/rpmsg/create.ts";
-import { RpmsgDevice } from "../lib/rpmsg/device.ts";
-import { encodeNs, RPMSG_ADDR_ANY, writeHeader } from "../lib/rpmsg/_wire.ts";
-import { SplitVirtqueue } from "../lib/virtio/virtqueue.ts";
+import {
+  createRpmsgDevice,
+  encodeNs,
+  RPMSG_ADDR_ANY,
+  RPMSG_MAX_REMOTE_SERVICES,
+  RpmsgDeviceBus,
+  writeHeader,
+} from "../lib/rpmsg/mod.ts";
+import { DeviceQueue } from "../lib/virtio/device_queue.ts";
+import { DriverQueue } from "../lib/virtio/driver_queue.ts";
 
 const V0 = 0x4000, V1 = 0x8000, NUM = 256, ALIGN = 0x1000;
 const POOL = { base: 0x10000, size: 0x40000 };
@@ -35,8 +41,12 @@ function code(c: string) {
   };
 }
 
-function rawQ(shm: MemoryRegion, pa: number, role: "driver" | "device") {
-  return new SplitVirtqueue(shm, { pa, num: NUM, align: ALIGN, role });
+function rawDriver(shm: MemoryRegion, pa: number) {
+  return new DriverQueue(shm, { pa, num: NUM, align: ALIGN });
+}
+
+function rawDevice(shm: MemoryRegion, pa: number) {
+  return new DeviceQueue(shm, { pa, num: NUM, align: ALIGN });
 }
 
 /** A host (driver) and a hostile device that fills RX buffers by hand. */
@@ -54,7 +64,7 @@ function hostileDevice() {
     vring1: { pa: V1, num: NUM, align: ALIGN },
     pool: POOL,
   });
-  const vq0 = rawQ(shm, V0, "device");
+  const vq0 = rawDevice(shm, V0);
   const got: Uint8Array[] = [];
   const ep = host.createEndpoint({ addr: 0x400, onMessage: (d) => got.push(d.slice()) });
   /** Fill the next RX buffer with a header (src 0x500) and payload, return it with usedLen. */
@@ -161,21 +171,22 @@ Deno.test("hostile device: used len > buffer size breaks vring0 (VQ_USED_LEN) an
 function hostileDriver(checkedQueues: boolean) {
   const { shm, guardsIntact, notifiers: [, nr] } = setup();
   // the hostile driver's queues first (they initialise the driver-owned parts)
-  const h0 = rawQ(shm, V0, "driver");
-  const h1 = rawQ(shm, V1, "driver");
+  const h0 = rawDriver(shm, V0);
+  const h1 = rawDriver(shm, V1);
   const warnings: string[] = [];
-  const common = { role: "device" as const, region: shm, notifier: nr, pool: POOL };
+  const common = { region: shm, notifier: nr, pool: POOL };
   const remote = checkedQueues
     ? createRpmsgDevice({
       ...common,
+      role: "device",
       log: (m) => warnings.push(m),
       vring0: { pa: V0, num: NUM, align: ALIGN },
       vring1: { pa: V1, num: NUM, align: ALIGN },
     })
-    : new RpmsgDevice({
+    : new RpmsgDeviceBus({
       ...common,
       log: (m) => warnings.push(m),
-      vrings: [rawQ(shm, V0, "device"), rawQ(shm, V1, "device")],
+      vrings: [rawDevice(shm, V0), rawDevice(shm, V1)],
     });
   const got: Uint8Array[] = [];
   const ep = remote.createEndpoint({ addr: 0x400, onMessage: (d) => got.push(d.slice()) });
@@ -247,5 +258,77 @@ Deno.test("hostile driver: bad RX buffers on vring0 are skipped when the device 
   while (t.h0.getUsed() >= 0) lens.push(t.h0.lastLen);
   assert.deepEqual(lens, [0, 0, 0, 64]); // the full buffer length, as upstream reports
   assert.ok(t.shm.bytes(P + 1024 + 16, 48).every((x) => x === 9));
+  assert.ok(t.guardsIntact());
+});
+
+Deno.test("hostile driver: a driver re-posting bad RX buffers as fast as they come back cannot hold a send in a loop", () => {
+  const t = hostileDriver(false);
+  const vq0 = t.remote.vrings[0];
+  for (let i = 0; i < NUM; i++) t.h0.addBuf(0x50000, 512, true); // all outside the pool
+  // Each bad buffer the device gives back is taken back and posted again at
+  // once, as a driver running in parallel could.
+  const putUsed = vq0.putUsed.bind(vq0);
+  const getAvail = vq0.getAvail.bind(vq0);
+  let looked = 0;
+  vq0.getAvail = () => (looked++, getAvail());
+  vq0.putUsed = (head, len) => {
+    putUsed(head, len);
+    assert.ok(t.h0.getUsed() >= 0);
+    t.h0.addBuf(0x50000, 512, true);
+  };
+  const ep = t.remote.createEndpoint({ addr: 0x401, dst: 0x900, onMessage: () => {} });
+  assert.equal(ep.trySend(new Uint8Array(8)), false);
+  assert.equal(looked, NUM, "at most num buffers looked at per call");
+  assert.equal(t.remote.stats.drops.get("RPMSG_DESC_OUTSIDE_POOL"), NUM);
+  assert.equal(t.warnings.length, 1, "logged once (rate-limited)");
+  assert.ok(t.guardsIntact());
+});
+
+Deno.test("hostile device: at most RPMSG_MAX_REMOTE_SERVICES names are kept; more are dropped and counted", () => {
+  const t = hostileDevice();
+  const total = RPMSG_MAX_REMOTE_SERVICES + 44;
+  for (let i = 0; i < total; i++) {
+    t.inject(53, 40, encodeNs(`svc-${i}`, 0x500 + i, 0), 512);
+    if (i % 64 === 63) t.host.poll(); // re-posts the RX buffers
+  }
+  t.host.poll();
+  assert.equal(t.host.remoteServices.size, RPMSG_MAX_REMOTE_SERVICES);
+  assert.equal(t.host.stats.nsCreate, RPMSG_MAX_REMOTE_SERVICES);
+  assert.equal(t.host.stats.drops.get("RPMSG_NS_TOO_MANY_SERVICES"), 44);
+  assert.equal(t.binds.length, RPMSG_MAX_REMOTE_SERVICES);
+  assert.equal(t.host.remoteServices.get(`svc-${RPMSG_MAX_REMOTE_SERVICES}`), undefined);
+  assert.equal(t.warnings.filter((w) => w.startsWith("RPMSG_NS_TOO_MANY_SERVICES")).length, 1);
+  // A known name may move, and a DESTROY makes room for a new name.
+  t.inject(53, 40, encodeNs("svc-0", 0x900, 0), 512);
+  t.inject(53, 40, encodeNs("svc-1", 0x501, 1), 512);
+  t.inject(53, 40, encodeNs("late", 0x901, 0), 512);
+  t.host.poll();
+  assert.equal(t.host.remoteServices.get("svc-0"), 0x900);
+  assert.equal(t.host.remoteServices.has("svc-1"), false);
+  assert.equal(t.host.remoteServices.get("late"), 0x901);
+  assert.equal(t.host.remoteServices.size, RPMSG_MAX_REMOTE_SERVICES);
+  assert.ok(t.guardsIntact());
+});
+
+Deno.test("hostile device: a payload is a live view of the buffer; bounds come from one read of the header", () => {
+  const t = hostileDevice();
+  const seen: { len: number; first: number; after: number }[] = [];
+  let addr = 0;
+  t.host.createEndpoint({
+    addr: 0x401,
+    onMessage: (d) => {
+      const first = d[0]!;
+      // The peer rewrites the header and the payload while the callback runs.
+      writeHeader(t.shm.dataView(addr, 16), 0, 0x500, 0x401, 0xffff);
+      t.shm.setU8(addr + 16, 0x77);
+      seen.push({ len: d.length, first, after: d[0]! });
+    },
+  });
+  addr = t.inject(0x401, 4, new Uint8Array([1, 2, 3, 4]), 512);
+  t.host.poll();
+  // The length checked is the length delivered; the bytes are shared memory.
+  assert.deepEqual(seen, [{ len: 4, first: 1, after: 0x77 }]);
+  assert.equal(t.host.stats.rxBytes, 4);
+  assert.equal(t.host.stats.drops.size, 0);
   assert.ok(t.guardsIntact());
 });

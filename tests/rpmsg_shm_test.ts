@@ -6,8 +6,8 @@
  * Deadlines are generous and nothing asserts on timing (loaded 2-core machine).
  */
 import assert from "node:assert/strict";
-import { removeShm } from "../lib/mem/mmap.ts";
-import { RPMSG_NS_ADDR } from "../lib/rpmsg/_wire.ts";
+import { removeShm } from "../lib/mem/shm.ts";
+import { RPMSG_NS_ADDR } from "../lib/rpmsg/mod.ts";
 import { SERVICE, SHUTDOWN, spawnPeer, startHost } from "./_rpmsg_peer.ts";
 
 const NOTIFIERS = ["shm", "socket"] as const;

@@ -28,8 +28,9 @@ export interface DemoResult {
   passed: boolean;
   /** Errors counted (bad echo, wrong product, timeouts...). */
   errors: number;
-  /** Messages sent and received. */
+  /** Messages sent. */
   sent: number;
+  /** Messages received (and checked). */
   received: number;
   /** Wall time of the run in milliseconds. */
   ms: number;

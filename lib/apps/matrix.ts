@@ -17,10 +17,11 @@ export const MATRIX_SERVICE = "rpmsg-openamp-matrix";
 /** Matrix order used on the wire. */
 export const MATRIX_N = 6;
 /** Bytes of one encoded matrix. */
-export const MATRIX_BYTES = 4 + 4 * MATRIX_N * MATRIX_N;
+export const MATRIX_BYTES: number = 4 + 4 * MATRIX_N * MATRIX_N;
 
 /** A square matrix of at most 6x6 u32 elements. */
 export interface Matrix {
+  /** Order of the matrix (rows = columns), at most 6. */
   size: number;
   /** Row-major, always 36 elements (unused ones 0). */
   elements: Uint32Array;
@@ -124,9 +125,13 @@ export function randomMatrix(random: () => number = Math.random): Matrix {
 export interface MatrixOptions {
   /** Iterations (default 200). */
   count?: number;
+  /** Wait per product, ms (default 5000). */
   timeoutMs?: number;
+  /** Where the demo's lines go (default: nowhere). */
   log?: LogFn;
+  /** Called after each iteration with the iterations done and the total. */
   onProgress?: (done: number, total: number) => void;
+  /** Source of the matrix elements, uniform in [0, 1) (default `Math.random`). */
   random?: () => number;
 }
 

@@ -96,8 +96,9 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 export interface MsgTestOptions {
   /** The remote's word size (header width). */
   wordSize: WordSize;
-  /** Smallest and largest data size; defaults 1 and {@linkcode maxPingSize}. */
+  /** Smallest data size (default 1). */
   minSize?: number;
+  /** Largest data size (default {@linkcode maxPingSize} of the channel's payload). */
   maxSize?: number;
   /** How many rounds of the whole size sweep (default 1). */
   rounds?: number;

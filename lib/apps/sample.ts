@@ -21,8 +21,11 @@ export const SAMPLE_GOODBYE = "goodbye!";
 export interface SampleOptions {
   /** Messages including the final goodbye (default 100). */
   count?: number;
+  /** Wait per echo, ms (default 5000). */
   timeoutMs?: number;
+  /** Where the demo's lines go (default: nowhere). */
   log?: LogFn;
+  /** Called after each echo with the messages done and the total. */
   onProgress?: (done: number, total: number) => void;
 }
 

@@ -9,7 +9,7 @@
 import { TimeoutError } from "../errors.ts";
 import type { MemoryRegion } from "../mem/region.ts";
 import { type DemoResult, DemoRun, type LogFn } from "./channel.ts";
-import { sleep } from "../util/poll.ts";
+import { waitFor } from "../util/wait.ts";
 
 /** Offsets from the demo area's base. */
 export const SHM_CONTROL = 0x00, SHM_TX_AVAIL = 0x04, SHM_RX_AVAIL = 0x0c;
@@ -49,19 +49,12 @@ export function encodeShmMessage(index: number, text = SHM_TEST_MSG): Uint8Array
 export interface ShmemDemoOptions {
   /** Messages to exchange (default 1, like the original demo). */
   count?: number;
+  /** Wait for each step of the peer, ms (default 5000). */
   timeoutMs?: number;
+  /** Where the demo's lines go (default: nowhere). */
   log?: LogFn;
+  /** Called after each message with the messages done and the total. */
   onProgress?: (done: number, total: number) => void;
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const t0 = performance.now();
-  let spins = 0;
-  while (!cond()) {
-    if (performance.now() - t0 > timeoutMs) throw new TimeoutError(what, timeoutMs);
-    if (++spins < 2000) continue;
-    await sleep(spins < 4000 ? 0 : 1);
-  }
 }
 
 /**
@@ -106,11 +99,10 @@ export async function runShmemDemo(
       mem.atomicStoreU32(base + SHM_TX_AVAIL, i + 1);
       r.sent++;
       try {
-        await waitFor(
-          () => mem.atomicLoadU32(base + SHM_RX_AVAIL) >= i + 1,
-          timeoutMs,
-          `waiting for the remote to copy message ${i} back`,
-        );
+        await waitFor(() => mem.atomicLoadU32(base + SHM_RX_AVAIL) >= i + 1, {
+          deadlineMs: timeoutMs,
+          what: `waiting for the remote to copy message ${i} back`,
+        });
       } catch (e) {
         if (!(e instanceof TimeoutError)) throw e;
         run.fail(e.message);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AmpError, LoadError, UsageError } from "../errors.ts";
+import { AmpError, type AmpErrorCode, LoadError, UsageError } from "../errors.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
 import { captureIo } from "./_io.ts";
 import { runCli } from "./main.ts";
@@ -35,14 +35,14 @@ function fakeCommands() {
       switch (ctx.positionals[0]) {
         case "amp":
           throw new LoadError("LOAD_OUTSIDE_REGIONS", "segment 2 does not fit", {
-            cause: new AmpError("INNER", "inner reason"),
+            cause: new AmpError("INNER" as AmpErrorCode, "inner reason"),
           });
         case "usage":
           throw new UsageError("fail: bad combination of options");
         case "bug":
           throw new TypeError("x is undefined");
         case "multiline":
-          throw new AmpError("ML", "first line\nsecond line");
+          throw new AmpError("ML" as AmpErrorCode, "first line\nsecond line");
         default:
           return 3;
       }

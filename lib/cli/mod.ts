@@ -41,12 +41,10 @@ export type {
 export { defineCommand } from "./_command.ts";
 export { type CapturedIo, captureIo, denoIo } from "./_io.ts";
 export { EXIT_FAILURE, EXIT_USAGE, reportError, runCli, type RunCliOptions } from "./main.ts";
+export { DEFAULT_MACHINE, formatInspect, inspectCommand } from "./inspect.ts";
 export {
-  DEFAULT_MACHINE,
   type ElfInfo,
   type EntryInfo,
-  formatInspect,
-  inspectCommand,
   inspectFirmware,
   type InspectOptions,
   type InspectProblem,
@@ -57,7 +55,7 @@ export {
   type SectionInfo,
   type SegmentInfo,
   type VringInfo,
-} from "./inspect.ts";
+} from "../diag/inspect.ts";
 export { VERSION } from "./_version.ts";
 
 /**

@@ -35,7 +35,7 @@ import { READY_WAITING } from "../link/ready_word.ts";
 import { profileNotifier } from "../link/notifier.ts";
 import { mapProfileRegions } from "../machine/map.ts";
 import type { MachineProfile } from "../machine/types.ts";
-import { removeShm } from "../mem/mmap.ts";
+import { removeShm } from "../mem/shm.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { heapRegion, hex } from "../mem/region.ts";
 import type { Notifier } from "../notify/types.ts";

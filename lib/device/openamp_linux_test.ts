@@ -6,7 +6,7 @@ import { runSample } from "../apps/sample.ts";
 import { HostSession } from "../host/session.ts";
 import { openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
 import { simProfile } from "../machine/profiles/sim.ts";
-import { mapShm } from "../mem/mmap.ts";
+import { mapShm } from "../mem/shm.ts";
 import { finiteSampleService, remoteServices, remoteTable, startLinuxRemote } from "./mod.ts";
 
 /** The table machines.md section 2 gives for upstream's Linux port, built field by field. */

@@ -29,7 +29,7 @@ import type { Notifier } from "../notify/types.ts";
 import { RSC_HEADER_SIZE, VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
 import { parseResourceTable, resourceTableExtent } from "../rsc/table.ts";
 import { createRpmsgDevice, type VringPlacement } from "../rpmsg/create.ts";
-import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/device.ts";
+import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/mod.ts";
 import { serveRpmsgRemote } from "../rpmsg/remote.ts";
 import { sleep, yieldTurn } from "../util/wait.ts";
 import { vringLayout } from "../virtio/virtqueue.ts";

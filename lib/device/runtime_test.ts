@@ -3,7 +3,8 @@ import { echoService } from "../apps/services.ts";
 import { HostSession } from "../host/session.ts";
 import { mapProfileRegions } from "../machine/map.ts";
 import { FW_RSC_U32_ADDR_ANY } from "../rsc/layout.ts";
-import { buildResourceTable, rpmsgVdev, serializeResourceTable, type Vring } from "../rsc/table.ts";
+import { buildResourceTable, rpmsgVdev, serializeResourceTable } from "../rsc/table.ts";
+import type { Vring } from "../rsc/types.ts";
 import { startDevice } from "./runtime.ts";
 import { heapSimProfile, TEST_RSC_ADDR } from "../sim/_testing.ts";
 

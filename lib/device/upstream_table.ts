@@ -15,10 +15,10 @@ import { buildResourceTable, rpmsgVdev, serializeResourceTable } from "../rsc/ta
 export const REMOTE_NOTIFY_IDS = { vdev: 0, vring0: 1, vring1: 2 } as const;
 
 /** Offset of the rpmsg vdev entry in the published table (header and one offset slot before it). */
-export const REMOTE_VDEV_OFFSET = RSC_HEADER_SIZE + 4;
+export const REMOTE_VDEV_OFFSET: number = RSC_HEADER_SIZE + 4;
 
 /** Offset of the vdev status byte in the published table (0x2C). */
-export const REMOTE_STATUS_OFFSET = REMOTE_VDEV_OFFSET + VDEV_STATUS;
+export const REMOTE_STATUS_OFFSET: number = REMOTE_VDEV_OFFSET + VDEV_STATUS;
 
 /**
  * True when a status byte value has DRIVER_OK.

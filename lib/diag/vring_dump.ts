@@ -16,59 +16,12 @@
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import type { MachineProfile } from "../machine/types.ts";
+import { RPMSG_HDR_SIZE } from "../rpmsg/mod.ts";
 import { FW_RSC_U32_ADDR_ANY, VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
-import { checkResourceTable, type Vdev, vdevStatusAddr } from "../rsc/table.ts";
+import { checkResourceTable, vdevStatusAddr } from "../rsc/table.ts";
+import type { Vdev } from "../rsc/types.ts";
 import { readVringSnapshot, vringLayout } from "../virtio/virtqueue.ts";
-
-/** Virtio status bit names, by bit value. */
-export const STATUS_BITS: readonly (readonly [number, string])[] = [
-  [1, "ACKNOWLEDGE"],
-  [2, "DRIVER"],
-  [4, "DRIVER_OK"],
-  [8, "FEATURES_OK"],
-  [0x40, "NEEDS_RESET"],
-  [0x80, "FAILED"],
-];
-
-/** rpmsg feature bit names, by bit number. */
-const RPMSG_FEATURES: Readonly<Record<number, string>> = { 0: "NS" };
-
-/**
- * Names of the set bits of a virtio status byte (unknown bits as hex).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { statusBitNames } from "./vring_dump.ts";
- * assert(statusBitNames(0x45).join("|") === "ACKNOWLEDGE|DRIVER_OK|NEEDS_RESET");
- * assert(statusBitNames(0x10).join() === "0x10");
- * ```
- */
-export function statusBitNames(status: number): string[] {
-  const out: string[] = [];
-  for (let bit = 1; bit <= 0x80; bit <<= 1) {
-    if (status & bit) out.push(STATUS_BITS.find(([b]) => b === bit)?.[1] ?? hex(bit));
-  }
-  return out;
-}
-
-/**
- * Names of the set bits of an rpmsg feature word (`bitN` when unnamed).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { rpmsgFeatureNames } from "./vring_dump.ts";
- * assert(rpmsgFeatureNames(5).join() === "NS,bit2");
- * ```
- */
-export function rpmsgFeatureNames(features: number): string[] {
-  const out: string[] = [];
-  for (let bit = 0; bit < 32; bit++) {
-    if ((features >>> bit) & 1) out.push(RPMSG_FEATURES[bit] ?? `bit${bit}`);
-  }
-  return out;
-}
+import { featureNames, statusNames } from "./names.ts";
 
 /** An rpmsg header read from a buffer. */
 export interface MessageHeaderInfo {
@@ -237,14 +190,12 @@ function descFlagNames(flags: number): string[] {
   return out;
 }
 
-const HDR = 16;
-
 function readHeader(map: MemoryMap, addr: number, bufLen: number): {
   header: MessageHeaderInfo | null;
   problem?: string;
 } {
   if (addr < 0 || !Number.isSafeInteger(addr)) return { header: null, problem: "no descriptor" };
-  const r = map.find(addr, HDR);
+  const r = map.find(addr, RPMSG_HDR_SIZE);
   if (!r) {
     return { header: null, problem: `buffer ${hex(addr)} is not inside a mapped region` };
   }
@@ -257,12 +208,12 @@ function readHeader(map: MemoryMap, addr: number, bufLen: number): {
     flags: r.u16(addr + 14),
     ok: true,
   };
-  if (bufLen < HDR) {
+  if (bufLen < RPMSG_HDR_SIZE) {
     h.ok = false;
-    h.problem = `buffer length ${bufLen} is shorter than the 16-byte header`;
-  } else if (h.len > bufLen - HDR) {
+    h.problem = `buffer length ${bufLen} is shorter than the ${RPMSG_HDR_SIZE}-byte header`;
+  } else if (h.len > bufLen - RPMSG_HDR_SIZE) {
     h.ok = false;
-    h.problem = `header len ${h.len} > buffer length ${bufLen} - 16`;
+    h.problem = `header len ${h.len} > buffer length ${bufLen} - ${RPMSG_HDR_SIZE}`;
   }
   return { header: h };
 }
@@ -452,14 +403,14 @@ function dumpVdevEntry(
     id: v.id,
     notifyid: v.notifyid,
     dfeatures: v.dfeatures,
-    dfeatureNames: v.id === VIRTIO_ID_RPMSG ? rpmsgFeatureNames(v.dfeatures) : [],
+    dfeatureNames: v.id === VIRTIO_ID_RPMSG ? featureNames(v.id, v.dfeatures) : [],
     gfeatures: v.gfeatures,
-    gfeatureNames: v.id === VIRTIO_ID_RPMSG ? rpmsgFeatureNames(v.gfeatures) : [],
+    gfeatureNames: v.id === VIRTIO_ID_RPMSG ? featureNames(v.id, v.gfeatures) : [],
     negotiatedNames: v.id === VIRTIO_ID_RPMSG
-      ? rpmsgFeatureNames((v.dfeatures & v.gfeatures) >>> 0)
+      ? featureNames(v.id, (v.dfeatures & v.gfeatures) >>> 0)
       : [],
     status: v.status,
-    statusNames: statusBitNames(v.status),
+    statusNames: statusNames(v.status),
     statusPa: vdevStatusAddr(tablePa, v),
     vrings: v.vrings.map((r, index) => {
       const layout = profile.layout.vrings[index];

@@ -10,7 +10,8 @@ import {
   serializeResourceTable,
   vdevStatusAddr,
 } from "../rsc/table.ts";
-import { dumpVdev, formatVdevDump, statusBitNames } from "./vring_dump.ts";
+import { statusNames } from "./names.ts";
+import { dumpVdev, formatVdevDump } from "./vring_dump.ts";
 
 const TABLE = 0x9010_0000;
 const V0 = 0x9016_0000, V1 = 0x9016_4000, POOL = 0x9012_0000;
@@ -175,8 +176,8 @@ Deno.test("dumpVdev: no table, an unmapped ring, da ANY", () => {
   assert.ok(d.layoutRings.every((r) => r.error !== null));
 });
 
-Deno.test("statusBitNames names every virtio status bit", () => {
-  assert.deepEqual(statusBitNames(0xcf), [
+Deno.test("statusNames names every virtio status bit", () => {
+  assert.deepEqual(statusNames(0xcf), [
     "ACKNOWLEDGE",
     "DRIVER",
     "DRIVER_OK",
@@ -184,5 +185,5 @@ Deno.test("statusBitNames names every virtio status bit", () => {
     "NEEDS_RESET",
     "FAILED",
   ]);
-  assert.deepEqual(statusBitNames(0x30), ["0x10", "0x20"]);
+  assert.deepEqual(statusNames(0x30), ["0x10", "0x20"]);
 });

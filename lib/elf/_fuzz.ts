@@ -17,49 +17,10 @@ import {
   readField,
   writeField,
 } from "./_layout.ts";
-
-/** A PRNG returning uniformly distributed numbers in [0, 1). */
-export type Rng = () => number;
+import { randInt, type Rng } from "../util/random.ts";
 
 /** A mutator: derives a new byte array from `bytes` using `rng`. */
 export type Mutator = (bytes: Uint8Array, rng: Rng) => Uint8Array;
-
-/**
- * mulberry32: a tiny, fast 32-bit seeded PRNG (not cryptographic).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { mulberry32 } from "./_fuzz.ts";
- * const a = mulberry32(42), b = mulberry32(42);
- * assert(a() === b() && a() < 1);
- * ```
- */
-export function mulberry32(seed: number): Rng {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000;
-  };
-}
-
-/**
- * A random integer in [0, n) (0 when n <= 0).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { mulberry32, randInt } from "./_fuzz.ts";
- * const v = randInt(mulberry32(1), 10);
- * assert(v >= 0 && v < 10);
- * ```
- */
-export function randInt(rng: Rng, n: number): number {
-  return n <= 0 ? 0 : Math.floor(rng() * n);
-}
 
 function pick<T>(rng: Rng, items: readonly T[]): T {
   const v = items[randInt(rng, items.length)];
@@ -122,7 +83,8 @@ export function fieldSites(bytes: Uint8Array): FieldSite[] {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { flipBits, mulberry32 } from "./_fuzz.ts";
+ * import { flipBits } from "./_fuzz.ts";
+ * import { mulberry32 } from "../util/random.ts";
  * const src = new Uint8Array(64);
  * const out = flipBits(src, mulberry32(3));
  * assert(out.some((b) => b !== 0) && src.every((b) => b === 0));
@@ -145,7 +107,8 @@ export function flipBits(bytes: Uint8Array, rng: Rng): Uint8Array {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { mulberry32, truncate } from "./_fuzz.ts";
+ * import { truncate } from "./_fuzz.ts";
+ * import { mulberry32 } from "../util/random.ts";
  * const out = truncate(new Uint8Array(100), mulberry32(5));
  * assert(out.length < 100);
  * ```
@@ -174,7 +137,8 @@ function boundaries(size: 1 | 2 | 4 | 8): bigint[] {
  * ```ts
  * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
- * import { boundaryValue, mulberry32 } from "./_fuzz.ts";
+ * import { boundaryValue } from "./_fuzz.ts";
+ * import { mulberry32 } from "../util/random.ts";
  * const src = buildElf({ class: 64, segments: [{ paddr: 0, data: new Uint8Array(4) }] });
  * const out = boundaryValue(src, mulberry32(9));
  * assert(out.length === src.length);
@@ -193,7 +157,8 @@ export function boundaryValue(bytes: Uint8Array, rng: Rng): Uint8Array {
  * ```ts
  * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
- * import { mulberry32, nearFileSize } from "./_fuzz.ts";
+ * import { nearFileSize } from "./_fuzz.ts";
+ * import { mulberry32 } from "../util/random.ts";
  * const src = buildElf({ class: 32, segments: [{ paddr: 0, data: new Uint8Array(4) }] });
  * assert(nearFileSize(src, mulberry32(2)).length === src.length);
  * ```
@@ -215,7 +180,8 @@ export function nearFileSize(bytes: Uint8Array, rng: Rng): Uint8Array {
  * ```ts
  * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
- * import { mulberry32, randomField } from "./_fuzz.ts";
+ * import { randomField } from "./_fuzz.ts";
+ * import { mulberry32 } from "../util/random.ts";
  * const src = buildElf({ class: 32, segments: [{ paddr: 0, data: new Uint8Array(4) }] });
  * assert(randomField(src, mulberry32(4)).length === src.length);
  * ```
@@ -259,7 +225,8 @@ export const MUTATORS: readonly Mutator[] = [
  * ```ts
  * import assert from "node:assert/strict";
  * import { buildElf } from "./writer.ts";
- * import { mulberry32, mutate } from "./_fuzz.ts";
+ * import { mutate } from "./_fuzz.ts";
+ * import { mulberry32 } from "../util/random.ts";
  * const src = buildElf({ class: 32, segments: [{ paddr: 0, data: new Uint8Array(4) }] });
  * const a = mutate(src, mulberry32(7)), b = mutate(src, mulberry32(7));
  * assert(a.length === b.length && a.every((x, i) => x === b[i]));

@@ -4,12 +4,12 @@ import {
   boundaryValue,
   fieldSites,
   flipBits,
-  mulberry32,
   mutate,
   MUTATORS,
   nearFileSize,
   truncate,
 } from "./_fuzz.ts";
+import { mulberry32 } from "../util/random.ts";
 import { checkElf, parseElf } from "./reader.ts";
 import { SHT_NOBITS } from "./types.ts";
 import { buildElf } from "./writer.ts";

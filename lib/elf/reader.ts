@@ -28,6 +28,7 @@ import {
 } from "./_layout.ts";
 import {
   ELF_CODES,
+  type ElfCode,
   type ElfImage,
   type ElfProblem,
   type ElfSection,
@@ -191,13 +192,13 @@ class Sink {
       ? "Cannot load firmware: "
       : `Cannot load firmware "${name}": `;
   }
-  error(code: string, detail: string): void {
+  error(code: ElfCode, detail: string): void {
     const message = this.prefix + detail;
     if (this.throwing) throw new ElfError(code, message);
     this.failed = true;
     this.problems.push({ code, message, severity: "error" });
   }
-  warn(code: string, detail: string): void {
+  warn(code: ElfCode, detail: string): void {
     if (!this.throwing) {
       this.problems.push({ code, message: this.prefix + detail, severity: "warning" });
     }

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { ElfErrorCode } from "../errors.ts";
+
 /** Program header type of a loadable segment. */
 export const PT_LOAD = 1;
 /** Segment flag bits. */
@@ -30,28 +32,47 @@ export const RESOURCE_TABLE_SECTION = ".resource_table";
 export interface ElfSegment {
   /** Index in the program header table. */
   readonly index: number;
+  /** p_type (1 = PT_LOAD). */
   readonly type: number;
+  /** p_flags: PF_X (1), PF_W (2), PF_R (4). */
   readonly flags: number;
+  /** p_offset: file offset of the segment's bytes. */
   readonly offset: number;
+  /** p_vaddr: the address the code runs at. */
   readonly vaddr: number;
+  /** p_paddr: the address the segment is loaded at (what remoteproc uses). */
   readonly paddr: number;
+  /** p_filesz: bytes in the file (at most `memsz`). */
   readonly filesz: number;
+  /** p_memsz: bytes in memory; the part past `filesz` is zero-filled. */
   readonly memsz: number;
+  /** p_align: 0, 1 or a power of two. */
   readonly align: number;
 }
 
 /** One section header, with its name resolved from the section name string table. */
 export interface ElfSection {
+  /** Index in the section header table. */
   readonly index: number;
+  /** Name from the section name string table (sh_name), "" when it has none. */
   readonly name: string;
+  /** sh_type (1 = PROGBITS, 8 = NOBITS). */
   readonly type: number;
+  /** sh_flags: SHF_WRITE (1), SHF_ALLOC (2), SHF_EXECINSTR (4). */
   readonly flags: number;
+  /** sh_addr: the section's address in memory (the resource table's device address). */
   readonly addr: number;
+  /** sh_offset: file offset of the section's bytes. */
   readonly offset: number;
+  /** sh_size: bytes (in the file unless NOBITS). */
   readonly size: number;
+  /** sh_link: a related section's index (meaning depends on the type). */
   readonly link: number;
+  /** sh_info: extra information (meaning depends on the type). */
   readonly info: number;
+  /** sh_addralign: 0, 1 or a power of two. */
   readonly addralign: number;
+  /** sh_entsize: size of one entry for table sections, else 0. */
   readonly entsize: number;
 }
 
@@ -69,7 +90,9 @@ export interface ElfImage {
   readonly flags: number;
   /** Boot address, e_entry. */
   readonly entry: number;
+  /** The program headers, in table order. */
   readonly segments: readonly ElfSegment[];
+  /** The section headers, in table order (empty when the file has none). */
   readonly sections: readonly ElfSection[];
 }
 
@@ -82,6 +105,7 @@ export interface ElfProblem {
   readonly code: string;
   /** Human message naming the file and the numbers involved. */
   readonly message: string;
+  /** Whether it makes the image unloadable (error) or only deserves a look (warning). */
   readonly severity: ElfProblemSeverity;
 }
 
@@ -140,7 +164,7 @@ export const ELF_CODES = {
   SECTION_NAME_OUTSIDE_STRTAB: "ELF_SECTION_NAME_OUTSIDE_STRTAB",
   /** A section name runs to the end of the string table without a NUL. */
   SECTION_NAME_UNTERMINATED: "ELF_SECTION_NAME_UNTERMINATED",
-} as const;
+} as const satisfies Record<string, ElfErrorCode>;
 
 /** One of the values of {@linkcode ELF_CODES}. */
 export type ElfCode = typeof ELF_CODES[keyof typeof ELF_CODES];

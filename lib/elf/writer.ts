@@ -46,6 +46,7 @@ export interface ElfSegmentSpec {
 
 /** One section to emit (besides the generated null section and `.shstrtab`). */
 export interface ElfSectionSpec {
+  /** Section name (goes into `.shstrtab`). */
   name: string;
   /** sh_addr; default 0. */
   addr?: number;
@@ -77,7 +78,9 @@ export interface ElfSpec {
   flags?: number;
   /** e_entry; default the first segment's paddr, or 0. */
   entry?: number;
+  /** Program headers to emit, in order; default none. */
   segments?: ElfSegmentSpec[];
+  /** Sections to emit besides the null section and `.shstrtab`; default none. */
   sections?: ElfSectionSpec[];
   /**
    * Adds a `.resource_table` section (SHF_ALLOC | SHF_WRITE) at `addr` and a

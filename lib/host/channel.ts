@@ -7,7 +7,7 @@
 
 import { AmpError, TimeoutError } from "../errors.ts";
 import type { Channel } from "../apps/channel.ts";
-import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/device.ts";
+import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/mod.ts";
 
 /**
  * Messages a channel keeps received and not read yet. Past it, further

@@ -19,7 +19,8 @@ import type { MachineProfile } from "../machine/types.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import { VIRTIO_ID_RPMSG, VIRTIO_STATUS_DRIVER_OK } from "../rsc/layout.ts";
-import { parseResourceTable, type ResourceTable, resourceTableExtent } from "../rsc/table.ts";
+import { parseResourceTable, resourceTableExtent } from "../rsc/table.ts";
+import type { ResourceTable } from "../rsc/types.ts";
 
 /** What {@linkcode probeRemote} found. */
 export interface RemoteProbe {

@@ -37,7 +37,7 @@ import type { Notifier } from "../notify/types.ts";
 import { VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS } from "../rsc/layout.ts";
 import { parseResourceTable } from "../rsc/table.ts";
 import { createRpmsgDevice } from "../rpmsg/create.ts";
-import type { RpmsgDevice } from "../rpmsg/device.ts";
+import type { RpmsgDriverBus } from "../rpmsg/mod.ts";
 import { sleep, waitUntil } from "../util/wait.ts";
 import { SharedVdev } from "../virtio/vdev.ts";
 import { RpmsgChannel } from "./channel.ts";
@@ -135,7 +135,7 @@ export class HostSession {
   #vdevAccess: SharedVdev | undefined;
   #table: HostResourceTable | undefined;
   #vdev: HostVdev | undefined;
-  #device: RpmsgDevice | undefined;
+  #device: RpmsgDriverBus | undefined;
   #features = 0;
   #okAt = 0;
   #rewrites = 0;
@@ -191,7 +191,7 @@ export class HostSession {
     return this.#vdev!;
   }
   /** The rpmsg bus (driver role). */
-  get device(): RpmsgDevice {
+  get device(): RpmsgDriverBus {
     return this.#device!;
   }
   /** The mapped memory. */

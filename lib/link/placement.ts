@@ -17,13 +17,8 @@ import { hex } from "../mem/region.ts";
 import type { MachineProfile } from "../machine/types.ts";
 import { vringLayout } from "../virtio/virtqueue.ts";
 import { FW_RSC_U32_ADDR_ANY, VRING_DA } from "../rsc/layout.ts";
-import {
-  type ResourceTable,
-  type Vdev,
-  vdevStatusAddr,
-  vdevStatusOffset,
-  vringOffset,
-} from "../rsc/table.ts";
+import { vdevStatusAddr, vdevStatusOffset, vringOffset } from "../rsc/table.ts";
+import type { ResourceTable, Vdev } from "../rsc/types.ts";
 
 /** Where one vring of a vdev lives, after assignment. */
 export interface HostVring {

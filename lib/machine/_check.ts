@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ConfigError } from "../errors.ts";
+import { ConfigError, type ConfigErrorCode } from "../errors.ts";
 
 /** Where a value came from, for messages. */
 export interface CheckCtx {
@@ -30,7 +30,12 @@ export function show(v: unknown): string {
 }
 
 /** Throw a `ConfigError` for the field at `path`. */
-export function fail(ctx: CheckCtx, path: string, what: string, code = "PROFILE_FIELD"): never {
+export function fail(
+  ctx: CheckCtx,
+  path: string,
+  what: string,
+  code: ConfigErrorCode = "PROFILE_FIELD",
+): never {
   throw new ConfigError(code, `${ctx.source}: ${path === "" ? "the profile" : path}: ${what}`);
 }
 

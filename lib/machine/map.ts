@@ -16,7 +16,7 @@ import {
   mapShm,
   mapUio,
   type UioLookupOptions,
-} from "../mem/mmap.ts";
+} from "../mem/mod.ts";
 import { heapRegion, hex, type MemoryRegion } from "../mem/region.ts";
 import type { MachineProfile, RegionBacking, RegionSpec } from "./types.ts";
 

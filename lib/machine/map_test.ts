@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../errors.ts";
-import { mapShm, removeShm } from "../mem/mmap.ts";
+import { ConfigError, type ConfigErrorCode } from "../errors.ts";
+import { mapShm, removeShm } from "../mem/shm.ts";
 import { heapRegion, type MemoryRegion } from "../mem/region.ts";
 import { pollUntil } from "../util/poll.ts";
 import { makeFakeUioTree } from "./_fake_uio.ts";
@@ -131,7 +131,7 @@ Deno.test("a failure part-way releases the regions already mapped", async () => 
     mapProfileRegions(p, {
       mappers: {
         heap: (s) => {
-          if (s.name === "90200000.rproc") throw new ConfigError("X", "boom");
+          if (s.name === "90200000.rproc") throw new ConfigError("X" as ConfigErrorCode, "boom");
           const r = heapRegion(s.pa, s.size, { name: s.name });
           made.push(r);
           return r;

@@ -92,6 +92,15 @@ export function sysClose(fd: number, target: string): void {
   if (libc().close(fd) !== 0) throw new OsError("close", errno(), target);
 }
 
+/** `close(fd)` after another failure: an error of its own would hide the first one. */
+export function closeQuietly(fd: number, target: string): void {
+  try {
+    sysClose(fd, target);
+  } catch {
+    // The original failure is the one worth reporting.
+  }
+}
+
 /** `read(fd, buf, buf.length)`; returns the byte count (0 at end of file). */
 export function sysRead(fd: number, buf: Uint8Array<ArrayBuffer>, target: string): number {
   const n = libc().read(fd, buf, BigInt(buf.length));

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { ConfigError, OsError, osErrorFrom } from "../errors.ts";
+import { ConfigError, type ConfigErrorCode, OsError, osErrorFrom } from "../errors.ts";
 
 /** The generic platform UIO driver libmetal binds devices to. */
 export const UIO_DRIVER = "uio_pdrv_genirq";
@@ -115,7 +115,7 @@ export function bindToUioDriver(sysfsRoot: string, bus: string, device: string):
   const step = (
     path: string,
     text: string,
-    code: string,
+    code: ConfigErrorCode,
     kind: "override" | "unbind" | "bind",
     tolerate: readonly number[] = [],
   ): void => {

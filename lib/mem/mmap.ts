@@ -1,7 +1,7 @@
 /**
- * Memory regions backed by `mmap(MAP_SHARED)`: regular files, POSIX shared
- * memory objects (`/dev/shm/<name>`), `/dev/mem`, and UIO devices
- * (`/dev/uioN`, described by `/sys/class/uio/uioN/maps/mapM/*`).
+ * Memory regions backed by `mmap(MAP_SHARED)` of a file: regular files and
+ * `/dev/mem`. POSIX shared memory objects (`shm.ts`) and UIO devices
+ * (`uio.ts`) are mapped through {@linkcode mapFile} too.
  *
  * Each function returns a {@linkcode MemoryRegion} whose accessors take
  * physical addresses; closing it unmaps the memory and closes the file, after
@@ -13,9 +13,9 @@
  * @module
  */
 
-import { ConfigError, MemoryBoundsError, OsError, osErrorFrom, TimeoutError } from "../errors.ts";
-import { sleep } from "../util/poll.ts";
+import { ConfigError, MemoryBoundsError, type MemoryBoundsErrorCode } from "../errors.ts";
 import {
+  closeQuietly,
   MAP_PRIVATE,
   MAP_SHARED,
   O_CLOEXEC,
@@ -35,14 +35,10 @@ import {
   sysMunmap,
   sysOpen,
   sysPageSize,
-  sysRead,
-  sysUnlink,
 } from "./_libc.ts";
 import { hex, MemoryRegion } from "./region.ts";
-import { bindToUioDriver, UIO_DRIVER } from "./_uio_bind.ts";
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
-const U64_MAX = (1n << 64n) - 1n;
 
 /**
  * The system page size (`sysconf(_SC_PAGESIZE)`, 4096 if unavailable).
@@ -82,6 +78,8 @@ export interface MapFileOptions {
   sync?: boolean;
   /** Byte order of multi-byte accessors. Default little-endian. */
   littleEndian?: boolean;
+  /** Refuse a symlink at `path` (`O_NOFOLLOW`, ELOOP), as `shm_open` does. Default false. */
+  noFollow?: boolean;
 }
 
 interface Mapping {
@@ -104,7 +102,7 @@ const leakGuard = new FinalizationRegistry<Mapping>((m) => {
 function checkInt(
   v: unknown,
   min: number,
-  code: string,
+  code: MemoryBoundsErrorCode,
   what: string,
   target: string,
 ): asserts v is number {
@@ -130,8 +128,8 @@ function checkInt(
  *
  * Errors: `MEM_BAD_BASE`, `MMAP_BAD_SIZE`, `MMAP_BAD_OFFSET`, `MEM_WRAP`
  * (base + size too large), `MMAP_OFFSET_WRAP` (offset + size too large),
- * `MMAP_CREATE_READ_ONLY`, `MMAP_FILE_TOO_SMALL`, and {@linkcode OsError}
- * from `open`/`statx`/`ftruncate`/`mmap`.
+ * `MMAP_CREATE_READ_ONLY`, `MMAP_FILE_TOO_SMALL`, and `OsError` from
+ * `open`/`statx`/`ftruncate`/`mmap`.
  *
  * @example
  * ```ts
@@ -151,11 +149,6 @@ function checkInt(
  * ```
  */
 export function mapFile(path: string, options: MapFileOptions): MemoryRegion {
-  return mapPath(path, options, 0);
-}
-
-/** {@linkcode mapFile} with extra `open` flags. */
-function mapPath(path: string, options: MapFileOptions, extraFlags: number): MemoryRegion {
   if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
     throw new ConfigError("MMAP_BAD_PATH", `Cannot map ${JSON.stringify(path)}: not a file path`);
   }
@@ -188,7 +181,7 @@ function mapPath(path: string, options: MapFileOptions, extraFlags: number): Mem
   const end = offset + size;
 
   const flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (create ? O_CREAT : 0) |
-    (sync ? O_SYNC : 0) | extraFlags;
+    (sync ? O_SYNC : 0) | (options.noFollow ? O_NOFOLLOW : 0);
   const fd = sysOpen(path, flags, options.mode ?? 0o600);
   let ptr: Deno.PointerObject;
   try {
@@ -251,102 +244,6 @@ function mapPath(path: string, options: MapFileOptions, extraFlags: number): Mem
   }
 }
 
-function closeQuietly(fd: number, target: string): void {
-  try {
-    sysClose(fd, target);
-  } catch {
-    // The original failure is the one worth reporting.
-  }
-}
-
-/** Options for {@linkcode mapShm}. */
-export interface MapShmOptions {
-  /** Physical address of byte 0 of the object. Default 0 (addresses are file offsets). */
-  base?: number;
-  /** Create the object if missing and grow it to `size`. Default true. */
-  create?: boolean;
-  /** Permission bits for a created object. Default `0o600`. */
-  mode?: number;
-  /** Region name for errors. Default: the object name. */
-  name?: string;
-}
-
-/** `/dev/shm/<name>` for a POSIX shared memory object name (one leading `/` allowed). */
-function shmPath(name: string): string {
-  const n = typeof name === "string" && name.startsWith("/") ? name.slice(1) : name;
-  if (
-    typeof n !== "string" || n.length === 0 || n.length > 255 || /[/\0]/.test(n) || n === "." ||
-    n === ".."
-  ) {
-    throw new ConfigError(
-      "SHM_BAD_NAME",
-      `Shared memory name ${
-        JSON.stringify(name)
-      } must be 1-255 characters with no "/" after the first`,
-    );
-  }
-  return `/dev/shm/${n}`;
-}
-
-/**
- * Map the POSIX shared memory object `name` (`/dev/shm/<name>`, e.g.
- * `"openamp.shm"`), bytes `[0, size)`, as physical `[base, base + size)`.
- * With `create` (the default) a missing object is created and a short one is
- * grown to `size`, as the first of two cooperating processes must do.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { mapShm, removeShm } from "./mmap.ts";
- * const name = `amp-doc-${Deno.pid}`;
- * try {
- *   const shm = mapShm(name, 0x1000);
- *   shm.setU8(0x10, 7);
- *   assert(shm.u8(0x10) === 7);
- *   shm.close();
- * } finally {
- *   removeShm(name);
- * }
- * ```
- */
-export function mapShm(name: string, size: number, options: MapShmOptions = {}): MemoryRegion {
-  const path = shmPath(name);
-  const opts: MapFileOptions = {
-    base: options.base ?? 0,
-    size,
-    create: options.create ?? true,
-    name: options.name ?? name,
-  };
-  if (options.mode !== undefined) opts.mode = options.mode;
-  // Like shm_open: a symlink in place of the object is refused (ELOOP).
-  return mapPath(path, opts, O_NOFOLLOW);
-}
-
-/**
- * Remove the POSIX shared memory object `name`. Returns false when it did not
- * exist. Mappings already made stay valid until closed.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { mapShm, removeShm } from "./mmap.ts";
- * const name = `amp-doc-rm-${Deno.pid}`;
- * mapShm(name, 4096).close();
- * assert(removeShm(name) === true);
- * assert(removeShm(name) === false);
- * ```
- */
-export function removeShm(name: string): boolean {
-  const path = shmPath(name);
-  try {
-    sysUnlink(path);
-    return true;
-  } catch (e) {
-    if (e instanceof OsError && e.errno === 2) return false;
-    throw e;
-  }
-}
-
 /** Options for {@linkcode mapDevMem}. */
 export interface MapDevMemOptions {
   /** The memory device. Default `"/dev/mem"`. */
@@ -384,432 +281,4 @@ export function mapDevMem(pa: number, size: number, options: MapDevMemOptions = 
   opts.name = options.name ?? `mem@${hex(pa)}`;
   if (options.readOnly) opts.readOnly = true;
   return mapFile(options.path ?? "/dev/mem", opts);
-}
-
-// ---------------------------------------------------------------------------
-// UIO
-
-/** Where {@linkcode findUio}, {@linkcode readUioMap} and {@linkcode mapUio} look. */
-export interface UioOptions {
-  /** Root of sysfs. Default `"/sys"`. */
-  sysfsRoot?: string;
-  /** Directory holding the `uioN` device nodes. Default `"/dev"`. */
-  devRoot?: string;
-  /** Bus of the device, for `<sysfsRoot>/bus/<bus>/devices/<device>/uio/`. Default `"platform"`. */
-  bus?: string;
-}
-
-/** One memory map of a UIO device, as read from `maps/mapM/`. */
-export interface UioMapInfo {
-  /** The UIO device, e.g. `"uio0"`. */
-  uio: string;
-  /** The map index M. */
-  index: number;
-  /** The map's `name` attribute (may be empty). */
-  name: string;
-  /** Physical address (`addr`). */
-  addr: number;
-  /** Size in bytes (`size`). */
-  size: number;
-  /** Byte offset of the memory inside the mapping (`offset`), below the page size. */
-  offset: number;
-}
-
-const UIO_NAME = /^uio(0|[1-9][0-9]{0,8})$/;
-
-/** Directory entries, or undefined when the directory does not exist. */
-function listDir(path: string): string[] | undefined {
-  try {
-    return [...Deno.readDirSync(path)].map((e) => e.name);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw osErrorFrom(e, "opendir", path);
-  }
-}
-
-/** A small sysfs attribute's text (at most 4 KiB), or undefined when it does not exist. */
-function readAttr(path: string): string | undefined {
-  let fd: number;
-  try {
-    fd = sysOpen(path, O_RDONLY | O_CLOEXEC);
-  } catch (e) {
-    if (e instanceof OsError && (e.errno === 2 || e.errno === 20)) return undefined;
-    throw e;
-  }
-  try {
-    const buf = new Uint8Array(4096);
-    let n = 0;
-    while (n < buf.length) {
-      const chunk = new Uint8Array(buf.length - n);
-      const got = sysRead(fd, chunk, path);
-      if (got === 0) break;
-      buf.set(chunk.subarray(0, got), n);
-      n += got;
-    }
-    return new TextDecoder().decode(buf.subarray(0, n));
-  } finally {
-    closeQuietly(fd, path);
-  }
-}
-
-function sortUio(names: string[]): string[] {
-  return names.filter((n) => UIO_NAME.test(n)).sort((a, b) =>
-    Number(a.slice(3)) - Number(b.slice(3))
-  );
-}
-
-/**
- * Find the UIO device (`"uioN"`) for `device`: either a UIO name given
- * directly (`"uio0"`), or a device name such as `"90100000.shm"`, looked up
- * first as `<sysfsRoot>/bus/<bus>/devices/<device>/uio/uioN` and then by
- * matching `<sysfsRoot>/class/uio/uio*\/name`.
- *
- * Only finds a device already bound to UIO; {@linkcode findOrBindUio} also
- * binds one that is not.
- *
- * Errors (ConfigError): `UIO_BAD_DEVICE_NAME`, `UIO_NOT_FOUND`, `UIO_AMBIGUOUS`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { findUio } from "./mmap.ts";
- * const sys = Deno.makeTempDirSync();
- * try {
- *   Deno.mkdirSync(`${sys}/bus/platform/devices/90100000.shm/uio/uio3`, { recursive: true });
- *   Deno.mkdirSync(`${sys}/class/uio/uio3`, { recursive: true });
- *   assert(findUio("90100000.shm", { sysfsRoot: sys }) === "uio3");
- * } finally {
- *   Deno.removeSync(sys, { recursive: true });
- * }
- * ```
- */
-export function findUio(device: string, options: UioOptions = {}): string {
-  const sys = options.sysfsRoot ?? "/sys";
-  const bus = options.bus ?? "platform";
-  if (
-    typeof device !== "string" || device.length === 0 || device.length > 255 ||
-    /[/\0\n]/.test(device) || device === "." || device === ".."
-  ) {
-    throw new ConfigError(
-      "UIO_BAD_DEVICE_NAME",
-      `UIO device name ${JSON.stringify(device)} is not a valid sysfs name`,
-    );
-  }
-  const classDir = `${sys}/class/uio`;
-  if (UIO_NAME.test(device)) {
-    if (!listDir(classDir)?.includes(device)) {
-      throw new ConfigError("UIO_NOT_FOUND", `UIO device ${device} not found in ${classDir}`);
-    }
-    return device;
-  }
-  const devDir = `${sys}/bus/${bus}/devices/${device}/uio`;
-  const viaBus = sortUio(listDir(devDir) ?? []);
-  if (viaBus.length > 1) {
-    throw new ConfigError(
-      "UIO_AMBIGUOUS",
-      `Device ${device} has ${viaBus.length} UIO devices in ${devDir}: ${viaBus.join(", ")}`,
-    );
-  }
-  if (viaBus[0] !== undefined) return viaBus[0];
-  const byName: string[] = [];
-  for (const uio of sortUio(listDir(classDir) ?? [])) {
-    const n = readAttr(`${classDir}/${uio}/name`);
-    if (n !== undefined && n.replace(/\n$/, "") === device) byName.push(uio);
-  }
-  if (byName.length > 1) {
-    throw new ConfigError(
-      "UIO_AMBIGUOUS",
-      `Several UIO devices in ${classDir} are named ${JSON.stringify(device)}: ${
-        byName.join(", ")
-      }`,
-    );
-  }
-  if (byName[0] === undefined) {
-    throw new ConfigError(
-      "UIO_NOT_FOUND",
-      `No UIO device for ${
-        JSON.stringify(device)
-      }: nothing in ${devDir} and no ${classDir}/uio*/name matches (is the device bound to uio_pdrv_genirq?)`,
-    );
-  }
-  return byName[0];
-}
-
-/** Options for {@linkcode findOrBindUio}. */
-export interface UioLookupOptions extends UioOptions {
-  /**
-   * When `<sysfsRoot>/bus/<bus>/devices/<device>` exists but has no UIO
-   * device, bind it to `uio_pdrv_genirq` first (as libmetal does). Default true.
-   */
-  bind?: boolean;
-  /**
-   * After binding, how long to wait for the kernel to create
-   * `<device>/uio/uioN` and `<devRoot>/uioN`, in milliseconds. Default 1000.
-   */
-  bindTimeoutMs?: number;
-}
-
-/** True when `path` exists (following symlinks). */
-function present(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * {@linkcode findUio}, binding the device to `uio_pdrv_genirq` first when it
- * is on its bus but not bound to UIO yet: write `uio_pdrv_genirq` to
- * `<device>/driver_override`, write the device name to the `unbind` of the
- * driver `<device>/driver` links to (if any), write it to
- * `<sysfsRoot>/bus/<bus>/drivers/uio_pdrv_genirq/bind`, then wait (up to
- * `bindTimeoutMs`, sleeping between checks) for `<device>/uio/uioN` and
- * `<devRoot>/uioN` to appear. A device already bound, a `uioN` name, or
- * `bind: false` is a plain {@linkcode findUio}: nothing is written.
- *
- * Errors: those of {@linkcode findUio}; `UIO_BAD_OPTION` (ConfigError, bad
- * `bindTimeoutMs`); `UIO_DRIVER_LINK`, `UIO_OVERRIDE_FAILED`,
- * `UIO_UNBIND_FAILED`, `UIO_BIND_FAILED` (ConfigError naming the device, the
- * path and the errno; `cause` is the {@linkcode OsError}); `TIMEOUT`
- * ({@linkcode TimeoutError}) when the UIO device does not appear.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { findOrBindUio } from "./mmap.ts";
- * const root = Deno.makeTempDirSync();
- * try {
- *   const dev = `${root}/sys/bus/platform/devices/90100000.shm`;
- *   const bind = `${root}/sys/bus/platform/drivers/uio_pdrv_genirq/bind`;
- *   Deno.mkdirSync(dev, { recursive: true });
- *   Deno.mkdirSync(`${root}/sys/bus/platform/drivers/uio_pdrv_genirq`, { recursive: true });
- *   Deno.mkdirSync(`${root}/dev`);
- *   Deno.writeTextFileSync(`${dev}/driver_override`, "(null)\n");
- *   Deno.writeTextFileSync(bind, "");
- *   // Stand in for the kernel: once bound, the UIO device appears.
- *   const kernel = setInterval(() => {
- *     if (Deno.readTextFileSync(bind) !== "90100000.shm") return;
- *     Deno.mkdirSync(`${dev}/uio/uio4`, { recursive: true });
- *     Deno.writeFileSync(`${root}/dev/uio4`, new Uint8Array(0));
- *     clearInterval(kernel);
- *   }, 1);
- *   const uio = await findOrBindUio("90100000.shm", {
- *     sysfsRoot: `${root}/sys`,
- *     devRoot: `${root}/dev`,
- *     bindTimeoutMs: 10_000,
- *   });
- *   clearInterval(kernel);
- *   assert(uio === "uio4");
- *   assert(Deno.readTextFileSync(`${dev}/driver_override`) === "uio_pdrv_genirq");
- * } finally {
- *   Deno.removeSync(root, { recursive: true });
- * }
- * ```
- */
-export async function findOrBindUio(
-  device: string,
-  options: UioLookupOptions = {},
-): Promise<string> {
-  const timeoutMs = options.bindTimeoutMs ?? 1000;
-  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
-    throw new ConfigError(
-      "UIO_BAD_OPTION",
-      `bindTimeoutMs ${String(timeoutMs)} is not a number of milliseconds >= 0`,
-    );
-  }
-  let notFound: ConfigError;
-  try {
-    return findUio(device, options);
-  } catch (e) {
-    if (
-      options.bind === false || !(e instanceof ConfigError) || e.code !== "UIO_NOT_FOUND" ||
-      UIO_NAME.test(device)
-    ) {
-      throw e;
-    }
-    notFound = e;
-  }
-  const sys = options.sysfsRoot ?? "/sys";
-  const bus = options.bus ?? "platform";
-  const devRoot = options.devRoot ?? "/dev";
-  const devDir = `${sys}/bus/${bus}/devices/${device}`;
-  if (listDir(devDir) === undefined) throw notFound;
-  bindToUioDriver(sys, bus, device);
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const uio = sortUio(listDir(`${devDir}/uio`) ?? [])[0];
-    if (uio !== undefined && present(`${devRoot}/${uio}`)) return findUio(device, options);
-    const left = deadline - performance.now();
-    if (left <= 0) {
-      throw new TimeoutError(
-        `waiting for ${
-          uio === undefined ? `${devDir}/uio/uioN` : `${devRoot}/${uio}`
-        } after binding ${device} to ${UIO_DRIVER}`,
-        timeoutMs,
-        { cause: notFound },
-      );
-    }
-    await sleep(Math.min(10, left));
-  }
-}
-
-/** Strict `0x<hex>` (at most 64 bits), one trailing newline allowed. */
-function parseHexAttr(text: string, code: string, path: string): bigint {
-  const t = text.endsWith("\n") ? text.slice(0, -1) : text;
-  if (!/^0x[0-9a-fA-F]{1,16}$/.test(t)) {
-    throw new ConfigError(
-      code,
-      `${path}: ${
-        JSON.stringify(text.slice(0, 40))
-      } is not a 0x-prefixed hex number of at most 64 bits`,
-    );
-  }
-  return BigInt(t);
-}
-
-/**
- * Read and validate `<sysfsRoot>/class/uio/<uio>/maps/map<index>/{name,addr,size,offset}`.
- *
- * Errors: `UIO_BAD_MAP_INDEX`, `UIO_MAP_NOT_FOUND`, `UIO_MAP_ATTR_MISSING`,
- * `UIO_MAP_BAD_ADDR` / `UIO_MAP_BAD_SIZE` / `UIO_MAP_BAD_OFFSET` (not strict
- * hex), `UIO_MAP_EMPTY` (size 0), `UIO_MAP_OFFSET_RANGE` (offset >= page size),
- * `UIO_MAP_WRAP` (addr + size wraps past 2^64), `UIO_MAP_ADDR_RANGE` (addr +
- * size beyond `Number.MAX_SAFE_INTEGER`), `UIO_MAP_LEN_RANGE` (offset + size
- * too large), `UIO_MAP_INDEX_RANGE` (file offset index * page + offset + size
- * too large).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { readUioMap } from "./mmap.ts";
- * const sys = Deno.makeTempDirSync();
- * try {
- *   const d = `${sys}/class/uio/uio0/maps/map0`;
- *   Deno.mkdirSync(d, { recursive: true });
- *   Deno.writeTextFileSync(`${d}/name`, "shm\n");
- *   Deno.writeTextFileSync(`${d}/addr`, "0x0000000090100000\n");
- *   Deno.writeTextFileSync(`${d}/size`, "0x0000000000100000\n");
- *   Deno.writeTextFileSync(`${d}/offset`, "0x0\n");
- *   const m = readUioMap("uio0", 0, { sysfsRoot: sys });
- *   assert(m.addr === 0x9010_0000 && m.size === 0x10_0000 && m.name === "shm");
- * } finally {
- *   Deno.removeSync(sys, { recursive: true });
- * }
- * ```
- */
-export function readUioMap(uio: string, index: number, options: UioOptions = {}): UioMapInfo {
-  const sys = options.sysfsRoot ?? "/sys";
-  if (typeof uio !== "string" || !UIO_NAME.test(uio)) {
-    throw new ConfigError("UIO_BAD_DEVICE_NAME", `${JSON.stringify(uio)} is not a uioN name`);
-  }
-  if (!Number.isSafeInteger(index) || index < 0) {
-    throw new ConfigError("UIO_BAD_MAP_INDEX", `UIO map index ${index} is not an integer >= 0`);
-  }
-  const dir = `${sys}/class/uio/${uio}/maps/map${index}`;
-  const rawAddr = readAttr(`${dir}/addr`);
-  const rawSize = readAttr(`${dir}/size`);
-  const rawOffset = readAttr(`${dir}/offset`);
-  if (rawAddr === undefined && rawSize === undefined && rawOffset === undefined) {
-    throw new ConfigError("UIO_MAP_NOT_FOUND", `${uio} has no map ${index} (${dir} is missing)`);
-  }
-  const need = (v: string | undefined, attr: string): string => {
-    if (v === undefined) {
-      throw new ConfigError("UIO_MAP_ATTR_MISSING", `${dir}/${attr} is missing`);
-    }
-    return v;
-  };
-  const addr = parseHexAttr(need(rawAddr, "addr"), "UIO_MAP_BAD_ADDR", `${dir}/addr`);
-  const size = parseHexAttr(need(rawSize, "size"), "UIO_MAP_BAD_SIZE", `${dir}/size`);
-  const offset = parseHexAttr(need(rawOffset, "offset"), "UIO_MAP_BAD_OFFSET", `${dir}/offset`);
-  const name = (readAttr(`${dir}/name`) ?? "").replace(/\n$/, "");
-  const page = BigInt(sysPageSize());
-  const where = `${uio} map ${index} (addr ${hex(addr)}, size ${hex(size)}, offset ${hex(offset)})`;
-
-  if (size === 0n) throw new MemoryBoundsError("UIO_MAP_EMPTY", `${where} is empty`);
-  if (offset >= page) {
-    throw new MemoryBoundsError(
-      "UIO_MAP_OFFSET_RANGE",
-      `${where}: offset is not below the page size ${hex(page)}`,
-    );
-  }
-  if (addr > U64_MAX - size) {
-    throw new MemoryBoundsError("UIO_MAP_WRAP", `${where}: addr + size wraps past 2^64`);
-  }
-  const safe = BigInt(MAX_SAFE);
-  if (addr + size > safe) {
-    throw new MemoryBoundsError(
-      "UIO_MAP_ADDR_RANGE",
-      `${where}: end ${hex(addr + size)} is beyond ${hex(safe)}, the largest exact address`,
-    );
-  }
-  if (offset + size > safe) {
-    throw new MemoryBoundsError(
-      "UIO_MAP_LEN_RANGE",
-      `${where}: mapping length offset + size is beyond ${hex(safe)}`,
-    );
-  }
-  if (BigInt(index) * page + offset + size > safe) {
-    throw new MemoryBoundsError(
-      "UIO_MAP_INDEX_RANGE",
-      `${where}: file range at ${hex(BigInt(index) * page)} ends beyond ${hex(safe)}`,
-    );
-  }
-  return { uio, index, name, addr: Number(addr), size: Number(size), offset: Number(offset) };
-}
-
-/** Options for {@linkcode mapUio}. */
-export interface MapUioOptions extends UioOptions {
-  /** Region name for errors. Default: the device name (plus `:mapM` for M > 0). */
-  name?: string;
-}
-
-/**
- * Map memory map `mapIndex` of a UIO device. `device` is `"uioN"` or a device
- * name such as `"90100000.shm"` (see {@linkcode findUio}). The map is read
- * and validated with {@linkcode readUioMap}, then `<devRoot>/uioN` is mapped
- * at file offset `mapIndex * pageSize()` for `offset + size` bytes; the
- * region's base is `addr` and its first byte is `offset` bytes into the
- * mapping.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { mapUio, pageSize } from "./mmap.ts";
- * const root = Deno.makeTempDirSync();
- * try {
- *   const d = `${root}/sys/class/uio/uio0/maps/map0`;
- *   Deno.mkdirSync(d, { recursive: true });
- *   Deno.writeTextFileSync(`${root}/sys/class/uio/uio0/name`, "90100000.shm\n");
- *   Deno.writeTextFileSync(`${d}/addr`, "0x90100000\n");
- *   Deno.writeTextFileSync(`${d}/size`, "0x1000\n");
- *   Deno.writeTextFileSync(`${d}/offset`, "0x0\n");
- *   Deno.mkdirSync(`${root}/dev`);
- *   Deno.writeFileSync(`${root}/dev/uio0`, new Uint8Array(pageSize()).fill(0x5a));
- *   const r = mapUio("90100000.shm", 0, { sysfsRoot: `${root}/sys`, devRoot: `${root}/dev` });
- *   assert(r.base === 0x9010_0000 && r.u8(0x9010_0000) === 0x5a);
- *   r.close();
- * } finally {
- *   Deno.removeSync(root, { recursive: true });
- * }
- * ```
- */
-export function mapUio(
-  device: string,
-  mapIndex: number,
-  options: MapUioOptions = {},
-): MemoryRegion {
-  const uio = findUio(device, options);
-  const info = readUioMap(uio, mapIndex, options);
-  const devRoot = options.devRoot ?? "/dev";
-  return mapFile(`${devRoot}/${uio}`, {
-    base: info.addr,
-    size: info.size,
-    offset: mapIndex * sysPageSize() + info.offset,
-    sync: true,
-    name: options.name ?? (mapIndex === 0 ? device : `${device}:map${mapIndex}`),
-  });
 }

@@ -25,20 +25,20 @@ export {
 } from "./region.ts";
 export { MemoryMap } from "./memory_map.ts";
 export {
-  findOrBindUio,
-  findUio,
   mapDevMem,
   type MapDevMemOptions,
   mapFile,
   type MapFileOptions,
-  mapShm,
-  type MapShmOptions,
+  pageSize,
+} from "./mmap.ts";
+export { mapShm, type MapShmOptions, removeShm } from "./shm.ts";
+export {
+  findOrBindUio,
+  findUio,
   mapUio,
   type MapUioOptions,
-  pageSize,
   readUioMap,
-  removeShm,
   type UioLookupOptions,
   type UioMapInfo,
   type UioOptions,
-} from "./mmap.ts";
+} from "./uio.ts";

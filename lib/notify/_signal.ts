@@ -5,7 +5,7 @@
  * @module
  */
 
-import { backoffWait } from "./_backoff.ts";
+import { waitUntil } from "../util/wait.ts";
 import type { NotifyWaitOptions } from "./types.ts";
 
 /** Default µs of spin-then-yield before an event-driven wait with `until` blocks. */
@@ -74,7 +74,7 @@ export class KickSignal {
       }
       return until !== undefined && until();
     };
-    return backoffWait(check, {
+    return waitUntil(check, {
       deadlineMs: options.deadlineMs,
       signal: options.signal,
       // Nothing in this thread can raise the flag while we spin; only `until` can change.

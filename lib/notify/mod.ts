@@ -18,4 +18,3 @@ export type { Notifier, NotifyWaitOptions } from "./types.ts";
 export { InProcessNotifier } from "./in_process.ts";
 export { type ShmWordMode, ShmWordNotifier, type ShmWordOptions } from "./shm_word.ts";
 export { KICK_BYTE, type UnixConnectOptions, UnixSocketNotifier } from "./unix_socket.ts";
-export { type BackoffOptions, backoffWait, yieldTurn } from "./_backoff.ts";

@@ -7,7 +7,7 @@
 
 import { ConfigError } from "../errors.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
-import { backoffWait } from "./_backoff.ts";
+import { waitUntil } from "../util/wait.ts";
 import type { Notifier, NotifyWaitOptions } from "./types.ts";
 
 /**
@@ -140,7 +140,7 @@ export class ShmWordNotifier implements Notifier {
       }
       return until !== undefined && until();
     };
-    return backoffWait(check, {
+    return waitUntil(check, {
       deadlineMs: options.deadlineMs,
       signal: options.signal,
       spinUs: this.#spinUs,

@@ -8,9 +8,8 @@
 
 import { OsError, TimeoutError } from "../errors.ts";
 import { KickSignal } from "./_signal.ts";
-import { backoffWait, yieldTurn } from "./_backoff.ts";
 import type { Notifier, NotifyWaitOptions } from "./types.ts";
-import { sleep } from "../util/poll.ts";
+import { sleep, waitUntil, yieldTurn } from "../util/wait.ts";
 
 /** The byte one kick puts on the wire. */
 export const KICK_BYTE = 0x01;
@@ -138,7 +137,7 @@ export class UnixSocketNotifier implements Notifier {
 
   /** Wait until a peer is connected; throws TimeoutError at the deadline. */
   async waitConnected(options: { deadlineMs: number; signal?: AbortSignal }): Promise<void> {
-    const ok = await backoffWait(() => this.#conn !== null || this.#closed, {
+    const ok = await waitUntil(() => this.#conn !== null || this.#closed, {
       deadlineMs: options.deadlineMs,
       signal: options.signal,
       spinUs: 0,

@@ -15,7 +15,7 @@ import { type ElfImage, PT_LOAD } from "../elf/types.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
 import { findResourceTable } from "../rsc/elf.ts";
-import type { ResourceTable } from "../rsc/table.ts";
+import type { ResourceTable } from "../rsc/types.ts";
 
 /** Default bytes copied or zeroed between two progress callbacks. */
 export const DEFAULT_LOAD_CHUNK = 256 * 1024;
@@ -43,10 +43,13 @@ export interface LoadOptions extends PlanLoadOptions {
 export interface LoadedSegment {
   /** Index in the program header table. */
   index: number;
+  /** Load address (`p_paddr`). */
   paddr: number;
   /** File offset of the segment's bytes (`p_offset`). */
   offset: number;
+  /** Bytes copied from the file (`p_filesz`). */
   filesz: number;
+  /** Bytes occupied in memory (`p_memsz`); the part past `filesz` is zeroed. */
   memsz: number;
   /** The region holding all of `[paddr, paddr + memsz)`. */
   region: MemoryRegion;
@@ -66,7 +69,9 @@ export interface LoadedResourceTable {
 
 /** A non-fatal finding of {@linkcode planLoad}. */
 export interface LoadWarning {
+  /** Stable identifier of the finding, e.g. `"LOAD_ENTRY_OUTSIDE_SEGMENTS"`. */
   code: string;
+  /** What is odd, with the numbers. */
   message: string;
 }
 
@@ -76,6 +81,7 @@ export interface LoadPlan {
   entry: number;
   /** Segments to load, in program header order (PT_LOAD with memsz > 0). */
   segments: LoadedSegment[];
+  /** The resource table and where it goes; absent when the firmware has none. */
   rsc?: LoadedResourceTable;
   /** Sum of every segment's memsz: the bytes a load copies or zeroes. */
   totalBytes: number;
@@ -85,13 +91,17 @@ export interface LoadPlan {
 
 /** What {@linkcode loadElf} did. */
 export interface LoadResult {
+  /** Boot address (e_entry). */
   entry: number;
+  /** The resource table written, and where; absent when the firmware has none. */
   rsc?: LoadedResourceTable;
+  /** Segments loaded, in program header order. */
   segments: LoadedSegment[];
   /** File bytes copied into memory. */
   bytesCopied: number;
   /** Bytes zero-filled (memsz - filesz, summed). */
   bytesZeroed: number;
+  /** Odd but loadable findings, as in the plan. */
   warnings: LoadWarning[];
 }
 

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { AmpError, ConfigError, isAmpError, LoadError } from "../errors.ts";
+import { AmpError, ConfigError, LoadError } from "../errors.ts";
 import { readBoundedFile } from "../util/files.ts";
 import { parseElf } from "../elf/reader.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
@@ -298,7 +298,9 @@ export class Remoteproc {
     if (!this.#rsc) {
       throw new AmpError("STATE", `Remote cpu ${this.cpu} has no processed resource table`);
     }
-    writeHostTable(this.#rsc, await this.memory());
+    const map = await this.memory();
+    writeHostTable(this.#rsc, map);
+    if (this.#rsc.pa !== this.#rsc.imageAddr) markHostCopy(this.#rsc, map);
   }
 
   /** Start the loaded firmware at its entry address. */

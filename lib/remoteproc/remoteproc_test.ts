@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AmpError, LoadError } from "../errors.ts";
+import { AmpError, type AmpErrorCode, LoadError, type LoadErrorCode } from "../errors.ts";
 import { buildElf } from "../elf/writer.ts";
 import { makeFakeUioTree } from "../machine/_fake_uio.ts";
 import type { MachineProfile } from "../machine/types.ts";
@@ -68,7 +68,7 @@ class FakeBackend implements RemoteprocBackend {
   }
   start(cpu: number, entry: number): Promise<void> {
     this.calls.push(`start ${cpu} 0x${entry.toString(16)}`);
-    if (this.failStart) return Promise.reject(new AmpError("X", "start failed"));
+    if (this.failStart) return Promise.reject(new AmpError("X" as AmpErrorCode, "start failed"));
     this.platform = "running";
     return Promise.resolve();
   }
@@ -147,10 +147,13 @@ Deno.test("load assigns vring addresses from the layout and writes the host's ta
     ],
   }]);
 
-  // Shared memory holds exactly the host's copy: vring da words patched, status 0.
+  // Shared memory holds the host's copy: vring da words patched, status 0, and
+  // gfeatures = NS (marked as a host's copy; the image keeps the firmware's 0).
   const mem = await rp.memory();
   const live = mem.get(0x9010_0000, 0x100).read(0x9010_0000, 0x100);
-  assert.deepEqual(live, t.bytes);
+  const marked = t.bytes.slice();
+  marked[0x30 + 16] = 1;
+  assert.deepEqual(live, marked);
   assert.deepEqual(mem.get(RSC_ADDR, 0x100).read(RSC_ADDR, 0x100), t.bytes);
   const dv = new DataView(live.buffer);
   assert.equal(dv.getUint32(0x30 + 28, true), 0x9016_0000);
@@ -162,14 +165,14 @@ Deno.test("load assigns vring addresses from the layout and writes the host's ta
   // Everything else is byte-identical to the firmware's table.
   const orig = seedTable({ status: VIRTIO_STATUS_DRIVER_OK });
   const diff = [...orig.keys()].filter((i) => orig[i] !== live[i]);
-  assert.deepEqual(diff, [0x48, 0x4c, 0x4d, 0x4e, 0x4f, 0x60, 0x61, 0x62, 0x63]);
+  assert.deepEqual(diff, [0x40, 0x48, 0x4c, 0x4d, 0x4e, 0x4f, 0x60, 0x61, 0x62, 0x63]);
   // The code segment was copied.
   assert.equal(mem.get(0x9020_0000).u8(0x9020_01ff), 0xff);
 
   // The remote overwrites the live table; the host's copy is rewritten on demand.
   mem.get(0x9010_0000).fill(0x9010_0000, 0x100, 0xee);
   await rp.writeResourceTable();
-  assert.deepEqual(mem.get(0x9010_0000).read(0x9010_0000, 0x100), t.bytes);
+  assert.deepEqual(mem.get(0x9010_0000).read(0x9010_0000, 0x100), marked);
   await rp.close();
 });
 
@@ -316,7 +319,9 @@ Deno.test("end to end on rv64-virt: fake UIO memory and a fake openamp sysfs", a
     ]);
     // The live table reached the file behind /dev/uioN of 90100000.shm.
     const shmFile = await Deno.readFile(`${tree.devRoot}/${tree.uio["90100000.shm"]}`);
-    assert.deepEqual(shmFile.subarray(0, 0x100), rp.resourceTable!.bytes);
+    const marked = rp.resourceTable!.bytes.slice();
+    marked[0x30 + 16] = 1; // gfeatures: a host's copy
+    assert.deepEqual(shmFile.subarray(0, 0x100), marked);
     await rp.close();
     assert.deepEqual(fs.writes().at(-1)?.[1], "stop");
     await Deno.remove(dir, { recursive: true });
@@ -336,7 +341,7 @@ Deno.test("a load that fails while writing leaves the core offline, not loaded",
     rp.load(firmware(), {
       name: "b.elf",
       onProgress: () => {
-        if (++calls === 1) throw new LoadError("TEST_ABORT", "aborted");
+        if (++calls === 1) throw new LoadError("TEST_ABORT" as LoadErrorCode, "aborted");
       },
     }),
     { code: "TEST_ABORT" },

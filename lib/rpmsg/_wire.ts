@@ -81,13 +81,31 @@ export function writeHeader(
  * ```
  */
 export function readHeader(view: DataView, offset: number): RpmsgHeader {
-  return {
-    src: view.getUint32(offset + HDR_SRC, true),
-    dst: view.getUint32(offset + HDR_DST, true),
-    reserved: view.getUint32(offset + HDR_RESERVED, true),
-    len: view.getUint16(offset + HDR_LEN, true),
-    flags: view.getUint16(offset + HDR_FLAGS, true),
-  };
+  return readHeaderInto(view, offset, { src: 0, dst: 0, reserved: 0, len: 0, flags: 0 });
+}
+
+/**
+ * Read a header from `view` at `offset` into `out` (each field read exactly
+ * once) and return `out`: the allocation-free form of {@linkcode readHeader}
+ * for the receive path, which reuses one object.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readHeaderInto, writeHeader } from "./_wire.ts";
+ * const dv = new DataView(new ArrayBuffer(32));
+ * writeHeader(dv, 16, 1024, 1025, 3);
+ * const h = { src: 0, dst: 0, reserved: 0, len: 0, flags: 0 };
+ * assert(readHeaderInto(dv, 16, h) === h && h.src === 1024 && h.dst === 1025 && h.len === 3);
+ * ```
+ */
+export function readHeaderInto(view: DataView, offset: number, out: RpmsgHeader): RpmsgHeader {
+  out.src = view.getUint32(offset + HDR_SRC, true);
+  out.dst = view.getUint32(offset + HDR_DST, true);
+  out.reserved = view.getUint32(offset + HDR_RESERVED, true);
+  out.len = view.getUint16(offset + HDR_LEN, true);
+  out.flags = view.getUint16(offset + HDR_FLAGS, true);
+  return out;
 }
 
 /** A decoded name-service message. */

@@ -2,8 +2,15 @@ import assert from "node:assert/strict";
 import { isAmpError } from "../errors.ts";
 import { heapRegion } from "../mem/region.ts";
 import { InProcessNotifier } from "../notify/in_process.ts";
-import { createRpmsgDevice, type CreateRpmsgOptions } from "./create.ts";
-import { RpmsgDevice, type RpmsgEndpoint, type RpmsgRxHandle } from "./device.ts";
+import {
+  createRpmsgDevice,
+  type CreateRpmsgDeviceOptions,
+  type CreateRpmsgDriverOptions,
+} from "./create.ts";
+import { RpmsgDeviceBus } from "./device_bus.ts";
+import { RpmsgDriverBus } from "./driver_bus.ts";
+import type { RpmsgEndpoint } from "./endpoint.ts";
+import type { RpmsgRxHandle } from "./types.ts";
 import { RPMSG_ADDR_ANY } from "./_wire.ts";
 
 const LAYOUT = {
@@ -16,9 +23,12 @@ const GUARDS: [number, number][] = [[0, 0x4000], [0x6806, 0x8000], [0xa806, 0x10
   0x60000,
 ]];
 
-type Opts = Partial<Omit<CreateRpmsgOptions, "role" | "region" | "notifier">>;
+type Opts<O> = Partial<Omit<O, "role" | "region" | "notifier">>;
 
-function pair(hostOpts: Opts = {}, remoteOpts: Opts = {}) {
+function pair(
+  hostOpts: Opts<CreateRpmsgDriverOptions> = {},
+  remoteOpts: Opts<CreateRpmsgDeviceOptions> = {},
+) {
   const shm = heapRegion(0, 0x60000);
   shm.fill(0, 0x60000, 0xee);
   const [nh, nr] = InProcessNotifier.pair();
@@ -488,7 +498,16 @@ Deno.test("configuration errors: pool outside region, pool too small, bad buffer
   );
   assert.throws(() => createRpmsgDevice({ ...base, txBufSize: 16 }), code("RPMSG_BAD_BUF_SIZE"));
   const dev = createRpmsgDevice({ ...base, role: "device" });
-  assert.throws(() => new RpmsgDevice({ ...base, vrings: dev.vrings }), code("RPMSG_VQ_ROLE"));
+  const host = createRpmsgDevice(base);
+  // The wrong end does not compile; from an untyped caller it fails at construction.
+  // @ts-expect-error: a driver bus needs driver ends
+  assert.throws(() => new RpmsgDriverBus({ ...base, vrings: dev.vrings }), code("RPMSG_VQ_ROLE"));
+  // @ts-expect-error: a device bus needs device ends
+  assert.throws(() => new RpmsgDeviceBus({ ...base, vrings: host.vrings }), code("RPMSG_VQ_ROLE"));
+  assert.throws(
+    () => createRpmsgDevice({ ...base, role: "both" as unknown as "driver" }),
+    code("RPMSG_BAD_ROLE"),
+  );
 });
 
 Deno.test("name service: a service announced before the local endpoint exists binds at creation", () => {

@@ -1,7 +1,10 @@
 /**
  * RPMsg over virtio (openamp-wire.md section 4): endpoints, name service,
  * copying and zero-copy send/receive, in the host (driver) or remote (device)
- * role.
+ * role. `createRpmsgDevice` builds an {@linkcode RpmsgDriverBus} or an
+ * {@linkcode RpmsgDeviceBus}; both are an {@linkcode RpmsgDevice}, the bus
+ * shared by the two roles. Received payloads are live views of shared
+ * memory, valid during the callback (see `RpmsgDevice`).
  *
  * @example
  * ```ts
@@ -32,28 +35,42 @@
  * @module
  */
 
+export { RpmsgDevice } from "./device.ts";
+export { RpmsgDriverBus, type RpmsgDriverBusOptions } from "./driver_bus.ts";
+export { RpmsgDeviceBus, type RpmsgDeviceBusOptions } from "./device_bus.ts";
 export {
+  type RpmsgBus,
   type RpmsgCallback,
-  type RpmsgCounters,
-  RpmsgDevice,
-  type RpmsgDeviceCounters,
-  type RpmsgDeviceOptions,
   RpmsgEndpoint,
   type RpmsgEndpointOptions,
-  type RpmsgPool,
-  type RpmsgRole,
-  type RpmsgRunOptions,
-  type RpmsgRxHandle,
-  type RpmsgSendOptions,
-  type RpmsgTxBuffer,
-} from "./device.ts";
-export { createRpmsgDevice, type CreateRpmsgOptions, type VringPlacement } from "./create.ts";
+} from "./endpoint.ts";
+export type {
+  RpmsgCounters,
+  RpmsgDeviceCounters,
+  RpmsgDeviceOptions,
+  RpmsgPool,
+  RpmsgRole,
+  RpmsgRunOptions,
+  RpmsgRxHandle,
+  RpmsgSendOptions,
+  RpmsgTxBuffer,
+  RpmsgWaitOptions,
+} from "./types.ts";
+export { RPMSG_MAX_REMOTE_SERVICES } from "./_name_service.ts";
+export {
+  createRpmsgDevice,
+  type CreateRpmsgDeviceOptions,
+  type CreateRpmsgDriverOptions,
+  type CreateRpmsgOptions,
+  type VringPlacement,
+} from "./create.ts";
 export {
   AddressBitmap,
   decodeNs,
   encodeNs,
   type NsMessage,
   readHeader,
+  readHeaderInto,
   RPMSG_ADDR_ANY,
   RPMSG_DEFAULT_BUF_SIZE,
   RPMSG_HDR_SIZE,

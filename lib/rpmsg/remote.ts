@@ -7,9 +7,10 @@
  */
 
 import { isAmpError, VirtioError } from "../errors.ts";
-import { backoffWait } from "../notify/_backoff.ts";
+import { waitUntil } from "../util/wait.ts";
 import type { SharedVdev } from "../virtio/vdev.ts";
-import type { RpmsgDevice, RpmsgRunOptions } from "./device.ts";
+import type { RpmsgDeviceBus } from "./device_bus.ts";
+import type { RpmsgRunOptions } from "./types.ts";
 
 /** Options for {@linkcode serveRpmsgRemote}. */
 export interface ServeRemoteOptions {
@@ -21,7 +22,7 @@ export interface ServeRemoteOptions {
   onSessionStart?: (session: number, features: number) => void;
   /** The host reset the vdev (or the ring broke and the host then reset it). */
   onSessionEnd?: (session: number) => void;
-  /** Passed to {@linkcode RpmsgDevice.run} for each session (hooks, idle wait). */
+  /** Passed to `RpmsgDevice.run` for each session (hooks, idle wait). */
   run?: Omit<RpmsgRunOptions, "signal" | "stop">;
   /** A vring broke during a session (default: `console.error`); the loop waits for the host's reset. */
   onError?: (e: VirtioError) => void;
@@ -34,7 +35,7 @@ export interface ServeRemoteOptions {
 }
 
 /**
- * Serve host sessions on a device-role {@linkcode RpmsgDevice} until aborted.
+ * Serve host sessions on a device-role bus ({@linkcode RpmsgDeviceBus}) until aborted.
  * Endpoints created on `device` survive across sessions and are announced
  * again each time (a second `start` of the host finds them).
  *
@@ -70,7 +71,7 @@ export interface ServeRemoteOptions {
  * ```
  */
 export async function serveRpmsgRemote(
-  device: RpmsgDevice,
+  device: RpmsgDeviceBus,
   vdev: SharedVdev,
   options: ServeRemoteOptions = {},
 ): Promise<number> {
@@ -87,7 +88,7 @@ export async function serveRpmsgRemote(
       if (!(e instanceof VirtioError)) throw e;
       // The driver failed the device (or the status byte is garbage): wait for a reset.
       onError(e);
-      await backoffWait(() => vdev.status() === 0, { deadlineMs: 1000, signal, spinUs: 0 });
+      await waitUntil(() => vdev.status() === 0, { deadlineMs: 1000, signal, spinUs: 0 });
       continue;
     }
     const features = options.deviceFeatures === undefined
@@ -106,7 +107,7 @@ export async function serveRpmsgRemote(
       onError(e);
       // The ring is broken until the host starts over.
       while (!signal?.aborted && !stop()) {
-        await backoffWait(stop, { deadlineMs: 1000, signal, spinUs: 0 });
+        await waitUntil(stop, { deadlineMs: 1000, signal, spinUs: 0 });
       }
     }
     if (signal?.aborted) break;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { mulberry32, randInt, type Rng } from "../elf/_fuzz.ts";
+import { mulberry32, randInt, type Rng } from "../util/random.ts";
 
 export type { Rng };
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ResourceTableError } from "../errors.ts";
+import { ResourceTableError, type ResourceTableErrorCode } from "../errors.ts";
 import { sectionData } from "../elf/reader.ts";
 import {
   type ElfImage,
@@ -15,13 +15,8 @@ import {
   SHT_NOBITS,
 } from "../elf/types.ts";
 import { hex } from "../mem/region.ts";
-import {
-  checkResourceTable,
-  parseResourceTable,
-  type ParseResourceTableOptions,
-  type ResourceTable,
-  type RscProblem,
-} from "./table.ts";
+import { checkResourceTable, parseResourceTable } from "./table.ts";
+import type { ParseResourceTableOptions, ResourceTable, RscProblem } from "./types.ts";
 
 /** A resource table found in an image. */
 export interface FoundResourceTable {
@@ -39,7 +34,7 @@ export interface FindResourceTableOptions {
   name?: string;
 }
 
-type SectionProblem = { code: string; detail: string } | undefined;
+type SectionProblem = { code: ResourceTableErrorCode; detail: string } | undefined;
 
 /** Find the section and check what the table parser cannot: duplicates, NOBITS, empty. */
 function locate(img: ElfImage): { section?: ElfSection; problem: SectionProblem } {

@@ -5,10 +5,10 @@ import {
   buildResourceTable,
   checkResourceTable,
   parseResourceTable,
-  type ResourceTable,
   rpmsgVdev,
   serializeResourceTable,
 } from "./table.ts";
+import type { ResourceTable } from "./types.ts";
 
 const vr = { da: 0xffff_ffff, align: 0x1000, num: 256 };
 const CORPUS: Uint8Array[] = [

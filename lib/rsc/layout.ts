@@ -12,6 +12,12 @@ export const RSC_VENDOR_START = 128, RSC_VENDOR_END = 512;
 export const FW_RSC_U32_ADDR_ANY = 0xffff_ffff;
 /** Table header: ver, num, reserved[2]; then `num` u32 offsets. */
 export const RSC_HEADER_SIZE = 16;
+/** The resource table version every peer uses. */
+export const RSC_TABLE_VERSION = 1;
+/** Most vrings one vdev may declare (Linux refuses more). */
+export const MAX_VDEV_VRINGS = 2;
+/** Largest vring size allowed (`num`). */
+export const MAX_VRING_NUM = 32768;
 /** Fixed sizes of each entry kind, including the leading `type` word. */
 export const CARVEOUT_SIZE = 56, DEVMEM_SIZE = 56, TRACE_SIZE = 48, VDEV_SIZE = 28, VRING_SIZE = 20;
 /** Length of every `name` field. */

@@ -20,5 +20,6 @@
  */
 
 export * from "./layout.ts";
+export type * from "./types.ts";
 export * from "./table.ts";
 export * from "./elf.ts";

@@ -4,17 +4,15 @@ import { FW_RSC_U32_ADDR_ANY } from "./layout.ts";
 import {
   buildResourceTable,
   checkResourceTable,
-  type EntryInit,
   entrySize,
   parseResourceTable,
-  type ResourceTable,
   rpmsgVdev,
   serializeResourceTable,
-  type Vdev,
   vdevStatusAddr,
   vdevStatusOffset,
   vringOffset,
 } from "./table.ts";
+import type { EntryInit, ResourceTable, Vdev } from "./types.ts";
 
 // ---------------------------------------------------------------------------
 // Reference tables, written word by word from machines.md (independent of the serializer).

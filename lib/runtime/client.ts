@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AmpError, isAmpError, OsError, TimeoutError } from "../errors.ts";
+import { AmpError, type AmpErrorCode, isAmpError, OsError, TimeoutError } from "../errors.ts";
 import { sleep } from "../util/wait.ts";
 import { controlRequest } from "./control.ts";
 import { isStale } from "./process.ts";
@@ -245,7 +245,7 @@ export async function requestReload(
     }
     throw e;
   }
-  if (!r.ok) throw new AmpError(r.code, r.error);
+  if (!r.ok) throw new AmpError(r.code as AmpErrorCode, r.error);
   return {
     cpu,
     machine: target.machine,

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { AmpError, isAmpError, TimeoutError } from "../errors.ts";
+import { AmpError, type AmpErrorCode, isAmpError, TimeoutError } from "../errors.ts";
 
 /** Longest request or answer line, bytes. */
 export const MAX_LINE = 64 * 1024;
@@ -321,7 +321,7 @@ export async function controlConsole(
     await writeAll(conn, enc.encode(JSON.stringify({ op: "console", pid: Deno.pid }) + "\n"));
     const { line, rest } = await readLine(conn, options.timeoutMs ?? 5000, `waiting for ${what}`);
     const r = checkReply(line, what);
-    if (!r.ok) throw new AmpError(r.code, r.error);
+    if (!r.ok) throw new AmpError(r.code as AmpErrorCode, r.error);
     return { conn, first: rest };
   } catch (e) {
     try {

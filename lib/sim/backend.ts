@@ -16,7 +16,7 @@ import { mapProfileRegions, type RegionMappers } from "../machine/map.ts";
 import type { MachineProfile } from "../machine/types.ts";
 import { checkCpu } from "../machine/validate.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
-import { removeShm } from "../mem/mmap.ts";
+import { removeShm } from "../mem/shm.ts";
 import type { ConsoleEndpoint, LoadedFirmware, RemoteprocBackend } from "../remoteproc/types.ts";
 import { type SimProcess, spawnSimRemote } from "./process.ts";
 import { SIM_COMMANDS } from "./shell.ts";

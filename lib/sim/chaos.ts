@@ -17,7 +17,7 @@ import type { MachineProfile } from "../machine/types.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import type { MemoryRegion } from "../mem/region.ts";
 import { RPMSG_NS_ADDR } from "../rpmsg/mod.ts";
-import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/device.ts";
+import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/mod.ts";
 import { VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
 import { parseResourceTable, resourceTableExtent } from "../rsc/table.ts";
 import { sleep } from "../util/wait.ts";

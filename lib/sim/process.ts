@@ -203,7 +203,7 @@ export interface SimProcess {
  * import { spawnSimRemote } from "./process.ts";
  * import { mapProfileRegions } from "../machine/map.ts";
  * import { simProfile } from "../machine/profiles/sim.ts";
- * import { removeShm } from "../mem/mmap.ts";
+ * import { removeShm } from "../mem/shm.ts";
  * import { seedResourceTable } from "../../examples/make_seed_elf.ts";
  * const profile = simProfile({ prefix: `amp-doc-spawn-${Deno.pid}` });
  * const mem = await mapProfileRegions(profile); // the host creates the shm objects

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { AmpError, ConfigError, TimeoutError } from "../errors.ts";
+import { AmpError, ConfigError, type ConfigErrorCode, TimeoutError } from "../errors.ts";
 
 /** Options of {@linkcode readBoundedFile}. */
 export interface ReadBoundedOptions {
@@ -19,7 +19,7 @@ export interface ReadBoundedOptions {
   /** Deadline for the whole read, ms (default 10000). */
   timeoutMs?: number;
   /** Error code used for every refusal (default `FILE_READ`). */
-  code?: string;
+  code?: ConfigErrorCode;
 }
 
 function sizeText(n: number): string {
@@ -164,7 +164,7 @@ function kindOf(st: Deno.FileInfo): string {
  */
 export async function readJsonFile(
   path: string,
-  options: ReadBoundedOptions & { parseCode?: string },
+  options: ReadBoundedOptions & { parseCode?: ConfigErrorCode },
 ): Promise<unknown> {
   const bytes = await readBoundedFile(path, options);
   let text: string;

@@ -1,6 +1,6 @@
 /**
  * Small shared helpers: waiting on shared memory under a deadline (spin, then
- * yield, then sleep with backoff).
+ * yield, then sleep with backoff), and a seeded PRNG for fuzzers.
  *
  * @example
  * ```ts
@@ -25,3 +25,4 @@ export {
   yieldThread,
   yieldTurn,
 } from "./wait.ts";
+export { mulberry32, randInt, type Rng } from "./random.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AmpError, isAmpError, TimeoutError } from "../errors.ts";
+import { AmpError, type AmpErrorCode, isAmpError, TimeoutError } from "../errors.ts";
 import { waitFor, waitUntil, yieldThread } from "./wait.ts";
 
 Deno.test("waitFor resolves with the first truthy value", async () => {
@@ -50,7 +50,7 @@ Deno.test("waitFor stops on abort and propagates errors from fn", async () => {
     waitFor(() => false, { deadlineMs: 1000, signal: ac2.signal }),
     (e) => e === reason,
   );
-  const boom = new AmpError("BOOM", "boom");
+  const boom = new AmpError("BOOM" as AmpErrorCode, "boom");
   await assert.rejects(
     waitFor(() => {
       throw boom;

@@ -8,7 +8,7 @@
  */
 
 import { MemoryRegion } from "../mem/region.ts";
-import { SplitVirtqueue } from "./virtqueue.ts";
+import { DeviceQueue } from "./device_queue.ts";
 
 /** Message that starts the device. */
 export interface WorkerDeviceStart {
@@ -31,12 +31,11 @@ const scope = self as unknown as {
 scope.onmessage = (ev: MessageEvent<WorkerDeviceStart>) => {
   const m = ev.data;
   const shm = new MemoryRegion(m.base, m.sab);
-  const q = new SplitVirtqueue(shm, {
+  const q = new DeviceQueue(shm, {
     name: "worker",
     pa: m.pa,
     num: m.num,
     align: m.align,
-    role: "device",
     bufferRange: m.pool,
   });
   const end = performance.now() + m.deadlineMs;

@@ -1,17 +1,18 @@
 /**
- * Virtio for OpenAMP: split virtqueues in shared memory (driver and device
- * roles, hardened against a hostile peer) and the vdev status/feature
- * handshake through the resource table.
+ * Virtio for OpenAMP: split virtqueues in shared memory, one class per role
+ * ({@linkcode DriverQueue}, {@linkcode DeviceQueue}) over a shared ring core
+ * ({@linkcode Virtqueue}), hardened against a hostile peer; and the vdev
+ * status/feature handshake through the resource table.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { SplitVirtqueue, vringLayout } from "./mod.ts";
+ * import { DeviceQueue, DriverQueue, vringLayout } from "./mod.ts";
  * import { heapRegion } from "../mem/region.ts";
  * const shm = heapRegion(0x9000_0000, vringLayout(16, 0x1000).size);
  * const o = { pa: 0x9000_0000, num: 16, align: 0x1000 };
- * const tx = new SplitVirtqueue(shm, { ...o, role: "driver" });
- * const rx = new SplitVirtqueue(shm, { ...o, role: "device" });
+ * const tx = new DriverQueue(shm, o);
+ * const rx = new DeviceQueue(shm, o);
  * tx.addBuf(0x9100_0000, 512, false, 1);
  * const head = rx.getAvail();
  * rx.putUsed(head, 512);
@@ -22,7 +23,7 @@
  */
 
 export {
-  type Virtqueue,
+  type DeviceQueueOptions,
   type VirtqueueOptions,
   type VirtqueueRole,
   type VirtqueueSnapshot,
@@ -36,12 +37,14 @@ export {
 } from "./types.ts";
 export {
   readVringSnapshot,
-  SplitVirtqueue,
+  Virtqueue,
   VRING_MAX_ALIGN,
   VRING_MAX_NUM,
   type VringGeometry,
   vringLayout,
 } from "./virtqueue.ts";
+export { DriverQueue } from "./driver_queue.ts";
+export { DeviceQueue } from "./device_queue.ts";
 export {
   SharedVdev,
   type SharedVdevOptions,

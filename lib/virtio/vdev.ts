@@ -33,7 +33,7 @@ import {
   VRING_RESERVED,
   VRING_SIZE,
 } from "../rsc/layout.ts";
-import { pollUntil } from "../util/poll.ts";
+import { waitFor } from "../util/wait.ts";
 import { VRING_MAX_ALIGN, VRING_MAX_NUM } from "./virtqueue.ts";
 
 /** Most vrings a vdev may declare (Linux refuses more than 2). */
@@ -208,7 +208,7 @@ export class SharedVdev {
    * @throws {VirtioError} `VDEV_FAILED` when the driver sets FAILED instead.
    */
   async waitDriverOk(options: WaitDriverOkOptions): Promise<number> {
-    const status = await pollUntil(() => {
+    const status = await waitFor(() => {
       const s = this.status();
       if ((s & VIRTIO_STATUS_FAILED) !== 0) {
         throw new VirtioError(
@@ -242,6 +242,14 @@ export class SharedVdev {
    * shared memory; checked on every call).
    */
   vrings(): VdevVring[] {
+    return this.#entry().vrings;
+  }
+
+  /**
+   * Read `num_of_vrings`, `config_len` and the vring descriptors once each and
+   * check them; every later use of these values comes from this read.
+   */
+  #entry(): { vrings: VdevVring[]; configLen: number } {
     const r = this.#live();
     const pa = this.pa;
     const n = r.u8(pa + VDEV_NUM_VRINGS);
@@ -296,14 +304,17 @@ export class SharedVdev {
       }
       out.push(ring);
     }
-    return out;
+    return { vrings: out, configLen };
   }
 
-  /** Copy of the config space (after the vrings), validated like {@linkcode vrings}. */
+  /**
+   * Copy of the config space (after the vrings), validated like
+   * {@linkcode vrings}. `config_len` is read once: the length checked against
+   * the region is the length copied.
+   */
   config(): Uint8Array {
-    const n = this.vrings().length;
-    const r = this.#live();
-    return r.read(this.pa + VDEV_VRINGS + VRING_SIZE * n, r.u32(this.pa + VDEV_CONFIG_LEN));
+    const { vrings, configLen } = this.#entry();
+    return this.#live().read(this.pa + VDEV_VRINGS + VRING_SIZE * vrings.length, configLen);
   }
 
   /** Driver side: write the device address chosen for vring `index`. */

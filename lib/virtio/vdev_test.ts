@@ -132,6 +132,25 @@ Deno.test("vdev: vrings are read and validated from shared memory", () => {
   assert.deepEqual(new SharedVdev(table({ nrings: 0 }), PA).vrings(), []);
 });
 
+Deno.test("vdev: config() reads config_len once, so a peer changing it cannot widen the copy", () => {
+  const shm = table({ configLen: 8 });
+  shm.write(PA + 68, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]));
+  const v = new SharedVdev(shm, PA);
+  // The peer rewrites config_len right after its first read, to a length
+  // that would run past the region.
+  const u32 = shm.u32.bind(shm);
+  let reads = 0;
+  shm.u32 = (pa: number) => {
+    if (pa !== PA + 20) return u32(pa);
+    reads++;
+    if (reads === 1) return u32(pa);
+    shm.setU32(PA + 20, 0x1000);
+    return 0x1000;
+  };
+  assert.deepEqual([...v.config()], [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(reads, 1);
+});
+
 Deno.test("vdev: the entry must be inside the region and be a vdev", () => {
   const shm = table();
   assert.throws(

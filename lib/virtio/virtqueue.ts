@@ -1,20 +1,23 @@
 /**
- * A split virtqueue over shared memory (openamp-wire.md section 3), usable as
- * the virtio driver (the rpmsg host) or as the device (the remote).
+ * The split vring (openamp-wire.md section 3): its layout, a read-only
+ * decoder for diagnosis, and {@linkcode Virtqueue}, the ring core shared by
+ * the two roles ({@linkcode DriverQueue} in `driver_queue.ts`,
+ * {@linkcode DeviceQueue} in `device_queue.ts`).
  *
  * Design:
- * - The geometry is validated once; the queue then keeps one zero-copy
+ * - The geometry is validated once; a queue then keeps one zero-copy
  *   `Uint16Array` and one `Uint32Array` over the ring bytes and uses direct
  *   offsets, with no per-access bounds check. Indices are published with
  *   `Atomics.store` after plain stores of the descriptors and ring slots, and
  *   the peer's index is read with `Atomics.load` before its slots.
- * - Everything this side writes has a private shadow (descriptor fields, the
+ * - Everything a side writes has a private shadow (descriptor fields, the
  *   published index, the flags word, which heads are posted or in flight).
  *   Decisions never read this side's own fields back from shared memory.
- * - Everything the peer writes is checked (see the `VQ_*` codes below). A
- *   failed check breaks the queue: {@linkcode SplitVirtqueue.broken} holds the
- *   error and every later operation throws that same error until
- *   {@linkcode SplitVirtqueue.reset}.
+ * - Everything the peer writes is checked. A failed check breaks the queue:
+ *   {@linkcode Virtqueue.broken} holds the error and every later operation
+ *   throws that same error until {@linkcode Virtqueue.reset}.
+ * - The role is the class: a driver operation on a device queue (or the
+ *   reverse) does not compile.
  *
  * Ownership of the ring bytes: the driver owns the descriptor table and the
  * avail ring (flags, idx, ring, used_event); the device owns the used ring
@@ -24,18 +27,13 @@
  * @module
  */
 
-import { MemoryBoundsError, VirtioError } from "../errors.ts";
+import { MemoryBoundsError, VirtioError, type VirtioErrorCode } from "../errors.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
 import {
-  type Virtqueue,
   type VirtqueueOptions,
   type VirtqueueRole,
   type VirtqueueSnapshot,
-  type VqBuf,
   VRING_AVAIL_F_NO_INTERRUPT,
-  VRING_DESC_F_INDIRECT,
-  VRING_DESC_F_NEXT,
-  VRING_DESC_F_WRITE,
   VRING_USED_F_NO_NOTIFY,
   type VringLayout,
 } from "./types.ts";
@@ -46,8 +44,6 @@ export const VRING_MAX_NUM = 32768;
 export const VRING_MAX_ALIGN = 0x8000_0000;
 
 const TWO32 = 4294967296;
-/** High words at or above this make a 64-bit address exceed `Number.MAX_SAFE_INTEGER`. */
-const SAFE_HI_LIMIT = 0x20_0000;
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function isPow2(n: number, max: number): boolean {
@@ -189,46 +185,38 @@ export function readVringSnapshot(
 }
 
 /**
- * A split virtqueue in shared memory, as driver or as device.
+ * The ring core shared by the two ends of a split virtqueue: geometry, the
+ * zero-copy views of the ring, the broken state, this side's notification
+ * flags, and the snapshot. The operations of each end live in its class:
+ * {@linkcode DriverQueue} (`driver_queue.ts`) and {@linkcode DeviceQueue}
+ * (`device_queue.ts`), so a driver operation on a device queue does not
+ * compile. Code that serves both ends (dumps, error handling) takes a
+ * `Virtqueue`.
  *
- * Peer violations break the queue with these codes: driver side
- * `VQ_USED_IDX_JUMP`, `VQ_USED_ID_RANGE`, `VQ_USED_ID_NOT_POSTED` (also for an
- * id returned twice), `VQ_USED_LEN`; device side `VQ_AVAIL_IDX_JUMP`,
- * `VQ_AVAIL_HEAD_RANGE`, `VQ_AVAIL_HEAD_IN_FLIGHT`, `VQ_DESC_LOOP`,
- * `VQ_DESC_NEXT_RANGE`, `VQ_DESC_INDIRECT`, `VQ_DESC_ADDR`.
- *
- * Local mistakes throw a {@linkcode VirtioError} but leave the queue usable
- * (nothing was written): `VQ_BAD_ARG` (bad address, length or chain),
- * `VQ_WRONG_ROLE` (a driver call on a device queue or the reverse),
- * `VQ_PUT_NOT_IN_FLIGHT` (putUsed of a head getAvail did not hand out, or
- * handed out and already returned), `VQ_PUT_LEN` (putUsed length larger than
- * the chain). A closed region gives `VQ_CLOSED`.
- *
- * Used lengths: for a chain with at least one device-writable descriptor,
- * `lastLen` is the used length after checking it against the writable total;
- * for a chain the device only reads, the reported length is ignored (old
- * OpenAMP remotes report the full buffer length there) and `lastLen` is 0.
+ * Every operation of a broken queue throws the error that broke it, until
+ * {@linkcode reset}; every operation on a closed region throws `VQ_CLOSED`.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { SplitVirtqueue } from "./virtqueue.ts";
+ * import type { Virtqueue } from "./virtqueue.ts";
+ * import { DriverQueue } from "./driver_queue.ts";
+ * import { DeviceQueue } from "./device_queue.ts";
  * import { heapRegion } from "../mem/region.ts";
  * const shm = heapRegion(0x9000_0000, 0x4000);
- * const drv = new SplitVirtqueue(shm, { pa: 0x9000_0000, num: 8, align: 0x1000, role: "driver" });
- * const dev = new SplitVirtqueue(shm, { pa: 0x9000_0000, num: 8, align: 0x1000, role: "device" });
- * const head = drv.addBuf(0x9000_3000, 512, true, 42);
- * assert(dev.getAvail() === head && dev.chain[0]!.len === 512);
- * dev.putUsed(head, 100);
- * assert(drv.getUsed() === head && drv.lastLen === 100 && drv.lastToken === 42);
- * assert(drv.getUsed() === -1);
+ * const o = { pa: 0x9000_0000, num: 8, align: 0x1000 };
+ * const ends: Virtqueue[] = [new DriverQueue(shm, o), new DeviceQueue(shm, o)];
+ * assert.deepEqual(ends.map((q) => [q.role, q.broken, q.snapshot().availIdx]), [
+ *   ["driver", null, 0],
+ *   ["device", null, 0],
+ * ]);
  * ```
  */
-export class SplitVirtqueue implements Virtqueue {
+export abstract class Virtqueue {
   /** Name used in errors and snapshots. */
   readonly name: string;
   /** This side's role. */
-  readonly role: VirtqueueRole;
+  abstract readonly role: VirtqueueRole;
   /** Physical address of the descriptor table. */
   readonly pa: number;
   /** Number of entries. */
@@ -238,67 +226,51 @@ export class SplitVirtqueue implements Virtqueue {
   /** Byte offsets of the ring parts from {@linkcode pa}. */
   readonly layout: VringLayout;
 
-  #region: MemoryRegion;
-  #u16: Uint16Array;
-  #u32: Uint32Array;
-  #mask: number;
-  #driver: boolean;
-  #availFlagsI: number; // u16 index of avail.flags
-  #availIdxI: number; // u16 index of avail.idx
-  #availRingI: number; // u16 index of avail.ring[0]
-  #usedEventI: number; // u16 index of avail.used_event
-  #usedFlagsI: number; // u16 index of used.flags
-  #usedIdxI: number; // u16 index of used.idx
-  #usedRingI: number; // u32 index of used.ring[0].id
-  #bufBase: number;
-  #bufSize: number;
-  #checkRange: boolean;
+  /** The region holding the ring. */
+  protected readonly region: MemoryRegion;
+  /** Zero-copy u16 view of the whole ring (length 0 once the region is closed). */
+  protected readonly u16: Uint16Array;
+  /** Zero-copy u32 view of the whole ring. */
+  protected readonly u32: Uint32Array;
+  /** `num - 1`: a free-running index masked to a slot. */
+  protected readonly mask: number;
+  /** u16 index of avail.flags. */
+  protected readonly availFlagsI: number;
+  /** u16 index of avail.idx. */
+  protected readonly availIdxI: number;
+  /** u16 index of avail.ring[0]. */
+  protected readonly availRingI: number;
+  /** u16 index of avail.used_event (the last driver-owned word). */
+  protected readonly usedEventI: number;
+  /** u16 index of used.flags. */
+  protected readonly usedFlagsI: number;
+  /** u16 index of used.idx. */
+  protected readonly usedIdxI: number;
+  /** u32 index of used.ring[0].id. */
+  protected readonly usedRingI: number;
 
   #broken: VirtioError | null = null;
   #flags = 0; // shadow of this side's flags word
-  #lastLen = 0;
-  #lastToken = 0;
-  #chain: VqBuf[] = [];
-  #chainLen = 0;
-
-  // driver state
-  #availIdx = 0; // shadow of the avail.idx this side published
-  #lastUsed = 0; // used entries consumed
-  #freeHead = 0;
-  #numFree = 0;
-  #link: Uint16Array; // free-list links
-  #sAddr: Float64Array; // shadows of the descriptors this side wrote
-  #sLen: Uint32Array;
-  #sFlags: Uint16Array;
-  #sNext: Uint16Array;
-  #posted: Uint8Array; // 1 for a head posted and not yet returned
-  #wlen: Float64Array; // device-writable bytes per head, -1 when read-only
-  #token: Float64Array;
-
-  // device state
-  #lastAvail = 0; // avail entries consumed
-  #usedIdx = 0; // shadow of the used.idx this side published
-  #inFlight: Uint8Array; // 1 for a head taken and not yet returned
-  #total: Float64Array; // chain bytes per head in flight
+  readonly #ownFlagsI: number;
+  readonly #ownFlagBit: number;
+  readonly #peerFlagsI: number;
+  readonly #peerFlagBit: number;
 
   /**
-   * Create a queue over `[options.pa, +vringLayout(num, align, pa).size)` of
-   * `region` and initialise this side's part of the ring (see the module doc).
+   * Validate the ring `[options.pa, +vringLayout(num, align, pa).size)` of
+   * `region` and take views of it. The subclass initialises its own part
+   * (its `reset()`) once its fields exist.
    *
    * @throws {VirtioError} `VQ_BAD_NUM`, `VQ_BAD_ALIGN`, `VQ_BAD_PA`,
-   *   `VQ_BAD_ROLE`, `VQ_BAD_RANGE` (bufferRange), `VQ_MISALIGNED` (`pa` not
-   *   16-byte aligned, or the used ring or the backing buffer offset not
-   *   4-byte aligned), `VQ_BYTE_ORDER` (the
-   *   region's byte order is not the host's), `VQ_READ_ONLY` (a read-only region).
+   *   `VQ_MISALIGNED` (`pa` not 16-byte aligned, or the used ring or the
+   *   backing buffer offset not 4-byte aligned), `VQ_BYTE_ORDER` (the region's
+   *   byte order is not the host's), `VQ_READ_ONLY` (a read-only region).
    * @throws {MemoryBoundsError} `VQ_RING_OUTSIDE` when the ring does not fit the region.
    */
-  constructor(region: MemoryRegion, options: VirtqueueOptions) {
-    const { pa, num, align, role } = options;
+  protected constructor(region: MemoryRegion, options: VirtqueueOptions, role: VirtqueueRole) {
+    const { pa, num, align } = options;
     const name = options.name ?? `vring@${hex(pa)}`;
     checkGeometry(name, num, align, pa);
-    if (role !== "driver" && role !== "device") {
-      throw new VirtioError("VQ_BAD_ROLE", `${name}: role ${String(role)} is not driver or device`);
-    }
     const l = vringLayout(num, align, pa);
     if (!region.contains(pa, l.size)) {
       throw new MemoryBoundsError(
@@ -328,470 +300,104 @@ export class SplitVirtqueue implements Virtqueue {
         }) is not aligned (descriptor table 16 bytes, used ring 4 bytes)`,
       );
     }
-    let bufBase = 0, bufSize = 0;
-    const range = options.bufferRange;
-    if (range !== undefined) {
-      bufBase = range.base;
-      bufSize = range.size;
-      if (
-        !Number.isSafeInteger(bufBase) || !Number.isSafeInteger(bufSize) || bufBase < 0 ||
-        bufSize < 0 || bufBase > Number.MAX_SAFE_INTEGER - bufSize
-      ) {
-        throw new VirtioError(
-          "VQ_BAD_RANGE",
-          `${name}: buffer range [${bufBase}, +${bufSize}) is not a valid address range`,
-        );
-      }
-    }
-
     this.name = name;
-    this.role = role;
     this.pa = pa;
     this.num = num;
     this.align = align;
     this.layout = l;
-    this.#region = region;
-    this.#u16 = new Uint16Array(bytes.buffer, bytes.byteOffset, l.size >>> 1);
-    this.#u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, l.size >>> 2);
-    this.#mask = num - 1;
-    this.#driver = role === "driver";
-    this.#availFlagsI = l.avail >>> 1;
-    this.#availIdxI = this.#availFlagsI + 1;
-    this.#availRingI = this.#availFlagsI + 2;
-    this.#usedEventI = this.#availRingI + num;
-    this.#usedFlagsI = l.used >>> 1;
-    this.#usedIdxI = this.#usedFlagsI + 1;
-    this.#usedRingI = (l.used >>> 2) + 1;
-    this.#bufBase = bufBase;
-    this.#bufSize = bufSize;
-    this.#checkRange = range !== undefined;
-
-    const d = this.#driver ? num : 0;
-    this.#link = new Uint16Array(d);
-    this.#sAddr = new Float64Array(d);
-    this.#sLen = new Uint32Array(d);
-    this.#sFlags = new Uint16Array(d);
-    this.#sNext = new Uint16Array(d);
-    this.#posted = new Uint8Array(d);
-    this.#wlen = new Float64Array(d);
-    this.#token = new Float64Array(d);
-    const v = this.#driver ? 0 : num;
-    this.#inFlight = new Uint8Array(v);
-    this.#total = new Float64Array(v);
-    for (let i = 0; i < Math.min(num, 8); i++) {
-      this.#chain.push({ addr: 0, len: 0, writable: false });
-    }
-    this.reset();
+    this.region = region;
+    this.u16 = new Uint16Array(bytes.buffer, bytes.byteOffset, l.size >>> 1);
+    this.u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, l.size >>> 2);
+    this.mask = num - 1;
+    this.availFlagsI = l.avail >>> 1;
+    this.availIdxI = this.availFlagsI + 1;
+    this.availRingI = this.availFlagsI + 2;
+    this.usedEventI = this.availRingI + num;
+    this.usedFlagsI = l.used >>> 1;
+    this.usedIdxI = this.usedFlagsI + 1;
+    this.usedRingI = (l.used >>> 2) + 1;
+    // The driver writes avail.flags (NO_INTERRUPT) and reads used.flags
+    // (NO_NOTIFY); the device the reverse.
+    const driver = role === "driver";
+    this.#ownFlagsI = driver ? this.availFlagsI : this.usedFlagsI;
+    this.#ownFlagBit = driver ? VRING_AVAIL_F_NO_INTERRUPT : VRING_USED_F_NO_NOTIFY;
+    this.#peerFlagsI = driver ? this.usedFlagsI : this.availFlagsI;
+    this.#peerFlagBit = driver ? VRING_USED_F_NO_NOTIFY : VRING_AVAIL_F_NO_INTERRUPT;
   }
 
-  /** The error that broke the queue, or null. */
+  /** The error that broke the queue, or null. Once set, every call throws it again. */
   get broken(): VirtioError | null {
     return this.#broken;
   }
-  /** Driver: descriptors not posted. */
-  get numFree(): number {
-    return this.#numFree;
-  }
-  /** Driver: used length of the last {@linkcode getUsed} (0 for read-only chains). */
-  get lastLen(): number {
-    return this.#lastLen;
-  }
-  /** Driver: token of the last {@linkcode getUsed}. */
-  get lastToken(): number {
-    return this.#lastToken;
-  }
-  /** Device: private copies of the last chain taken (first {@linkcode chainLen} valid). */
-  get chain(): readonly VqBuf[] {
-    return this.#chain;
-  }
-  /** Device: descriptors in the last chain taken. */
-  get chainLen(): number {
-    return this.#chainLen;
-  }
-  /** Device: chains taken by getAvail and not yet returned. */
-  get numInFlight(): number {
-    let n = 0;
-    for (let i = 0; i < this.#inFlight.length; i++) n += this.#inFlight[i]!;
-    return n;
-  }
 
-  #enter(driver: boolean, op: string): void {
+  /** Start of every operation: rethrow the breaking error; `VQ_CLOSED` on a closed region. */
+  protected enter(): void {
     if (this.#broken !== null) throw this.#broken;
-    if (this.#driver !== driver) {
-      throw new VirtioError(
-        "VQ_WRONG_ROLE",
-        `${this.name}: ${op} is a ${
-          driver ? "driver" : "device"
-        } operation, this queue is the ${this.role}`,
-      );
-    }
-    if (this.#u16.length === 0) this.#closedError();
+    if (this.u16.length === 0) this.#closedError();
   }
 
   #closedError(): never {
-    throw new VirtioError("VQ_CLOSED", `${this.name}: region ${this.#region.name} is closed`);
+    throw new VirtioError("VQ_CLOSED", `${this.name}: region ${this.region.name} is closed`);
   }
 
-  #fail(code: string, message: string): never {
+  /** The peer broke the protocol: keep `code` as the queue's error and throw it. */
+  protected fail(code: VirtioErrorCode, message: string): never {
     const e = new VirtioError(code, `${this.name}: ${message}; queue broken until reset`);
     this.#broken = e;
-    this.#chainLen = 0;
     throw e;
   }
 
-  #badArg(message: string): never {
+  /** A local mistake: throw `VQ_BAD_ARG` without breaking the queue. */
+  protected badArg(message: string): never {
     throw new VirtioError("VQ_BAD_ARG", `${this.name}: ${message}`);
   }
 
-  #checkBuf(addr: number, len: number): void {
-    if (!(addr >= 0 && addr <= Number.MAX_SAFE_INTEGER && Math.floor(addr) === addr)) {
-      this.#badArg(`buffer address ${addr} is not a valid physical address`);
-    }
-    if ((len >>> 0) !== len) this.#badArg(`buffer length ${len} is not a u32`);
-  }
-
-  #writeDesc(d: number, addr: number, len: number, flags: number, next: number): void {
-    const lo = addr >>> 0;
-    const u32 = this.#u32;
-    const w = d << 2;
-    u32[w] = lo;
-    u32[w + 1] = (addr - lo) / TWO32;
-    u32[w + 2] = len;
-    const u16 = this.#u16;
-    const h = d << 3;
-    u16[h + 6] = flags;
-    u16[h + 7] = next;
-    this.#sAddr[d] = addr;
-    this.#sLen[d] = len;
-    this.#sFlags[d] = flags;
-    this.#sNext[d] = next;
-  }
-
-  #publish(head: number): void {
-    const idx = this.#availIdx;
-    const u16 = this.#u16;
-    u16[this.#availRingI + (idx & this.#mask)] = head;
-    const n = (idx + 1) & 0xffff;
-    this.#availIdx = n;
-    Atomics.store(u16, this.#availIdxI, n);
-  }
-
   /**
-   * Driver: post one buffer and publish it. Returns the head id, or -1 when no
-   * descriptor is free. `token` (default: the head id) comes back in `lastToken`.
-   */
-  addBuf(addr: number, len: number, writable: boolean, token?: number): number {
-    this.#enter(true, "addBuf");
-    this.#checkBuf(addr, len);
-    if (this.#numFree === 0) return -1;
-    const d = this.#freeHead;
-    this.#freeHead = this.#link[d]!;
-    this.#numFree--;
-    this.#writeDesc(d, addr, len, writable ? VRING_DESC_F_WRITE : 0, 0);
-    this.#posted[d] = 1;
-    this.#wlen[d] = writable ? len : -1;
-    this.#token[d] = token ?? d;
-    this.#publish(d);
-    return d;
-  }
-
-  /**
-   * Driver: post a chain of buffers as one element and publish it. Returns the
-   * head id, or -1 when fewer than `bufs.length` descriptors are free.
-   */
-  addChain(bufs: readonly VqBuf[], token?: number): number {
-    this.#enter(true, "addChain");
-    const n = bufs.length;
-    if (n === 0 || n > this.num) this.#badArg(`chain of ${n} buffers (1..${this.num} allowed)`);
-    let wlen = -1;
-    for (let i = 0; i < n; i++) {
-      const b = bufs[i]!;
-      this.#checkBuf(b.addr, b.len);
-      if (b.writable) wlen = (wlen < 0 ? 0 : wlen) + b.len;
-    }
-    if (n > this.#numFree) return -1;
-    const head = this.#freeHead;
-    let d = head;
-    for (let i = 0; i < n; i++) {
-      const b = bufs[i]!;
-      const next = this.#link[d]!;
-      const last = i === n - 1;
-      this.#writeDesc(
-        d,
-        b.addr,
-        b.len,
-        (b.writable ? VRING_DESC_F_WRITE : 0) | (last ? 0 : VRING_DESC_F_NEXT),
-        last ? 0 : next,
-      );
-      if (last) this.#freeHead = next;
-      d = next;
-    }
-    this.#numFree -= n;
-    this.#posted[head] = 1;
-    this.#wlen[head] = wlen;
-    this.#token[head] = token ?? head;
-    this.#publish(head);
-    return head;
-  }
-
-  /** Driver: true when the device returned buffers not yet taken with getUsed. */
-  hasUsed(): boolean {
-    this.#enter(true, "hasUsed");
-    return Atomics.load(this.#u16, this.#usedIdxI) !== this.#lastUsed;
-  }
-
-  /**
-   * Driver: take the next used element, checking it. Returns its head id or
-   * -1 when none; sets `lastLen` and `lastToken`.
-   */
-  getUsed(): number {
-    this.#enter(true, "getUsed");
-    const last = this.#lastUsed;
-    const usedIdx = Atomics.load(this.#u16, this.#usedIdxI);
-    if (usedIdx === last) return -1;
-    const num = this.num;
-    const pending = (usedIdx - last) & 0xffff;
-    if (pending > num) {
-      this.#fail(
-        "VQ_USED_IDX_JUMP",
-        `used.idx ${usedIdx} is ${pending} entries past the last seen ${last} (num ${num})`,
-      );
-    }
-    const e = this.#usedRingI + ((last & this.#mask) << 1);
-    const u32 = this.#u32;
-    const id = u32[e]!;
-    const len = u32[e + 1]!;
-    if (id >= num) this.#fail("VQ_USED_ID_RANGE", `used id ${id} >= num ${num}`);
-    if (this.#posted[id] === 0) {
-      this.#fail("VQ_USED_ID_NOT_POSTED", `used id ${id} is not a buffer posted and pending`);
-    }
-    const wlen = this.#wlen[id]!;
-    if (wlen >= 0) {
-      if (len > wlen) {
-        this.#fail("VQ_USED_LEN", `used len ${len} for id ${id} > ${wlen} writable bytes posted`);
-      }
-      this.#lastLen = len;
-    } else {
-      this.#lastLen = 0;
-    }
-    this.#lastToken = this.#token[id]!;
-    this.#posted[id] = 0;
-    // Free the chain by following the shadow of what this side wrote.
-    let d = id;
-    let n = 1;
-    const sFlags = this.#sFlags, sNext = this.#sNext;
-    while ((sFlags[d]! & VRING_DESC_F_NEXT) !== 0) {
-      d = sNext[d]!;
-      n++;
-    }
-    this.#link[d] = this.#freeHead;
-    this.#freeHead = id;
-    this.#numFree += n;
-    this.#lastUsed = (last + 1) & 0xffff;
-    return id;
-  }
-
-  /** Device: true when the driver posted chains not yet taken with getAvail. */
-  hasAvail(): boolean {
-    this.#enter(false, "hasAvail");
-    return Atomics.load(this.#u16, this.#availIdxI) !== this.#lastAvail;
-  }
-
-  /**
-   * Device: take the next available chain, checking it. Returns its head id or
-   * -1 when none; `chain[0..chainLen)` holds private copies of its descriptors.
-   */
-  getAvail(): number {
-    this.#enter(false, "getAvail");
-    const last = this.#lastAvail;
-    const u16 = this.#u16;
-    const availIdx = Atomics.load(u16, this.#availIdxI);
-    if (availIdx === last) return -1;
-    const num = this.num;
-    const pending = (availIdx - last) & 0xffff;
-    if (pending > num) {
-      this.#fail(
-        "VQ_AVAIL_IDX_JUMP",
-        `avail.idx ${availIdx} is ${pending} entries past the last seen ${last} (num ${num})`,
-      );
-    }
-    const head = u16[this.#availRingI + (last & this.#mask)]!;
-    if (head >= num) this.#fail("VQ_AVAIL_HEAD_RANGE", `avail head ${head} >= num ${num}`);
-    if (this.#inFlight[head] !== 0) {
-      this.#fail("VQ_AVAIL_HEAD_IN_FLIGHT", `avail head ${head} is already in flight`);
-    }
-    const u32 = this.#u32;
-    const chain = this.#chain;
-    let d = head;
-    let n = 0;
-    let total = 0;
-    for (;;) {
-      const w = d << 2;
-      const lo = u32[w]!;
-      const hi = u32[w + 1]!;
-      const len = u32[w + 2]!;
-      const flags = u16[(d << 3) + 6]!;
-      const next = u16[(d << 3) + 7]!;
-      if ((flags & VRING_DESC_F_INDIRECT) !== 0) {
-        this.#fail("VQ_DESC_INDIRECT", `descriptor ${d} (chain ${head}) is indirect`);
-      }
-      if (hi >= SAFE_HI_LIMIT) {
-        this.#fail(
-          "VQ_DESC_ADDR",
-          `descriptor ${d} (chain ${head}) address 0x${hi.toString(16)}${
-            lo.toString(16).padStart(8, "0")
-          } is beyond any usable address`,
-        );
-      }
-      const addr = hi * TWO32 + lo;
-      if (
-        this.#checkRange &&
-        (addr < this.#bufBase || len > this.#bufSize || addr - this.#bufBase > this.#bufSize - len)
-      ) {
-        this.#fail(
-          "VQ_DESC_ADDR",
-          `descriptor ${d} (chain ${head}) [${hex(addr)}, +${hex(len)}) is outside the buffers [${
-            hex(this.#bufBase)
-          }, +${hex(this.#bufSize)})`,
-        );
-      }
-      let b = chain[n];
-      if (b === undefined) {
-        b = { addr: 0, len: 0, writable: false };
-        chain.push(b);
-      }
-      b.addr = addr;
-      b.len = len;
-      b.writable = (flags & VRING_DESC_F_WRITE) !== 0;
-      total += len;
-      n++;
-      if ((flags & VRING_DESC_F_NEXT) === 0) break;
-      if (next >= num) {
-        this.#fail(
-          "VQ_DESC_NEXT_RANGE",
-          `descriptor ${d} (chain ${head}) next ${next} >= num ${num}`,
-        );
-      }
-      if (n >= num) {
-        this.#fail("VQ_DESC_LOOP", `chain ${head} is longer than num ${num} descriptors (a loop)`);
-      }
-      d = next;
-    }
-    this.#chainLen = n;
-    this.#inFlight[head] = 1;
-    this.#total[head] = total;
-    this.#lastAvail = (last + 1) & 0xffff;
-    return head;
-  }
-
-  /**
-   * Device: return a chain taken by getAvail, with the number of bytes written
-   * into it, and publish it.
-   */
-  putUsed(head: number, len: number): void {
-    this.#enter(false, "putUsed");
-    if (!(head >= 0 && head < this.num && (head | 0) === head) || this.#inFlight[head] === 0) {
-      throw new VirtioError(
-        "VQ_PUT_NOT_IN_FLIGHT",
-        `${this.name}: putUsed(${head}): no chain with that head is in flight`,
-      );
-    }
-    if ((len >>> 0) !== len) this.#badArg(`used length ${len} is not a u32`);
-    if (len > this.#total[head]!) {
-      throw new VirtioError(
-        "VQ_PUT_LEN",
-        `${this.name}: putUsed(${head}, ${len}): the chain has only ${this.#total[head]} bytes`,
-      );
-    }
-    const idx = this.#usedIdx;
-    const e = this.#usedRingI + ((idx & this.#mask) << 1);
-    const u32 = this.#u32;
-    u32[e] = head;
-    u32[e + 1] = len;
-    this.#inFlight[head] = 0;
-    const n = (idx + 1) & 0xffff;
-    this.#usedIdx = n;
-    Atomics.store(this.#u16, this.#usedIdxI, n);
-  }
-
-  /**
-   * True when the peer has not suppressed notifications: driver side, used.flags
-   * lacks NO_NOTIFY; device side, avail.flags lacks NO_INTERRUPT. Call it after
-   * publishing.
+   * True when the peer has not suppressed notifications: for the driver,
+   * used.flags lacks NO_NOTIFY; for the device, avail.flags lacks
+   * NO_INTERRUPT. Call it after publishing.
    */
   kickNeeded(): boolean {
-    this.#enter(this.#driver, "kickNeeded");
-    return this.#driver
-      ? (Atomics.load(this.#u16, this.#usedFlagsI) & VRING_USED_F_NO_NOTIFY) === 0
-      : (Atomics.load(this.#u16, this.#availFlagsI) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
+    this.enter();
+    return (Atomics.load(this.u16, this.#peerFlagsI) & this.#peerFlagBit) === 0;
   }
 
   /** Ask the peer not to kick this side (driver: avail NO_INTERRUPT; device: used NO_NOTIFY). */
   disableNotifications(): void {
-    this.#enter(this.#driver, "disableNotifications");
-    this.#setFlags(
-      this.#flags | (this.#driver ? VRING_AVAIL_F_NO_INTERRUPT : VRING_USED_F_NO_NOTIFY),
-    );
+    this.enter();
+    this.#setFlags(this.#flags | this.#ownFlagBit);
   }
 
   /** Undo {@linkcode disableNotifications}. */
   enableNotifications(): void {
-    this.#enter(this.#driver, "enableNotifications");
-    this.#setFlags(
-      this.#flags & ~(this.#driver ? VRING_AVAIL_F_NO_INTERRUPT : VRING_USED_F_NO_NOTIFY),
-    );
+    this.enter();
+    this.#setFlags(this.#flags & ~this.#ownFlagBit);
   }
 
   #setFlags(f: number): void {
     this.#flags = f;
-    Atomics.store(this.#u16, this.#driver ? this.#availFlagsI : this.#usedFlagsI, f);
+    Atomics.store(this.u16, this.#ownFlagsI, f);
   }
 
   /**
-   * Forget all state, clear `broken`, and re-initialise this side's part of the
-   * ring. Driver: zeroes the descriptor table and the avail ring, frees every
-   * descriptor, expects used.idx to restart at 0. Device: zeroes the used ring,
-   * expects avail.idx to restart at 0. Both ends must reset together (the vdev
-   * status handshake orders that).
+   * Forget all state, clear `broken`, and re-initialise this side's part of
+   * the ring (see the role's `clearOwnPart`). Both ends must reset together
+   * (the vdev status handshake orders that).
    */
   reset(): void {
-    if (this.#u16.length === 0) this.#closedError();
-    const num = this.num;
-    const u16 = this.#u16;
+    if (this.u16.length === 0) this.#closedError();
     this.#broken = null;
     this.#flags = 0;
-    this.#lastLen = 0;
-    this.#lastToken = 0;
-    this.#chainLen = 0;
-    if (this.#driver) {
-      u16.fill(0, 0, this.#usedEventI + 1);
-      Atomics.store(u16, this.#availIdxI, 0);
-      this.#availIdx = 0;
-      this.#lastUsed = 0;
-      for (let i = 0; i < num; i++) this.#link[i] = i + 1;
-      this.#freeHead = 0;
-      this.#numFree = num;
-      this.#sAddr.fill(0);
-      this.#sLen.fill(0);
-      this.#sFlags.fill(0);
-      this.#sNext.fill(0);
-      this.#posted.fill(0);
-      this.#wlen.fill(0);
-      this.#token.fill(0);
-    } else {
-      u16.fill(0, this.#usedFlagsI, u16.length);
-      Atomics.store(u16, this.#usedIdxI, 0);
-      this.#usedIdx = 0;
-      this.#lastAvail = 0;
-      this.#inFlight.fill(0);
-      this.#total.fill(0);
-    }
+    this.clearOwnPart();
   }
+
+  /** Zero this side's part of the ring and forget this side's state (from {@linkcode reset}). */
+  protected abstract clearOwnPart(): void;
 
   /** Decode the ring from shared memory for diagnosis; see {@linkcode readVringSnapshot}. */
   snapshot(): VirtqueueSnapshot {
     return readVringSnapshot(
-      this.#region,
+      this.region,
       { name: this.name, pa: this.pa, num: this.num, align: this.align },
       this.#broken,
     );

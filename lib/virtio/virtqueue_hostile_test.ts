@@ -6,18 +6,19 @@
 import assert from "node:assert/strict";
 import { isAmpError, VirtioError } from "../errors.ts";
 import { heapRegion, type MemoryRegion } from "../mem/region.ts";
-import type { VirtqueueRole } from "./types.ts";
-import { SplitVirtqueue, vringLayout } from "./virtqueue.ts";
+import { DeviceQueue } from "./device_queue.ts";
+import { DriverQueue } from "./driver_queue.ts";
+import { type Virtqueue, vringLayout } from "./virtqueue.ts";
 
 const PA = 0x8000_0000;
 const GUARD = 256;
 const NUM = 8;
 const ALIGN = 16;
 
-interface Env {
+interface Env<Q extends Virtqueue> {
   outer: MemoryRegion;
   ring: MemoryRegion;
-  q: SplitVirtqueue;
+  q: Q;
   l: ReturnType<typeof vringLayout>;
   /** Set descriptor `d` in shared memory as the hostile driver. */
   desc(d: number, addr: bigint, len: number, flags: number, next: number): void;
@@ -32,29 +33,23 @@ function guardByte(i: number): number {
   return (i * 37 + 11) & 0xff;
 }
 
+function env(role: "driver"): Env<DriverQueue>;
+function env(role: "device", bufferRange?: { base: number; size: number }): Env<DeviceQueue>;
 function env(
-  role: VirtqueueRole,
+  role: "driver" | "device",
   bufferRange?: { base: number; size: number },
   num = NUM,
-): Env {
+): Env<DriverQueue> | Env<DeviceQueue> {
   const l = vringLayout(num, ALIGN);
   const outer = heapRegion(PA - GUARD, GUARD + l.size + GUARD, { name: "outer" });
   const all = outer.bytes(outer.base, outer.size);
   for (let i = 0; i < all.length; i++) all[i] = guardByte(i);
   const ring = outer.sub(PA, l.size, "ring");
   ring.fill(PA, l.size, 0); // a fresh ring; only the guards carry the pattern
-  const q = new SplitVirtqueue(ring, {
-    name: "hostile",
-    pa: PA,
-    num,
-    align: ALIGN,
-    role,
-    ...(bufferRange ? { bufferRange } : {}),
-  });
-  return {
+  const o = { name: "hostile", pa: PA, num, align: ALIGN };
+  const base: Omit<Env<Virtqueue>, "q"> = {
     outer,
     ring,
-    q,
     l,
     desc(d, addr, len, flags, next) {
       ring.setU64(PA + 16 * d, addr);
@@ -79,10 +74,18 @@ function env(
       }
     },
   };
+  return role === "driver"
+    ? { ...base, q: new DriverQueue(ring, o) }
+    : { ...base, q: new DeviceQueue(ring, { ...o, ...(bufferRange ? { bufferRange } : {}) }) };
 }
 
 /** Run `op`, expect VirtioError `code`, then check the queue stays broken and guards hold. */
-function expectBroken(e: Env, code: string, op: () => unknown, again: () => unknown = op): void {
+function expectBroken(
+  e: Env<Virtqueue>,
+  code: string,
+  op: () => unknown,
+  again: () => unknown = op,
+): void {
   let err: unknown;
   try {
     op();
@@ -319,9 +322,12 @@ Deno.test("random garbage in the ring never escapes as a non-amp error nor write
   };
   let broke = 0, taken = 0;
   for (let round = 0; round < 300; round++) {
-    const role: VirtqueueRole = round % 2 === 0 ? "driver" : "device";
-    const e = env(role, round % 3 === 0 ? { base: 0x1000, size: 0x10000 } : undefined);
-    if (role === "driver") { for (let i = 0; i < 4; i++) e.q.addBuf(0x1000 * i, 64, i % 2 === 0); }
+    const role = round % 2 === 0 ? "driver" : "device";
+    const e = role === "driver"
+      ? env("driver")
+      : env("device", round % 3 === 0 ? { base: 0x1000, size: 0x10000 } : undefined);
+    const q = e.q;
+    if (q.role === "driver") { for (let i = 0; i < 4; i++) q.addBuf(0x1000 * i, 64, i % 2 === 0); }
     const bytes = e.ring.bytes(PA, e.l.size);
     for (let step = 0; step < 20; step++) {
       // Mostly plausible peer writes with occasional wild values, plus a random byte.
@@ -338,13 +344,13 @@ Deno.test("random garbage in the ring never escapes as a non-amp error nor write
       }
       if (rnd() % 4 === 0) bytes[rnd() % bytes.length] = rnd();
       try {
-        if (role === "driver") {
-          if (e.q.getUsed() >= 0) taken++;
+        if (q.role === "driver") {
+          if (q.getUsed() >= 0) taken++;
         } else {
-          const h = e.q.getAvail();
+          const h = q.getAvail();
           if (h >= 0) {
             taken++;
-            e.q.putUsed(h, 0);
+            q.putUsed(h, 0);
           }
         }
       } catch (x) {

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { MemoryBoundsError, VirtioError } from "../errors.ts";
 import { heapRegion, MemoryRegion } from "../mem/region.ts";
 import { VRING_DESC_F_NEXT, VRING_DESC_F_WRITE } from "./types.ts";
-import { readVringSnapshot, SplitVirtqueue, vringLayout } from "./virtqueue.ts";
+import { DeviceQueue } from "./device_queue.ts";
+import { DriverQueue } from "./driver_queue.ts";
+import { readVringSnapshot, type Virtqueue, vringLayout } from "./virtqueue.ts";
 
 const PA = 0x9000_0000;
 
@@ -14,8 +16,8 @@ function pair(
   const size = vringLayout(num, align).size;
   const shm = heapRegion(PA, size + 0x100);
   const o = { pa: PA, num, align, name: "vq" };
-  const drv = new SplitVirtqueue(shm, { ...o, role: "driver" });
-  const dev = new SplitVirtqueue(shm, { ...o, role: "device", ...extra });
+  const drv = new DriverQueue(shm, o);
+  const dev = new DeviceQueue(shm, { ...o, ...extra });
   return { shm, drv, dev, l: vringLayout(num, align) };
 }
 
@@ -52,62 +54,60 @@ Deno.test("vringLayout: classic sizes and pa-relative padding", () => {
   assert.equal(codeOf(() => vringLayout(16, 16, Number.MAX_SAFE_INTEGER - 100)), "VQ_BAD_PA");
 });
 
-Deno.test("constructor: geometry, bounds, alignment and byte order checks", () => {
+Deno.test("constructor: geometry, bounds, alignment and byte order checks (both roles)", () => {
   const size = vringLayout(16, 0x1000).size;
   const shm = heapRegion(PA, size);
-  const o = { pa: PA, num: 16, align: 0x1000, role: "driver" as const };
-  new SplitVirtqueue(shm, o); // fits exactly
-  const small = heapRegion(PA, size - 2);
-  const e = (() => {
-    try {
-      new SplitVirtqueue(small, o);
-    } catch (e) {
-      return e;
-    }
-    return undefined;
-  })();
-  assert.ok(e instanceof MemoryBoundsError);
-  assert.equal(e.code, "VQ_RING_OUTSIDE");
-  assert.match(e.message, /\[0x90000000, \+0x1086\) is outside region/);
-  assert.equal(codeOf(() => new SplitVirtqueue(shm, { ...o, pa: PA + 0x1000 })), "VQ_RING_OUTSIDE");
-  // The descriptor table must be 16-byte aligned.
-  assert.equal(codeOf(() => new SplitVirtqueue(shm, { ...o, pa: PA + 4 })), "VQ_MISALIGNED");
-  assert.equal(codeOf(() => new SplitVirtqueue(shm, { ...o, pa: PA - 16 })), "VQ_RING_OUTSIDE");
-  assert.equal(codeOf(() => new SplitVirtqueue(shm, { ...o, num: 5 })), "VQ_BAD_NUM");
-  assert.equal(codeOf(() => new SplitVirtqueue(shm, { ...o, align: 6 })), "VQ_BAD_ALIGN");
+  const o = { pa: PA, num: 16, align: 0x1000 };
+  const ends: [string, (r: MemoryRegion, x: typeof o) => Virtqueue][] = [
+    ["driver", (r, x) => new DriverQueue(r, x)],
+    ["device", (r, x) => new DeviceQueue(r, x)],
+  ];
+  for (const [role, make] of ends) {
+    assert.equal(make(shm, o).role, role); // fits exactly
+    const small = heapRegion(PA, size - 2);
+    const e = (() => {
+      try {
+        make(small, o);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    assert.ok(e instanceof MemoryBoundsError);
+    assert.equal(e.code, "VQ_RING_OUTSIDE");
+    assert.match(e.message, /\[0x90000000, \+0x1086\) is outside region/);
+    assert.equal(codeOf(() => make(shm, { ...o, pa: PA + 0x1000 })), "VQ_RING_OUTSIDE");
+    // The descriptor table must be 16-byte aligned.
+    assert.equal(codeOf(() => make(shm, { ...o, pa: PA + 4 })), "VQ_MISALIGNED");
+    assert.equal(codeOf(() => make(shm, { ...o, pa: PA - 16 })), "VQ_RING_OUTSIDE");
+    assert.equal(codeOf(() => make(shm, { ...o, num: 5 })), "VQ_BAD_NUM");
+    assert.equal(codeOf(() => make(shm, { ...o, align: 6 })), "VQ_BAD_ALIGN");
+    // A region starting 2 bytes into its buffer cannot be used with u32 views.
+    const odd = new MemoryRegion(PA, new ArrayBuffer(size + 2), {}, 2, size);
+    assert.equal(codeOf(() => make(odd, o)), "VQ_MISALIGNED");
+    // align 2 with num 2: used ring at 32+4+4+2 = 42, not 4-byte aligned.
+    assert.equal(codeOf(() => make(shm, { ...o, num: 2, align: 2 })), "VQ_MISALIGNED");
+    const ro = new MemoryRegion(PA, new ArrayBuffer(size), { readOnly: true });
+    assert.equal(codeOf(() => make(ro, o)), "VQ_READ_ONLY");
+    assert.equal(readVringSnapshot(ro, o).availIdx, 0, "read-only rings can still be dumped");
+    const be = new MemoryRegion(PA, new ArrayBuffer(size), { littleEndian: false });
+    assert.equal(codeOf(() => make(be, o)), "VQ_BYTE_ORDER");
+  }
   assert.equal(
-    codeOf(() => new SplitVirtqueue(shm, { ...o, role: "both" as unknown as "driver" })),
-    "VQ_BAD_ROLE",
-  );
-  // A region starting 2 bytes into its buffer cannot be used with u32 views.
-  const odd = new MemoryRegion(PA, new ArrayBuffer(size + 2), {}, 2, size);
-  assert.equal(codeOf(() => new SplitVirtqueue(odd, o)), "VQ_MISALIGNED");
-  // align 2 with num 2: used ring at 32+4+4+2 = 42, not 4-byte aligned.
-  assert.equal(
-    codeOf(() => new SplitVirtqueue(shm, { ...o, num: 2, align: 2 })),
-    "VQ_MISALIGNED",
-  );
-  const ro = new MemoryRegion(PA, new ArrayBuffer(size), { readOnly: true });
-  assert.equal(codeOf(() => new SplitVirtqueue(ro, o)), "VQ_READ_ONLY");
-  assert.equal(readVringSnapshot(ro, o).availIdx, 0, "read-only rings can still be dumped");
-  const be = new MemoryRegion(PA, new ArrayBuffer(size), { littleEndian: false });
-  assert.equal(codeOf(() => new SplitVirtqueue(be, o)), "VQ_BYTE_ORDER");
-  assert.equal(
-    codeOf(() =>
-      new SplitVirtqueue(shm, { ...o, role: "device", bufferRange: { base: -1, size: 10 } })
-    ),
+    codeOf(() => new DeviceQueue(shm, { ...o, bufferRange: { base: -1, size: 10 } })),
     "VQ_BAD_RANGE",
   );
   assert.equal(
     codeOf(() =>
-      new SplitVirtqueue(shm, {
-        ...o,
-        role: "device",
-        bufferRange: { base: Number.MAX_SAFE_INTEGER - 5, size: 10 },
-      })
+      new DeviceQueue(shm, { ...o, bufferRange: { base: Number.MAX_SAFE_INTEGER - 5, size: 10 } })
     ),
     "VQ_BAD_RANGE",
   );
+  // The role is the class: there is no role option to get wrong.
+  // @ts-expect-error: `role` is not an option of DriverQueue
+  assert.equal(new DriverQueue(shm, { ...o, role: "device" }).role, "driver");
+  // @ts-expect-error: only the device end restricts descriptors to a buffer range
+  new DriverQueue(shm, { ...o, bufferRange: { base: 0, size: 1 } });
 });
 
 Deno.test("driver and device exchange a buffer; wire bytes match the layout", () => {
@@ -301,10 +301,6 @@ Deno.test("reset re-initialises each side's part and clears broken", () => {
 
 Deno.test("local mistakes throw without breaking the queue", () => {
   const { drv, dev } = pair(8, 16);
-  assert.equal(codeOf(() => dev.addBuf(0, 1, true)), "VQ_WRONG_ROLE");
-  assert.equal(codeOf(() => drv.getAvail()), "VQ_WRONG_ROLE");
-  assert.equal(codeOf(() => drv.putUsed(0, 0)), "VQ_WRONG_ROLE");
-  assert.equal(codeOf(() => dev.getUsed()), "VQ_WRONG_ROLE");
   assert.equal(codeOf(() => drv.addBuf(-1, 1, true)), "VQ_BAD_ARG");
   assert.equal(codeOf(() => drv.addBuf(2 ** 53, 1, true)), "VQ_BAD_ARG");
   assert.equal(codeOf(() => drv.addBuf(0.5, 1, true)), "VQ_BAD_ARG");
@@ -327,6 +323,24 @@ Deno.test("local mistakes throw without breaking the queue", () => {
   assert.equal(drv.broken, null);
   assert.equal(dev.broken, null);
   assert.equal(drv.getUsed(), h);
+});
+
+Deno.test("a wrong-role call does not compile (and is no method at run time)", () => {
+  const { drv, dev } = pair(8, 16);
+  // @ts-expect-error: addBuf is a driver operation
+  assert.throws(() => dev.addBuf(0, 1, true), TypeError);
+  // @ts-expect-error: getAvail is a device operation
+  assert.throws(() => drv.getAvail(), TypeError);
+  // @ts-expect-error: putUsed is a device operation
+  assert.throws(() => drv.putUsed(0, 0), TypeError);
+  // @ts-expect-error: getUsed is a driver operation
+  assert.throws(() => dev.getUsed(), TypeError);
+  // @ts-expect-error: hasAvail is a device operation
+  assert.throws(() => drv.hasAvail(), TypeError);
+  // @ts-expect-error: numFree belongs to the driver end
+  assert.equal(dev.numFree, undefined);
+  assert.equal(drv.broken, null);
+  assert.equal(dev.broken, null);
 });
 
 Deno.test("snapshot decodes the in-flight descriptors from shared memory", () => {
@@ -357,12 +371,17 @@ Deno.test("snapshot decodes the in-flight descriptors from shared memory", () =>
 Deno.test("a closed region makes calls fail with VQ_CLOSED, not a TypeError", () => {
   const size = vringLayout(8, 16).size;
   const r = new MemoryRegion(PA, new ArrayBuffer(size), { release: () => {} });
-  const drv = new SplitVirtqueue(r, { pa: PA, num: 8, align: 16, role: "driver" });
+  const drv = new DriverQueue(r, { pa: PA, num: 8, align: 16 });
+  const dev = new DeviceQueue(r, { pa: PA, num: 8, align: 16 });
   r.close();
   assert.equal(codeOf(() => drv.getUsed()), "VQ_CLOSED");
   assert.equal(codeOf(() => drv.addBuf(0, 1, true)), "VQ_CLOSED");
   assert.equal(codeOf(() => drv.kickNeeded()), "VQ_CLOSED");
   assert.equal(codeOf(() => drv.reset()), "VQ_CLOSED");
+  assert.equal(codeOf(() => dev.getAvail()), "VQ_CLOSED");
+  assert.equal(codeOf(() => dev.putUsed(0, 0)), "VQ_CLOSED");
+  assert.equal(codeOf(() => dev.disableNotifications()), "VQ_CLOSED");
+  assert.equal(codeOf(() => dev.reset()), "VQ_CLOSED");
 });
 
 Deno.test("descriptor flags constants land in memory as written", () => {

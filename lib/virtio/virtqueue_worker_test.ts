@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { heapRegion } from "../mem/region.ts";
 import type { WorkerDeviceStart } from "./_worker_device.ts";
-import { SplitVirtqueue, vringLayout } from "./virtqueue.ts";
+import { DriverQueue } from "./driver_queue.ts";
+import { vringLayout } from "./virtqueue.ts";
 
 Deno.test("driver and device in two threads over a SharedArrayBuffer", async () => {
   const base = 0x4000_0000, num = 64, align = 0x1000, count = 100_000;
@@ -9,7 +10,7 @@ Deno.test("driver and device in two threads over a SharedArrayBuffer", async () 
   assert.ok(vringLayout(num, align).size <= 0x4000);
   const shm = heapRegion(base, 0x4000 + pool.size, { shared: true });
   const sab = shm.bytes(base, 1).buffer as SharedArrayBuffer;
-  const drv = new SplitVirtqueue(shm, { name: "main", pa: base, num, align, role: "driver" });
+  const drv = new DriverQueue(shm, { name: "main", pa: base, num, align });
   const worker = new Worker(new URL("./_worker_device.ts", import.meta.url).href, {
     type: "module",
   });

@@ -61,6 +61,7 @@
 #define SBI_EXT_HSM     0x48534d
 #define SBI_EXT_LEGACY_SET_TIMER 0
 #define SBI_ERR_NOT_SUPPORTED (-2)
+#define SBI_ERR_ALREADY_AVAILABLE (-6)
 
 /* Idle policy, in 10 MHz timebase ticks: spin 20 ms after a request, then
    sleep 1 ms at a time in a timed WFI. */
@@ -80,7 +81,11 @@ _start:
     beq     t0, t1, .Lhanded_over
     mv      s1, a0                  /* s1 = hart OpenSBI entered first */
     beqz    s0, .Lagent
-    /* Not hart 0: start hart 0 here, then stop this hart. */
+    /* Not hart 0: start hart 0 here, then stop this hart. Hart 0 may not
+       have reached HSM STOPPED yet (it is still in OpenSBI's warm boot):
+       try again, a bounded number of times, while the error says so. */
+    li      s6, SETTLE_TRIES
+.Lhandover:
     li      a7, SBI_EXT_HSM
     li      a6, 0                   /* hart_start */
     li      a0, 0
@@ -89,7 +94,15 @@ _start:
     slli    a2, a2, 32
     or      a2, a2, s0
     ecall
-    bnez    a0, .Lagent             /* no HSM, or hart 0 cannot start: serve from here */
+    beqz    a0, .Lhanded
+    li      t0, SBI_ERR_ALREADY_AVAILABLE
+    beq     a0, t0, .Lhanded        /* hart 0 runs already (it serves): just stop */
+    li      t0, SBI_ERR_NOT_SUPPORTED
+    beq     a0, t0, .Lagent         /* no HSM: serve from here */
+    addi    s6, s6, -1
+    bnez    s6, .Lhandover
+    j       .Lagent                 /* hart 0 never became startable: serve from here */
+.Lhanded:
     li      a7, SBI_EXT_HSM
     li      a6, 1                   /* hart_stop: does not return on success */
     ecall

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { mapShm } from "../mmap.ts";
+import { mapShm } from "../shm.ts";
 
 /** Word the parent writes at offset 0. */
 export const PING = 0x474e_4950;

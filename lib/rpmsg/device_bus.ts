@@ -1,0 +1,228 @@
+/**
+ * The rpmsg bus as the virtio device (the remote): it allocates nothing. It
+ * sends in buffers the driver made available on vring0 (taken one at a time,
+ * and kept in a stash when taken but not used) and receives in the buffers
+ * the driver posts on vring1, checking every descriptor against the pool.
+ *
+ * @module
+ */
+
+import { hex } from "../mem/region.ts";
+import type { DeviceQueue } from "../virtio/device_queue.ts";
+import { RpmsgDevice } from "./device.ts";
+import type { RpmsgDeviceOptions } from "./types.ts";
+import { RPMSG_DEFAULT_BUF_SIZE, RPMSG_HDR_SIZE } from "./_wire.ts";
+
+/** Options of {@linkcode RpmsgDeviceBus}. */
+export interface RpmsgDeviceBusOptions extends RpmsgDeviceOptions {
+  /**
+   * vring0 (device -> driver) and vring1 (driver -> device), device ends
+   * (`createRpmsgDevice` restricts their descriptors to the pool).
+   */
+  vrings: readonly [DeviceQueue, DeviceQueue];
+  /**
+   * Used length reported for filled vring0 buffers: the full buffer
+   * (default, as upstream) or only the message (header + payload).
+   */
+  usedLength?: "buffer" | "message";
+}
+
+/**
+ * An rpmsg bus in the device (remote) role.
+ *
+ * It touches nothing in the rings until a session starts: before its first
+ * {@linkcode reset} (which the remote calls when it sees the host's
+ * DRIVER_OK) the rings may hold anything, e.g. a stale earlier run. Until then
+ * name-service announcements of new endpoints are queued (and sent by the
+ * reset), `hasWork` is false and nothing is read or written. Only an explicit
+ * `poll`, send or `getTxBuffer` by the owner starts using the rings without a
+ * reset (in-process setups where the driver was built first).
+ *
+ * A buffer the driver posted that is not one plain descriptor inside the
+ * pool, of the right direction and at least a header long, is given back
+ * unused (length 0) and counted: `RPMSG_DESC_CHAIN`, `RPMSG_DESC_BAD_FLAGS`,
+ * `RPMSG_DESC_OUTSIDE_POOL`, `RPMSG_SHORT_BUFFER`. Each send or poll looks at
+ * most `num` buffers of a ring, so a driver that keeps posting bad buffers
+ * cannot hold it in a loop.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RpmsgDeviceBus } from "./device_bus.ts";
+ * import { DeviceQueue } from "../virtio/device_queue.ts";
+ * import { DriverQueue } from "../virtio/driver_queue.ts";
+ * import { heapRegion } from "../mem/region.ts";
+ * import { InProcessNotifier } from "../notify/in_process.ts";
+ * const shm = heapRegion(0, 0x10000);
+ * const [n] = InProcessNotifier.pair();
+ * const o = (pa: number) => ({ pa, num: 8, align: 0x100 });
+ * const host0 = new DriverQueue(shm, o(0));
+ * const remote = new RpmsgDeviceBus({
+ *   region: shm,
+ *   vrings: [new DeviceQueue(shm, o(0)), new DeviceQueue(shm, o(0x1000))],
+ *   pool: { base: 0x4000, size: 0x2000 },
+ *   notifier: n,
+ * });
+ * host0.addBuf(0x4000, 256, true); // the driver posts a 256-byte RX buffer
+ * const ep = remote.createEndpoint({ addr: 1024, dst: 1024, onMessage: () => {} });
+ * assert(ep.trySend(new Uint8Array(8)) && remote.maxPayload === 240);
+ * assert(host0.getUsed() === 0 && host0.lastLen === 256);
+ * ```
+ */
+export class RpmsgDeviceBus extends RpmsgDevice {
+  /** This side's role. */
+  readonly role = "device" as const;
+
+  readonly #vq0: DeviceQueue;
+  readonly #vq1: DeviceQueue;
+  readonly #fullUsed: boolean;
+  #learnedTxLen = RPMSG_DEFAULT_BUF_SIZE;
+  #bufOff = 0; // pool offset and length of the buffer #checkBuf accepted last
+  #bufLen = 0;
+  // vring0 buffers taken but not used yet (LIFO)
+  #stashHead: number[] = [];
+  #stashOff: number[] = [];
+  #stashLen: number[] = [];
+
+  /**
+   * Set up the bus; the rings stay untouched until the first reset (or use).
+   *
+   * @throws {ConfigError} `RPMSG_VQ_ROLE` (a vring that is not a device end)
+   *   and those of {@linkcode RpmsgDevice}.
+   */
+  constructor(options: RpmsgDeviceBusOptions) {
+    super(options, "device");
+    [this.#vq0, this.#vq1] = options.vrings;
+    this.#fullUsed = (options.usedLength ?? "buffer") === "buffer";
+    this.init();
+  }
+
+  /** The virtqueues [vring0, vring1], device ends. */
+  get vrings(): readonly [DeviceQueue, DeviceQueue] {
+    return [this.#vq0, this.#vq1];
+  }
+  /** Largest payload one message can carry, learned from the last vring0 buffer taken (default 496). */
+  get maxPayload(): number {
+    return this.#learnedTxLen - RPMSG_HDR_SIZE;
+  }
+  /** The buffer size is known only once a buffer is taken. */
+  protected get txLimit(): number {
+    return Infinity;
+  }
+
+  /** Forget the stash; set the ring flags when the rings may be touched. */
+  protected initRings(live: boolean): void {
+    // Re-posted RX buffers need no kick (vring0 used.flags NO_NOTIFY), as OpenAMP's device does.
+    // Not before the session: the rings are the driver's to set up first.
+    if (live) this.#vq0.disableNotifications();
+    this.#stashHead = [];
+    this.#stashOff = [];
+    this.#stashLen = [];
+  }
+
+  /** First use without a reset: set vring0's NO_NOTIFY. */
+  protected activateRings(): void {
+    this.#vq0.disableNotifications();
+  }
+
+  /**
+   * A stashed vring0 buffer, else the next good one the driver made
+   * available (bad ones are given back and counted; at most vring0.num are
+   * looked at per call).
+   */
+  protected takeTx(): number {
+    const sh = this.#stashHead;
+    if (sh.length > 0) {
+      this.txOff = this.#stashOff.pop()!;
+      this.txLen = this.#stashLen.pop()!;
+      return sh.pop()!;
+    }
+    const vq0 = this.#vq0;
+    const max = vq0.num;
+    for (let k = 0; k < max; k++) {
+      const head = vq0.getAvail();
+      if (head < 0) return -1;
+      if (this.#checkBuf(vq0, head, true)) {
+        this.txOff = this.#bufOff;
+        this.txLen = this.#learnedTxLen = this.#bufLen;
+        return head;
+      }
+    }
+    return -1;
+  }
+
+  /** Keep a taken vring0 buffer for the next send. */
+  protected untakeTx(id: number, off: number, len: number): void {
+    this.#stashHead.push(id);
+    this.#stashOff.push(off);
+    this.#stashLen.push(len);
+  }
+
+  /** Return vring0 buffer `id` filled (used length: the buffer, or header + `msgLen`); kick unless suppressed. */
+  protected postTx(id: number, _off: number, bufLen: number, msgLen: number): void {
+    const vq0 = this.#vq0;
+    vq0.putUsed(id, this.#fullUsed ? bufLen : RPMSG_HDR_SIZE + msgLen);
+    if (vq0.kickNeeded()) this.kick(0);
+  }
+
+  /** Return vring1 buffer `id` (read: its length) to the driver. */
+  protected recycleRx(id: number, _off: number, len: number): void {
+    this.#vq1.putUsed(id, len);
+  }
+
+  /** Deliver the buffers the driver sent on vring1 (at most vring1.num). */
+  protected receive(): number {
+    const vq1 = this.#vq1;
+    const max = vq1.num;
+    let n = 0;
+    for (; n < max; n++) {
+      const head = vq1.getAvail();
+      if (head < 0) break;
+      if (this.#checkBuf(vq1, head, false)) this.deliver(head, this.#bufOff, this.#bufLen);
+    }
+    return n;
+  }
+
+  /** The driver sent buffers. */
+  protected rxPending(): boolean {
+    return this.#vq1.hasAvail();
+  }
+
+  /** The driver made vring0 buffers available. */
+  protected txReturned(): boolean {
+    return this.#vq0.hasAvail();
+  }
+
+  /**
+   * Check the chain just taken from `vq`: one descriptor, writable as
+   * wanted, inside the pool, at least a header long. On success keeps its
+   * pool offset and length (from the private copy of the descriptor); else
+   * gives it back unused and counts the reason.
+   */
+  #checkBuf(vq: DeviceQueue, head: number, wantWritable: boolean): boolean {
+    let reason: string | null = null;
+    const b = vq.chain[0]!;
+    const pool = this.pool;
+    if (vq.chainLen !== 1) reason = "RPMSG_DESC_CHAIN";
+    else if (b.writable !== wantWritable) reason = "RPMSG_DESC_BAD_FLAGS";
+    else if (b.addr < pool.base || b.len > pool.size || b.addr - pool.base > pool.size - b.len) {
+      reason = "RPMSG_DESC_OUTSIDE_POOL";
+    } else if (b.len < RPMSG_HDR_SIZE) reason = "RPMSG_SHORT_BUFFER";
+    if (reason === null) {
+      this.#bufOff = b.addr - pool.base;
+      this.#bufLen = b.len;
+      return true;
+    }
+    this.drop(
+      null,
+      reason,
+      `rpmsg device: ${vq.name} head ${head}: ${vq.chainLen} descriptor(s), first [${
+        hex(b.addr)
+      }, +${hex(b.len)}) ${b.writable ? "writable" : "read-only"}; pool [${hex(pool.base)}, +${
+        hex(pool.size)
+      })`,
+    );
+    vq.putUsed(head, 0);
+    return false;
+  }
+}
