@@ -12,6 +12,7 @@ import { loadProfile, type MachineProfile, validateProfile } from "../machine/pr
 import { type Remote, remoteServices, startRemote } from "../remote/mod.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { intOption } from "./_demos.ts";
+import { runVhostRemote } from "./_kernel.ts";
 
 /** The machine `amp remote` serves when `--machine` is absent. */
 export const REMOTE_DEFAULT_MACHINE = "openamp-linux";
@@ -72,7 +73,7 @@ export const remoteCommand: Command = defineCommand({
   name: "remote",
   summary: "Run amp as the remote (virtio device) serving echo, sample and/or matrix",
   usage:
-    "remote <echo|sample|matrix>... [--machine NAME|FILE] [--shm-name NAME] [--socket PATH] [--sessions N] [--keep-shm]",
+    "remote <echo|sample|matrix>... [--machine NAME|FILE] [--shm-name NAME] [--socket PATH] [--sessions N] [--keep-shm] | [--vhost-user SOCKET]",
   description:
     "Creates the machine's shared memory, writes the remote's resource table, listens on\n" +
     "the notification socket and serves host sessions until Ctrl+C (or --sessions N).\n" +
@@ -81,7 +82,10 @@ export const remoteCommand: Command = defineCommand({
     '("rpmsg-openamp-demo-channel" when run alone, as upstream\'s matrix daemon;\n' +
     '"rpmsg-openamp-matrix" next to echo). A session ends when the host disconnects;\n' +
     "the table is then written again for the next host. On exit the socket file and the\n" +
-    "shm object are removed (unless --keep-shm).",
+    "shm object are removed (unless --keep-shm).\n" +
+    "With --vhost-user SOCKET, amp is instead a vhost-user rpmsg device (virtio id 7) for a\n" +
+    "front-end such as User-Mode Linux (virtio_uml.device=SOCKET:7): the guest kernel is the\n" +
+    "host; front-ends are served one after another (--sessions N: exit after N).",
   options: {
     machine: {
       type: "string",
@@ -104,9 +108,16 @@ export const remoteCommand: Command = defineCommand({
       description: "Exit after N host sessions have ended (default: run until Ctrl+C)",
     },
     "keep-shm": { type: "boolean", description: "Leave the shm object in place on exit" },
+    "vhost-user": {
+      type: "string",
+      valueName: "SOCKET",
+      description: "Serve a vhost-user front-end (e.g. UML's virtio_uml) on this socket instead",
+    },
   },
   args: { min: 1, max: 3, names: "service..." },
   async run(ctx) {
+    const vhost = ctx.values["vhost-user"];
+    if (typeof vhost === "string") return runVhostRemote(ctx, ctx.positionals, vhost);
     const services = remoteServices(ctx.positionals);
     const v = ctx.values;
     const str = (k: string) => (typeof v[k] === "string" ? v[k] as string : undefined);

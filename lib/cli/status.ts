@@ -8,6 +8,7 @@
 import { statusReport } from "../remoteproc/state_file.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { table } from "./_format.ts";
+import { kernelStatusJson, kernelStatusLines } from "./_kernel.ts";
 
 /**
  * Seconds as `1h02m03s` / `2m03s` / `3s`.
@@ -50,10 +51,12 @@ export const statusCommand: Command = defineCommand({
         uptimeSeconds: Math.max(0, Math.floor(up)),
       };
     });
+    const kernel = kernelStatusJson();
     if (ctx.json) {
-      ctx.out(JSON.stringify({ entries: rows }, null, 2));
+      ctx.out(JSON.stringify({ entries: rows, ...(kernel ? { kernel } : {}) }, null, 2));
       return 0;
     }
+    for (const l of kernelStatusLines()) ctx.out(l);
     if (rows.length === 0) {
       ctx.out("No remote cores are running.");
       return 0;
