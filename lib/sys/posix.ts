@@ -96,9 +96,9 @@ export function writeFd(fd: number, buf: Uint8Array, target: string): number | n
   }
 }
 
-/** A non-blocking, close-on-exec eventfd with counter `initial`. */
-export function eventFd(initial = 0): number {
-  const fd = libc().eventfd(initial, EFD_NONBLOCK | EFD_CLOEXEC);
+/** A close-on-exec eventfd with counter `initial`, non-blocking unless `blocking`. */
+export function eventFd(initial = 0, blocking = false): number {
+  const fd = libc().eventfd(initial, (blocking ? 0 : EFD_NONBLOCK) | EFD_CLOEXEC);
   if (fd < 0) throw new OsError("eventfd", errno(), "new eventfd");
   return fd;
 }

@@ -19,6 +19,7 @@ import {
   closeFd,
   eventFd,
   openFd,
+  pipeFds,
   pollFdsAsync,
   POLLIN,
   readFd,
@@ -125,9 +126,11 @@ export class TestFrontEnd {
   /** The RAM file (passed with SET_MEM_TABLE). */
   readonly ramPath: string;
   readonly #ramFd: number;
-  readonly kick = [eventFd(), eventFd()];
+  /** Kick eventfds, blocking as virtio_uml makes them (the back-end must cope). */
+  readonly kick = [eventFd(0, true), eventFd(0, true)];
   readonly call = [eventFd(), eventFd()];
   #bus: RpmsgDevice | null = null;
+  #backendReq = -1;
   #closed = false;
 
   private constructor(fd: number, ramPath: string) {
@@ -243,7 +246,15 @@ export class TestFrontEnd {
       const status = new DataView(r.payload.buffer).getBigUint64(0, true);
       if (status !== 0n) throw new Error(`request ${request} failed with status ${status}`);
     };
-    this.send(Request.SET_PROTOCOL_FEATURES, u64Payload(proto & 0b1000n)); // REPLY_ACK only
+    // REPLY_ACK and BACKEND_REQ, as virtio_uml takes them; its request channel is a pipe.
+    this.send(Request.SET_PROTOCOL_FEATURES, u64Payload(proto & 0b10_1000n));
+    const [reqRead, reqWrite] = pipeFds();
+    try {
+      await ack(Request.SET_BACKEND_REQ_FD, new Uint8Array(0), [reqWrite]);
+    } finally {
+      closeFd(reqWrite);
+    }
+    this.#backendReq = reqRead;
     await ack(Request.SET_FEATURES, u64Payload(features));
     await ack(
       Request.SET_MEM_TABLE,
@@ -305,7 +316,7 @@ export class TestFrontEnd {
     if (this.#closed) return;
     this.#closed = true;
     closeFd(this.fd);
-    for (const fd of [...this.kick, ...this.call, this.#ramFd]) closeFd(fd);
+    for (const fd of [...this.kick, ...this.call, this.#ramFd, this.#backendReq]) closeFd(fd);
     this.ram.close();
     try {
       Deno.removeSync(this.ramPath);

@@ -8,10 +8,13 @@
  * back-end then accepts the next one.
  *
  * What is offered: the device's features plus `VIRTIO_F_VERSION_1` and
- * `VHOST_USER_F_PROTOCOL_FEATURES`; protocol features `REPLY_ACK` and
- * `CONFIG`. Not offered (so a front-end uses eventfds/pipes and sends no
- * backend request channel): `BACKEND_REQ`, `INBAND_NOTIFICATIONS`, `MQ`,
- * logging. Everything runs on the event loop: the socket and the kick
+ * `VHOST_USER_F_PROTOCOL_FEATURES`; protocol features `REPLY_ACK`, `CONFIG`
+ * and `BACKEND_REQ`. The backend request channel is accepted and held open
+ * but never written (amp has nothing to ask): UML's `virtio_uml` needs it,
+ * because only setting it up allocates the interrupt its call descriptors
+ * use (without it they land on IRQ 0, the timer's, and the probe fails with
+ * EBUSY). Not offered (so a front-end uses eventfds/pipes for kicks and
+ * calls): `INBAND_NOTIFICATIONS`, `MQ`, logging. Everything runs on the event loop: the socket and the kick
  * descriptors are waited on with `poll` off-thread.
  *
  * @module
@@ -31,6 +34,7 @@ import {
   readFd,
   recvWithFds,
   sendWithFds,
+  setNonBlocking,
   unixAccept,
   unixListen,
   writeFd,
@@ -109,7 +113,7 @@ export interface VhostServerOptions {
 
 /** Protocol features offered. */
 export const OFFERED_PROTOCOL_FEATURES = (1n << BigInt(ProtocolFeature.REPLY_ACK)) |
-  (1n << BigInt(ProtocolFeature.CONFIG));
+  (1n << BigInt(ProtocolFeature.CONFIG)) | (1n << BigInt(ProtocolFeature.BACKEND_REQ));
 
 const PROTOCOL_F = 1n << BigInt(VHOST_USER_F_PROTOCOL_FEATURES);
 const VERSION_1 = 1n << BigInt(VIRTIO_F_VERSION_1);
@@ -294,6 +298,8 @@ class Connection {
   #table: GuestRegion[] | null = null;
   #memory: MemoryRegion | null = null;
   #notifier: VringFdNotifier | null = null;
+  /** The backend request channel (held, never written). */
+  #backendReq: number | null = null;
   #running = false;
   #failure: string | null = null;
   #messages = 0;
@@ -345,10 +351,15 @@ class Connection {
         let kicked = false;
         kicks.forEach((k, j) => {
           if ((ev[2 + j]! & POLLIN) !== 0) {
-            const buf = new Uint8Array(8);
+            // Exactly one read per readable report: front-ends make blocking
+            // eventfds (virtio_uml does), where a second read would block the
+            // whole back-end. One read empties an eventfd; a pipe with more
+            // bytes left is simply reported readable again.
             try {
-              while ((readFd(k.fd, buf, `kick descriptor of queue ${k.i}`) ?? 0) > 0) kicked = true;
-            } catch { /* a pipe's end of file or a bad descriptor: nothing to read */ }
+              if ((readFd(k.fd, new Uint8Array(8), `kick descriptor of queue ${k.i}`) ?? 0) > 0) {
+                kicked = true;
+              }
+            } catch { /* a bad descriptor: nothing to read */ }
           }
         });
         if (kicked) this.#notifier?.raise();
@@ -635,6 +646,16 @@ class Connection {
         if (this.#running && key !== "err") await this.#stopSession();
         const old = q[key];
         if (typeof old === "number") closeFd(old);
+        // Calls and errors are written from the event loop: never let a full
+        // pipe block it (the front-end reads its own end non-blocking anyway).
+        if (key !== "kick" && req.fd !== null) {
+          try {
+            setNonBlocking(req.fd, `${key} descriptor of queue ${req.index}`);
+          } catch (e) {
+            closeFd(req.fd);
+            throw e;
+          }
+        }
         q[key] = req.fd;
         // Without protocol features a ring starts when its kick descriptor comes.
         if (key === "kick" && !this.#protocolNegotiated()) q.enabled = true;
@@ -671,8 +692,14 @@ class Connection {
         this.#needProtocol(ProtocolFeature.CONFIG, req);
         break; // rpmsg has no writable config space
       case "SET_BACKEND_REQ_FD":
-        closeFd(req.fd);
-        this.#needProtocol(ProtocolFeature.BACKEND_REQ, req);
+        try {
+          this.#needProtocol(ProtocolFeature.BACKEND_REQ, req);
+        } catch (e) {
+          closeFd(req.fd);
+          throw e;
+        }
+        if (this.#backendReq !== null) closeFd(this.#backendReq);
+        this.#backendReq = req.fd;
         break;
       case "VRING_KICK":
         this.#needProtocol(ProtocolFeature.INBAND_NOTIFICATIONS, req);
@@ -768,6 +795,8 @@ class Connection {
     for (const q of this.#queues) this.#closeQueueFds(q);
     for (const fd of this.#fds) closeFd(fd);
     this.#fds = [];
+    if (this.#backendReq !== null) closeFd(this.#backendReq);
+    this.#backendReq = null;
     this.#memory?.close();
     this.#memory = null;
     closeFd(this.#fd);

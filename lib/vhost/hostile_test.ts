@@ -103,6 +103,11 @@ const CASES: Case[] = [
     run: (fe) => fe.send(Request.GET_CONFIG, configPayload(0, new Uint8Array(4))),
   },
   {
+    name: "a backend request channel that was not negotiated",
+    code: "VHOST_NOT_NEGOTIATED",
+    run: (fe) => fe.send(Request.SET_BACKEND_REQ_FD, new Uint8Array(0), [fe.kick[0]!]),
+  },
+  {
     name: "a memory region wrapping past 2^64",
     code: "VHOST_REGION_WRAP",
     run: (fe) =>

@@ -13,10 +13,13 @@
 
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
-HOME=/tmp
-DENO_DIR=/tmp/deno
+# Scratch space is a tmpfs on /run; /tmp stays the host's (read-only), where the
+# tests keep the files the guest reads.
+HOME=/run
+TMPDIR=/run
+DENO_DIR=/run/deno
 NO_COLOR=1
-export HOME DENO_DIR NO_COLOR
+export HOME TMPDIR DENO_DIR NO_COLOR
 
 say() { echo "AMP-E2E $*"; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
@@ -30,8 +33,7 @@ trap poweroff_now EXIT
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 grep -q ' /dev devtmpfs' /proc/mounts || mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run 2>/dev/null
+mount -t tmpfs tmpfs /run
 
 WAIT=${AMP_WAIT:-120}
 STEPS=${AMP_STEPS:-sample,status,ping,test,matrix}
@@ -83,10 +85,10 @@ fi
 for demo in ping test matrix; do
 	has "$demo" || continue
 	t0=$(uptime_s)
-	amp rpmsg "$demo" --machine kernel --timeout 30000 >/tmp/out.txt 2>&1
+	amp rpmsg "$demo" --machine kernel --timeout 30000 >/run/out.txt 2>&1
 	rc=$?
 	t1=$(uptime_s)
-	sed "s/^/AMP-E2E $demo: /" /tmp/out.txt | grep -v ': \(incoming msg\|echo test:\|matrix multiply:\)' | tail -8
+	sed "s/^/AMP-E2E $demo: /" /run/out.txt | grep -v ': \(incoming msg\|echo test:\|matrix multiply:\)' | tail -8
 	say "result $demo rc=$rc from $t0 to $t1 s"
 done
 

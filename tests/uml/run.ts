@@ -4,9 +4,13 @@
  * vhost-user rpmsg device on a socket; collect the console; never let it
  * outlive the caller.
  *
- * UML runs in its own process group (through `setsid`): at the deadline, on
- * failure or when the caller aborts, the whole group (the kernel and the
- * helper processes it spawns for guest processes) is killed with SIGKILL.
+ * UML runs in its own process group (through `setsid`), under a small shell
+ * watchdog in the same group: at the deadline, on failure or when the caller
+ * aborts, the whole group (the kernel and the helper processes it spawns) is
+ * killed with SIGKILL; and if the caller itself dies (even by SIGKILL, which
+ * no handler sees) the watchdog notices within a second and kills the group.
+ * Killing only UML's main process is not enough: two of its helper processes
+ * survive it.
  *
  * Run by hand:
  *
@@ -95,22 +99,34 @@ function groupMembers(pgid: number): number[] {
 /** Boot UML and wait until it powers off (or is killed); see the module doc. */
 export async function bootUml(options: BootOptions): Promise<BootResult> {
   const t0 = performance.now();
+  // The watchdog: start UML, tell its pid, then poll once a second that both
+  // UML and the owner (this process) live. UML moves itself into a process
+  // group of its own (its helpers follow it), so the watchdog kills that
+  // group and its own when the owner is gone or when it gets SIGTERM.
+  const watchdog = 'owner=$1; shift; "$@" & uml=$!; echo "AMP-UML-PID $uml" >&2; ' +
+    'die() { kill -9 -- "-$uml" "$uml" 2>/dev/null; kill -9 0; }; trap die TERM INT; ' +
+    'while kill -0 "$uml" 2>/dev/null; do ' +
+    'kill -0 "$owner" 2>/dev/null || die; sleep 1; done; wait "$uml"';
   const child = new Deno.Command("setsid", {
-    args: [options.linux, ...umlArgs(options)],
+    args: ["sh", "-c", watchdog, "sh", String(Deno.pid), options.linux, ...umlArgs(options)],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
     env: { TMPDIR: Deno.env.get("TMPDIR") ?? "/tmp" },
   }).spawn();
-  const pgid = child.pid; // setsid execs in place: the child leads its own group
+  const pgid = child.pid; // setsid execs sh in place: it leads the new group
+  let umlPid = 0;
   let killed = false;
-  const killGroup = () => {
-    killed = true;
-    try {
-      Deno.kill(-pgid, "SIGKILL");
-    } catch { /* already gone */ }
+  const killGroup = (mark: unknown = true) => {
+    if (mark !== false) killed = true;
+    for (const target of [umlPid > 0 ? -umlPid : 0, -pgid]) {
+      if (target === 0) continue;
+      try {
+        Deno.kill(target, "SIGKILL");
+      } catch { /* already gone */ }
+    }
   };
-  const timer = setTimeout(killGroup, options.timeoutMs ?? 600_000);
+  const timer = setTimeout(() => killGroup(), options.timeoutMs ?? 600_000);
   options.signal?.addEventListener("abort", killGroup, { once: true });
   const lines: string[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
@@ -121,6 +137,11 @@ export async function bootUml(options: BootOptions): Promise<BootResult> {
       while ((i = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, i).replace(/\r$/, "");
         buf = buf.slice(i + 1);
+        const m = /^AMP-UML-PID (\d+)$/.exec(line);
+        if (m) {
+          umlPid = Number(m[1]);
+          continue;
+        }
         lines.push(line);
         options.onLine?.(line);
       }
@@ -138,13 +159,12 @@ export async function bootUml(options: BootOptions): Promise<BootResult> {
     options.signal?.removeEventListener("abort", killGroup);
   }
   // UML's helper processes die with it; make sure, then report any survivor.
-  let leftovers = groupMembers(pgid);
+  const members = () => [...groupMembers(pgid), ...(umlPid > 0 ? groupMembers(umlPid) : [])];
+  let leftovers = members();
   if (leftovers.length > 0) {
-    try {
-      Deno.kill(-pgid, "SIGKILL");
-    } catch { /* gone meanwhile */ }
+    killGroup(false);
     await new Promise((r) => setTimeout(r, 200));
-    leftovers = groupMembers(pgid);
+    leftovers = members();
   }
   return {
     lines,
