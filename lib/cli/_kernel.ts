@@ -50,7 +50,16 @@ export function vhostServices(names: readonly string[]): Service[] {
   return remoteServices(names).map((s) => (s.name === SAMPLE_SERVICE ? sampleService() : s));
 }
 
-/** `amp remote <services> --vhost-user SOCKET [--sessions N]`. */
+/**
+ * Default delay of the interrupts `amp remote --vhost-user` gives the guest,
+ * ms: Linux's rpmsg_client_sample replies from its receive callback, and under
+ * UML an interrupt landing while the guest's sender still holds the rpmsg TX
+ * mutex kills the guest ("BUG: scheduling while atomic"; seen in about half
+ * the boots with no delay). See `VhostServerOptions.callDelayMs`.
+ */
+export const VHOST_CALL_DELAY_MS = 2;
+
+/** `amp remote <services> --vhost-user SOCKET [--sessions N] [--call-delay MS]`. */
 export async function runVhostRemote(
   ctx: CommandContext,
   names: readonly string[],
@@ -66,9 +75,12 @@ export async function runVhostRemote(
   }
   const services = vhostServices(names);
   const maxConnections = intOption(ctx.values.sessions, "sessions");
+  const callDelayMs = intOption(ctx.values["call-delay"], "call-delay", 0, 1000) ??
+    VHOST_CALL_DELAY_MS;
   const { server, device } = serveVhostUserRpmsg(socketPath, {
     services,
     ...(maxConnections !== undefined ? { maxConnections } : {}),
+    callDelayMs,
     log: (l) => {
       if (ctx.verbose || !l.includes(": guest memory")) ctx.out(l);
     },

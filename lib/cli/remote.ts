@@ -113,6 +113,12 @@ export const remoteCommand: Command = defineCommand({
       valueName: "SOCKET",
       description: "Serve a vhost-user front-end (e.g. UML's virtio_uml) on this socket instead",
     },
+    "call-delay": {
+      type: "string",
+      valueName: "MS",
+      description:
+        "--vhost-user: write each interrupt to the guest MS ms late (default 2; 0 = at once)",
+    },
   },
   args: { min: 1, max: 3, names: "service..." },
   async run(ctx) {

@@ -109,6 +109,17 @@ export interface VhostServerOptions {
   log?: (line: string) => void;
   /** Stop after this many front-end connections have ended (default: serve until closed). */
   maxConnections?: number;
+  /**
+   * Write each interrupt (call) this many ms after it was asked for, later
+   * ones coalescing into it (default 0: at once). For Linux guests whose
+   * receive callbacks send from interrupt context, as the kernel's
+   * rpmsg_client_sample does: under UML an interrupt that arrives while the
+   * guest's own sender still holds virtio_rpmsg's TX mutex (between its kick
+   * and the unlock) makes the callback sleep in interrupt context ("BUG:
+   * scheduling while atomic") and the guest dies. A reply that fast only
+   * comes from a back-end on the same machine; a few ms avoids it.
+   */
+  callDelayMs?: number;
 }
 
 /** Protocol features offered. */
@@ -182,6 +193,7 @@ export class VhostUserServer {
   readonly #device: VhostDevice;
   readonly #log: (line: string) => void;
   readonly #max: number;
+  readonly #callDelayMs: number;
   readonly #listenFd: number;
   readonly #wakeFd: number;
   #closing = false;
@@ -192,6 +204,7 @@ export class VhostUserServer {
     this.#device = device;
     this.#log = options.log ?? (() => {});
     this.#max = options.maxConnections ?? Infinity;
+    this.#callDelayMs = options.callDelayMs ?? 0;
     this.#listenFd = unixListen(path);
     try {
       this.#wakeFd = eventFd();
@@ -262,6 +275,7 @@ export class VhostUserServer {
           this.#device,
           this.#log,
           () => this.#closing,
+          this.#callDelayMs,
         );
         const end = await conn.serve();
         this.ended.push(end);
@@ -292,6 +306,7 @@ class Connection {
   readonly #device: VhostDevice;
   readonly #log: (line: string) => void;
   readonly #closing: () => boolean;
+  readonly #callDelayMs: number;
   readonly #queues: QueueState[];
   #features: bigint | null = null;
   #protocolFeatures = 0n;
@@ -319,7 +334,9 @@ class Connection {
     device: VhostDevice,
     log: (line: string) => void,
     closing: () => boolean,
+    callDelayMs: number,
   ) {
+    this.#callDelayMs = callDelayMs;
     this.#n = n;
     this.#fd = fd;
     this.#wakeFd = wakeFd;
@@ -348,7 +365,7 @@ class Connection {
           { fd: this.#wakeFd, events: POLLIN },
           ...kicks.map((k) => ({ fd: k.fd, events: POLLIN })),
         ], 1000);
-        let kicked = false;
+        const kicked: number[] = [];
         kicks.forEach((k, j) => {
           if ((ev[2 + j]! & POLLIN) !== 0) {
             // Exactly one read per readable report: front-ends make blocking
@@ -357,12 +374,12 @@ class Connection {
             // bytes left is simply reported readable again.
             try {
               if ((readFd(k.fd, new Uint8Array(8), `kick descriptor of queue ${k.i}`) ?? 0) > 0) {
-                kicked = true;
+                kicked.push(k.i);
               }
             } catch { /* a bad descriptor: nothing to read */ }
           }
         });
-        if (kicked) this.#notifier?.raise();
+        for (const q of kicked) this.#notifier?.raise(q);
         if ((ev[0]! & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) !== 0) {
           if (!(await this.#readMessages())) break;
         }
@@ -731,7 +748,9 @@ class Connection {
       if (q.num === undefined || !q.addr || q.kick === undefined || !q.enabled) return;
     }
     const queues = this.#queues.map((q, index) => placeQueue(table, index, q.num!, q.addr!));
-    const notifier = new VringFdNotifier(this.#queues.map((q) => q.call ?? null));
+    const notifier = new VringFdNotifier(this.#queues.map((q) => q.call ?? null), {
+      callDelayMs: this.#callDelayMs,
+    });
     const session: VhostSession = {
       memory,
       features: this.#features,

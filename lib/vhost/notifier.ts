@@ -28,8 +28,8 @@ const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
  * n.notify(0);
  * n.notify(1); // poll mode: nothing to write
  * assert.equal(readFd(r, new Uint8Array(16), "call pipe"), 8);
- * n.raise();
- * assert(n.pending() && (await n.wait({ deadlineMs: 0 })));
+ * n.raise(1);
+ * assert(n.pending() && n.kicksOn(1) === 1 && (await n.wait({ deadlineMs: 0 })));
  * n.close();
  * closeFd(r);
  * closeFd(w);
@@ -42,26 +42,57 @@ export class VringFdNotifier implements Notifier {
   callsDropped = 0;
   /** Kicks seen. */
   kicks = 0;
+  readonly #kicksOn: number[] = [];
   readonly #callFds: (number | null)[];
+  readonly #delayMs: number;
+  readonly #timers = new Map<number, ReturnType<typeof setTimeout>>();
   #kicked = false;
   #closed = false;
   readonly #waiters = new Set<() => void>();
 
-  /** A notifier writing `callFds[i]` for queue `i` (null: no descriptor). Descriptors stay the caller's. */
-  constructor(callFds: readonly (number | null)[]) {
+  /**
+   * A notifier writing `callFds[i]` for queue `i` (null: no descriptor).
+   * Descriptors stay the caller's. With `callDelayMs` > 0 each interrupt is
+   * written that long after the first `notify` that asked for it (later ones
+   * meanwhile coalesce into it): see `VhostServerOptions.callDelayMs`.
+   */
+  constructor(callFds: readonly (number | null)[], options: { callDelayMs?: number } = {}) {
     this.#callFds = [...callFds];
+    this.#delayMs = Math.max(0, options.callDelayMs ?? 0);
   }
 
-  /** Record a kick from the front-end and wake waiters. */
-  raise(): void {
+  /** Record a kick from the front-end (on queue `queue` when known) and wake waiters. */
+  raise(queue?: number): void {
     if (this.#closed) return;
     this.kicks++;
+    if (queue !== undefined) this.#kicksOn[queue] = (this.#kicksOn[queue] ?? 0) + 1;
     this.#kicked = true;
     for (const w of [...this.#waiters]) w();
   }
 
+  /** Kicks seen on queue `queue`. */
+  kicksOn(queue: number): number {
+    return this.#kicksOn[queue] ?? 0;
+  }
+
   /** Interrupt the front-end for queue `id`. */
   notify(id: number): void {
+    if (this.#closed) return;
+    if (this.#delayMs > 0) {
+      if (this.#timers.has(id)) return;
+      this.#timers.set(
+        id,
+        setTimeout(() => {
+          this.#timers.delete(id);
+          this.#call(id);
+        }, this.#delayMs),
+      );
+      return;
+    }
+    this.#call(id);
+  }
+
+  #call(id: number): void {
     if (this.#closed) return;
     const fd = this.#callFds[id];
     if (fd === null || fd === undefined) return;
@@ -109,6 +140,8 @@ export class VringFdNotifier implements Notifier {
     if (this.#closed) return;
     this.#closed = true;
     this.#kicked = false;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
     for (const w of [...this.#waiters]) w();
   }
 }

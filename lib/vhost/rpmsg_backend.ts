@@ -7,8 +7,9 @@
  * guest memory at the addresses the front-end gave (vring0 = queue 0,
  * device -> driver; vring1 = queue 1), the whole guest memory is the buffer
  * range descriptors may point into (the driver allocates buffers anywhere),
- * each service gets an endpoint announced through the name service, and the
- * bus runs until the session stops. A broken ring drops the front-end.
+ * each service gets an endpoint announced through the name service once the
+ * driver kicked queue 0 (its "online" signal), and the bus runs until the
+ * session stops. A broken ring drops the front-end.
  *
  * A service that stops (echo's shutdown message) is destroyed and announced
  * again, so a remote serving a long-running kernel answers every later run.
@@ -30,6 +31,9 @@ import {
   type VhostSession,
   VhostUserServer,
 } from "./backend.ts";
+
+/** How long a session waits for the driver's first kick on queue 0 before announcing anyway, ms. */
+export const DRIVER_READY_GRACE_MS = 2000;
 
 /** Options of {@linkcode serveVhostUserRpmsg}. */
 export interface VhostRpmsgOptions extends VhostServerOptions {
@@ -119,13 +123,32 @@ export function rpmsgVhostDevice(
         svc.reset();
         open(svc);
       }
-      dev.reset({ features });
       bus = dev;
       sessions++;
       const abort = new AbortController();
       ac = abort;
+      const notifier = session.notifier;
       running = (async () => {
         try {
+          // The rings are the driver's until it is ready: Linux posts its RX
+          // buffers, registers its name-service endpoint, sets DRIVER_OK and
+          // only then kicks queue 0 ("rpmsg host is online"). Announcing on
+          // the first posted buffer races that registration and the kernel
+          // drops the announcements ("msg received with no recipient").
+          // vhost-user shows no status byte, so that kick is the signal; a
+          // driver that never kicks gets the announcements after a grace time.
+          const end = performance.now() + DRIVER_READY_GRACE_MS;
+          while (notifier.kicksOn(0) === 0 && !abort.signal.aborted) {
+            const left = end - performance.now();
+            if (left <= 0) break;
+            await notifier.wait({
+              deadlineMs: Math.min(left, 100),
+              signal: abort.signal,
+              until: () => notifier.kicksOn(0) > 0,
+            });
+          }
+          if (abort.signal.aborted) return;
+          dev.reset({ features });
           await dev.run({
             signal: abort.signal,
             onPoll: () => {
