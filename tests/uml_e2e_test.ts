@@ -3,7 +3,8 @@
  * `deno task kernel`) is the host, amp's `amp remote ... --vhost-user` is the
  * remote. Inside the guest: the kernel's own rpmsg_client_sample exchanges
  * its 100 messages with amp's sample service, then `amp rpmsg ping|test|
- * matrix --machine kernel` run over rpmsg_char, then the guest powers off.
+ * matrix|send --machine kernel` run over rpmsg_char, then the guest powers
+ * off.
  * A first short boot checks that the back-end serves the next front-end.
  *
  * Skipped (with a message) when the kernel is not built, except under
@@ -102,11 +103,13 @@ Deno.test({
         assert(s2.some((l) => new RegExp(`^${demo}: PASS `).test(l)), `${demo}: ${why}`);
       }
       assert(s2.some((l) => l === "test:  Test Results: Error count = 0"), why);
+      assert(s2.some((l) => l.startsWith("result send rc=0")), why);
+      assert(s2.some((l) => l === "send: reply 1: 20 bytes: hello from the guest"), why);
       assert.deepEqual(second.leftovers, [], "UML left processes behind");
       console.log(
         [
           `first boot (status only): ${Math.round(first.ms)} ms`,
-          `second boot (sample, status, ping, test, matrix): ${
+          `second boot (sample, status, ping, test, matrix, send): ${
             Math.round(performance.now() - t0)
           } ms`,
           ...s2.filter((l) => /^(init|rpmsg up|sample |result |poweroff)/.test(l)),

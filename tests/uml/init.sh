@@ -6,7 +6,7 @@
 #   AMP_DENO   the Deno binary to run amp with (from the host, through hostfs)
 #   AMP_JS     amp's bundled CLI (deno bundle of cli.ts)
 #   AMP_KO     the kernel's rpmsg_client_sample.ko
-#   AMP_STEPS  what to run, comma-separated: sample,status,ping,test,matrix (default: all)
+#   AMP_STEPS  what to run, comma-separated: sample,status,ping,test,matrix,send (default: all)
 #   AMP_WAIT   seconds to wait for each step (default 120)
 # Every result is one console line starting with "AMP-E2E ", which the test parses.
 # The guest powers itself off at the end (sysrq o), whatever happened.
@@ -36,7 +36,7 @@ grep -q ' /dev devtmpfs' /proc/mounts || mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 
 WAIT=${AMP_WAIT:-120}
-STEPS=${AMP_STEPS:-sample,status,ping,test,matrix}
+STEPS=${AMP_STEPS:-sample,status,ping,test,matrix,send}
 say "init at $(uptime_s) s; steps $STEPS"
 
 # wait_for CONDITION SECONDS: poll every 0.1 s under a deadline.
@@ -91,5 +91,13 @@ for demo in ping test matrix; do
 	sed "s/^/AMP-E2E $demo: /" /run/out.txt | grep -v ': \(incoming msg\|echo test:\|matrix multiply:\)' | tail -8
 	say "result $demo rc=$rc from $t0 to $t1 s"
 done
+
+if has send; then
+	amp rpmsg send rpmsg-openamp-demo-channel hello from the guest --replies 1 --machine kernel \
+		--timeout 30000 >/run/out.txt 2>&1
+	rc=$?
+	sed "s/^/AMP-E2E send: /" /run/out.txt | tail -4
+	say "result send rc=$rc"
+fi
 
 say "done at $(uptime_s) s"
