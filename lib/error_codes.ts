@@ -6,6 +6,29 @@
  * @module
  */
 
+/** Codes of `VhostError` (lib/vhost): a front-end's protocol violations. */
+export type VhostErrorCode =
+  | "VHOST_ADDR_OUTSIDE"
+  | "VHOST_BAD_FDS"
+  | "VHOST_BAD_FIELD"
+  | "VHOST_BAD_FLAGS"
+  | "VHOST_BAD_INDEX"
+  | "VHOST_BAD_SIZE"
+  | "VHOST_BAD_VERSION"
+  | "VHOST_FEATURES"
+  | "VHOST_MULTIPLE_REGIONS"
+  | "VHOST_NOT_NEGOTIATED"
+  | "VHOST_PAYLOAD_TOO_LARGE"
+  | "VHOST_REGION_EMPTY"
+  | "VHOST_REGION_OVERLAP"
+  | "VHOST_REGION_WRAP"
+  | "VHOST_REPLY_STUCK"
+  | "VHOST_RING_LAYOUT"
+  | "VHOST_SHORT_HEADER"
+  | "VHOST_TOO_MANY_REGIONS"
+  | "VHOST_TRUNCATED"
+  | "VHOST_UNSUPPORTED";
+
 /** Codes of `AmpError`. */
 export type AmpErrorCode =
   | "ABORTED"
@@ -52,7 +75,8 @@ export type AmpErrorCode =
   | "SIM_EXITED"
   | "STATE"
   | "STOP_SELF"
-  | "WAIT_BAD_OPTION";
+  | "WAIT_BAD_OPTION"
+  | VhostErrorCode;
 
 /** Codes of `ElfError` (and of ELF problems: `ELF_CODES`). */
 export type ElfErrorCode =
@@ -208,6 +232,7 @@ export type RpmsgErrorCode =
   | "RPMSG_BAD_BUFFER"
   | "RPMSG_BAD_HANDLE"
   | "RPMSG_CLOSED"
+  | "RPMSG_ENDPOINT_GONE"
   | "RPMSG_EP_DESTROYED"
   | "RPMSG_NAME_TOO_LONG"
   | "RPMSG_NOT_IN_CALLBACK"
@@ -218,6 +243,7 @@ export type RpmsgErrorCode =
   | "RPMSG_NS_BAD_FLAGS"
   | "RPMSG_NS_BAD_LENGTH"
   | "RPMSG_NS_NAME_UNTERMINATED"
+  | "RPMSG_SHORT_WRITE"
   | "RPMSG_TOO_LONG"
   | "RPMSG_VQ_FULL";
 
@@ -227,6 +253,7 @@ export type ConfigErrorCode =
   | "ELF_SPEC_SECTION"
   | "ELF_SPEC_VALUE"
   | "FILE_READ"
+  | "IOCTL_FIELD"
   | "LOAD_CHUNK_SIZE"
   | "LOAD_READ"
   | "LOCK_OPEN"
@@ -256,10 +283,13 @@ export type ConfigErrorCode =
   | "REMOTE_SHM_NAME"
   | "REMOTE_SOCKET"
   | "REMOTE_TABLE_SIZE"
+  | "RPMSG_ADDR"
   | "RPMSG_BAD_BUF_SIZE"
   | "RPMSG_BAD_POOL"
   | "RPMSG_BAD_ROLE"
   | "RPMSG_BAD_WINDOW"
+  | "RPMSG_NAME"
+  | "RPMSG_NO_CONTROL"
   | "RPMSG_POOL_TOO_SMALL"
   | "RPMSG_VQ_ROLE"
   | "RPROC_AMBIGUOUS"
@@ -272,6 +302,8 @@ export type ConfigErrorCode =
   | "SIM_PREFIX"
   | "SIM_RSC_SIZE"
   | "SIM_RSC_UNMAPPED"
+  | "SOCKET_PATH"
+  | "SOCKET_TOO_MANY_FDS"
   | "STATE_DIR"
   | "STATE_FILE_CORRUPT"
   | "STATE_FILE_READ"

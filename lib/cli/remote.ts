@@ -16,6 +16,7 @@ import { loadProfile } from "../machine/load.ts";
 import { type LinuxRemote, remoteServices, startLinuxRemote } from "../device/mod.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { intOption } from "./_demos.ts";
+import { runVhostRemote } from "./_kernel.ts";
 
 /** The machine `amp remote` serves when `--machine` is absent. */
 export const REMOTE_DEFAULT_MACHINE = "openamp-linux";
@@ -76,7 +77,7 @@ export const remoteCommand: Command = defineCommand({
   name: "remote",
   summary: "Run amp as the remote (virtio device) serving echo, sample and/or matrix",
   usage:
-    "remote <echo|sample|matrix>... [--machine NAME|FILE] [--shm-name NAME] [--socket PATH] [--sessions N] [--keep-shm] [--detach]",
+    "remote <echo|sample|matrix>... [--machine NAME|FILE] [--shm-name NAME] [--socket PATH] [--sessions N] [--keep-shm] [--detach] | [--vhost-user SOCKET]",
   description:
     "Creates the machine's shared memory, writes the remote's resource table, listens on\n" +
     "the notification socket and serves host sessions until Ctrl+C (or --sessions N).\n" +
@@ -88,7 +89,10 @@ export const remoteCommand: Command = defineCommand({
     "shm object are removed (unless --keep-shm).\n" +
     "One amp remote per shm object and per socket: a second one is refused at once, naming\n" +
     "the first (a lock the kernel drops when its holder exits). It stops, cleaning up, when\n" +
-    "the process that started it dies or its terminal hangs up, unless --detach.",
+    "the process that started it dies or its terminal hangs up, unless --detach.\n" +
+    "With --vhost-user SOCKET, amp is instead a vhost-user rpmsg device (virtio id 7) for a\n" +
+    "front-end such as User-Mode Linux (virtio_uml.device=SOCKET:7): the guest kernel is the\n" +
+    "host; front-ends are served one after another (--sessions N: exit after N).",
   options: {
     machine: {
       type: "string",
@@ -112,6 +116,17 @@ export const remoteCommand: Command = defineCommand({
       description: "Exit after N host sessions have ended (default: run until Ctrl+C)",
     },
     "keep-shm": { type: "boolean", description: "Leave the shm object in place on exit" },
+    "vhost-user": {
+      type: "string",
+      valueName: "SOCKET",
+      description: "Serve a vhost-user front-end (e.g. UML's virtio_uml) on this socket instead",
+    },
+    "call-delay": {
+      type: "string",
+      valueName: "MS",
+      description:
+        "--vhost-user: write each interrupt to the guest MS ms late (default 2; 0 = at once)",
+    },
     detach: {
       type: "boolean",
       description: "Keep serving when the process that started it (or its terminal) goes away",
@@ -119,6 +134,8 @@ export const remoteCommand: Command = defineCommand({
   },
   args: { min: 1, max: 3, names: "service..." },
   async run(ctx) {
+    const vhost = ctx.values["vhost-user"];
+    if (typeof vhost === "string") return runVhostRemote(ctx, ctx.positionals, vhost);
     const services = remoteServices(ctx.positionals);
     const v = ctx.values;
     const str = (k: string) => (typeof v[k] === "string" ? v[k] as string : undefined);

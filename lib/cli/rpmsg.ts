@@ -22,6 +22,7 @@ import {
   targetOptions,
 } from "./_demos.ts";
 import { findTarget } from "./_target.ts";
+import { KERNEL_MACHINE, runKernelRpmsg } from "./_kernel.ts";
 
 const SUBS: Record<string, DemoName> = { ping: "ping", test: "test", matrix: "matrix" };
 
@@ -176,6 +177,8 @@ export const rpmsgCommand: Command = defineCommand({
     "matrix  200 products of random 6x6 matrices, each checked\n" +
     "listen  print the messages the remote sends on a service\n" +
     "send    send text (or --file) to a service, optionally waiting for --replies\n" +
+    "With --machine kernel each verb runs over the kernel's rpmsg_char devices\n" +
+    "(/dev/rpmsg_ctrlN, /dev/rpmsgN) against the channels its remote announced.\n" +
     "Each prints a final PASS/FAIL line and exits 1 on any error.\n" +
     "\n" +
     "Starting the remote's application: when no application waits for a host and the\n" +
@@ -209,6 +212,7 @@ export const rpmsgCommand: Command = defineCommand({
   args: { min: 1, max: 1000, names: "ping|test|matrix|listen|send" },
   async run(ctx) {
     const [sub, ...rest] = ctx.positionals as [string, ...string[]];
+    if (ctx.values.machine === KERNEL_MACHINE) return runKernelRpmsg(ctx, sub, rest);
     if (sub === "listen" || sub === "send") {
       const name = rest[0];
       if (name === undefined) throw new UsageError(`rpmsg ${sub}: missing <name>`);

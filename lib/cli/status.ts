@@ -9,6 +9,7 @@ import { liveStatus } from "../runtime/client.ts";
 import { statusReport } from "../runtime/registry.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { table } from "./_format.ts";
+import { kernelStatusJson, kernelStatusLines } from "./_kernel.ts";
 
 /**
  * Seconds as `1h02m03s` / `2m03s` / `3s`.
@@ -60,10 +61,12 @@ export const statusCommand: Command = defineCommand({
         uptimeSeconds: e.stale ? null : Math.max(0, Math.floor(up)),
       };
     }));
+    const kernel = kernelStatusJson();
     if (ctx.json) {
-      ctx.out(JSON.stringify({ entries: rows }, null, 2));
+      ctx.out(JSON.stringify({ entries: rows, ...(kernel ? { kernel } : {}) }, null, 2));
       return 0;
     }
+    for (const l of kernelStatusLines()) ctx.out(l);
     if (rows.length === 0) {
       ctx.out("No remote cores are running.");
       return 0;

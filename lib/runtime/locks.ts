@@ -109,3 +109,22 @@ export async function remoteLocks(profile: MachineProfile, dir?: string): Promis
     },
   };
 }
+
+/**
+ * Hold the lock of an `amp remote --vhost-user` on its socket.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { vhostLock } from "./locks.ts";
+ * const dir = await Deno.makeTempDir();
+ * const l = await vhostLock("/tmp/x.sock", dir);
+ * await assert.rejects(vhostLock("/tmp/x.sock", dir), { code: "BUSY" });
+ * l.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function vhostLock(socketPath: string, dir?: string): Promise<HeldLock> {
+  const d = await lockDir(dir);
+  return tryLock(`${d}/${lockName("remote", `vhost:${socketPath}`)}`, "amp remote --vhost-user");
+}

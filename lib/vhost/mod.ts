@@ -1,0 +1,59 @@
+/**
+ * amp as a vhost-user back-end: the protocol codec, guest memory mapping,
+ * the listening server and the rpmsg device glue (`amp remote --vhost-user`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeHeader, encodeMessage, Request } from "./mod.ts";
+ * const h = decodeHeader(encodeMessage(Request.GET_FEATURES, 1, new Uint8Array(0)));
+ * assert.equal(h.request, Request.GET_FEATURES);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  addrPayload,
+  configPayload,
+  decodeHeader,
+  decodeRequest,
+  encodeMessage,
+  encodeReply,
+  FLAG_NEED_REPLY,
+  FLAG_REPLY,
+  HEADER_SIZE,
+  MAX_MEM_REGIONS,
+  MAX_PAYLOAD,
+  type MemRegionDesc,
+  memTablePayload,
+  ProtocolFeature,
+  Request,
+  requestName,
+  statePayload,
+  u64Payload,
+  VHOST_USER_F_PROTOCOL_FEATURES,
+  VHOST_USER_VERSION,
+  VhostError,
+  type VhostHeader,
+  type VhostRequest,
+  VIRTIO_F_VERSION_1,
+} from "./protocol.ts";
+export { checkMemTable, type GuestRegion, mapGuestMemory, userToGuest } from "./memory.ts";
+export { VringFdNotifier } from "./notifier.ts";
+export {
+  OFFERED_PROTOCOL_FEATURES,
+  placeQueue,
+  type VhostConnectionEnd,
+  type VhostDevice,
+  type VhostQueue,
+  type VhostServerOptions,
+  type VhostSession,
+  VhostUserServer,
+} from "./backend.ts";
+export {
+  rpmsgVhostDevice,
+  serveVhostUserRpmsg,
+  type VhostRpmsgDevice,
+  type VhostRpmsgOptions,
+} from "./rpmsg_backend.ts";

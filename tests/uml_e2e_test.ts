@@ -1,0 +1,133 @@
+/**
+ * End to end against a real Linux rpmsg stack: User-Mode Linux (built by
+ * `deno task kernel`) is the host, amp's `amp remote ... --vhost-user` is the
+ * remote. Inside the guest: the kernel's own rpmsg_client_sample exchanges
+ * its 100 messages with amp's sample service, then `amp rpmsg ping|test|
+ * matrix|send --machine kernel` run over rpmsg_char, then the guest powers
+ * off.
+ * A first short boot checks that the back-end serves the next front-end.
+ *
+ * Skipped (with a message) when the kernel is not built, except under
+ * CI=true, where it must run.
+ */
+
+import assert from "node:assert/strict";
+import { findKernel } from "./uml/kernel.ts";
+import { type BootResult, bootUml } from "./uml/run.ts";
+import { sleep } from "../lib/util/poll.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const kernel = await findKernel();
+const CI = Deno.env.get("CI") === "true";
+if (typeof kernel === "string" && !CI) {
+  console.log(`uml_e2e_test: skipped: ${kernel}`);
+}
+
+function e2e(lines: string[]): string[] {
+  return lines.filter((l) => l.startsWith("AMP-E2E ")).map((l) => l.slice(8));
+}
+
+function report(r: BootResult): string {
+  return `exit ${r.code}${r.killed ? " (killed)" : ""} after ${Math.round(r.ms)} ms; console:\n${
+    r.lines.slice(-80).join("\n")
+  }`;
+}
+
+Deno.test({
+  name:
+    "UML: the kernel's rpmsg sample and amp rpmsg ping/test/matrix --machine kernel against amp remote --vhost-user",
+  ignore: typeof kernel === "string" && !CI,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    if (typeof kernel === "string") throw new Error(`CI=true but ${kernel}`);
+    const dir = await Deno.makeTempDir({ prefix: "amp-uml-e2e-" });
+    const sock = `${dir}/rpmsg.sock`;
+    const js = `${dir}/amp.js`;
+    const bundled = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--platform", "deno", "-o", js, "cli.ts"],
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert(bundled.success, new TextDecoder().decode(bundled.stderr));
+
+    const remote = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", js, "remote", "echo", "sample", "matrix", "--vhost-user", sock],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const remoteOut = remote.output();
+    let remoteResult: Deno.CommandOutput;
+    try {
+      const end = performance.now() + 60_000;
+      while (!(await Deno.lstat(sock).then((s) => s.isSocket, () => false))) {
+        assert(performance.now() < end, "amp remote --vhost-user never created its socket");
+        await sleep(20);
+      }
+      const env = {
+        AMP_DENO: Deno.execPath(),
+        AMP_JS: js,
+        AMP_KO: kernel.sampleModule,
+        AMP_WAIT: "120",
+      };
+      // 1. A short boot: the device comes up, `amp status` lists the kernel's channels.
+      const first = await bootUml({
+        linux: kernel.linux,
+        socket: sock,
+        env: { ...env, AMP_STEPS: "status" },
+        timeoutMs: 300_000,
+      });
+      const s1 = e2e(first.lines);
+      assert(!first.killed && s1.some((l) => l.startsWith("done")), report(first));
+      assert(s1.some((l) => /^rpmsg up at .*rpmsg-client-sample/.test(l)), report(first));
+      assert(s1.some((l) => /^status Kernel rpmsg bus: \d+ channel/.test(l)), report(first));
+      assert.deepEqual(first.leftovers, [], "UML left processes behind");
+
+      // 2. The whole story, on a second front-end of the same back-end.
+      const t0 = performance.now();
+      const second = await bootUml({
+        linux: kernel.linux,
+        socket: sock,
+        env,
+        timeoutMs: 900_000,
+      });
+      const s2 = e2e(second.lines);
+      const why = report(second);
+      assert(!second.killed && s2.some((l) => l.startsWith("done")), why);
+      assert(s2.some((l) => /^sample incoming=100 goodbye=1 /.test(l)), why);
+      for (const demo of ["ping", "test", "matrix"]) {
+        assert(s2.some((l) => l.startsWith(`result ${demo} rc=0 `)), `${demo}: ${why}`);
+        assert(s2.some((l) => new RegExp(`^${demo}: PASS `).test(l)), `${demo}: ${why}`);
+      }
+      assert(s2.some((l) => l === "test:  Test Results: Error count = 0"), why);
+      assert(s2.some((l) => l.startsWith("result send rc=0")), why);
+      assert(s2.some((l) => l === "send: reply 1: 20 bytes: hello from the guest"), why);
+      assert.deepEqual(second.leftovers, [], "UML left processes behind");
+      console.log(
+        [
+          `first boot (status only): ${Math.round(first.ms)} ms`,
+          `second boot (sample, status, ping, test, matrix, send): ${
+            Math.round(performance.now() - t0)
+          } ms`,
+          ...s2.filter((l) => /^(init|rpmsg up|sample |result |poweroff)/.test(l)),
+          ...s2.filter((l) => /: PASS /.test(l)),
+        ].map((l) => `  ${l}`).join("\n"),
+      );
+    } finally {
+      try {
+        remote.kill("SIGTERM");
+      } catch { /* exited */ }
+      remoteResult = await remoteOut;
+      await Deno.remove(dir, { recursive: true });
+    }
+    // Reached only when the guest part passed (a failure there is reported as it is).
+    const out = new TextDecoder().decode(remoteResult.stdout);
+    assert.equal(remoteResult.code, 0, new TextDecoder().decode(remoteResult.stderr));
+    assert.match(out, /front-end 1 disconnected/);
+    assert.match(out, /front-end 2 disconnected/);
+    assert.doesNotMatch(out, /dropped/);
+  },
+});
