@@ -36,3 +36,7 @@ export * from "./lib/host/mod.ts";
 export * from "./lib/device/mod.ts";
 export * from "./lib/runtime/mod.ts";
 export * from "./lib/demos/mod.ts";
+export * from "./lib/qemu/mod.ts";
+export * from "./lib/sim/mod.ts";
+export * from "./lib/kernel/mod.ts";
+export * from "./lib/vhost/mod.ts";

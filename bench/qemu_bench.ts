@@ -23,8 +23,8 @@
 import { parseArgs } from "node:util";
 import type { MemoryRegion } from "../lib/mem/region.ts";
 import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
-import { qemuAvailable, QemuRv64 } from "../lib/machine/qemu/qemu_rv64.ts";
-import { QemuConsole } from "../lib/machine/qemu/console.ts";
+import { qemuAvailable, QemuRv64 } from "../lib/qemu/qemu.ts";
+import { QemuConsole } from "../lib/qemu/console.ts";
 import {
   DIAG_PING,
   DIAG_PONG,
@@ -33,10 +33,10 @@ import {
   typeDemoCommand,
   waitDemoEnd,
   waitPrompt,
-} from "../lib/machine/qemu/_testing.ts";
-import { attachHost, clearDiag } from "../lib/machine/qemu/_rpmsg_host.ts";
+} from "../lib/qemu/_testing.ts";
+import { attachHost, clearDiag } from "../lib/qemu/_testing_rpmsg.ts";
 import { sleep, yieldThread, yieldTurn } from "../lib/util/wait.ts";
-import { QemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64.ts";
+import { QemuRv64Backend } from "../lib/qemu/backend.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
 
 /** Echo service of the demo firmware. */

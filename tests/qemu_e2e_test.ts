@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { isAmpError } from "../lib/errors.ts";
 import { mapProfileRegions } from "../lib/machine/map.ts";
 import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
-import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
+import { qemuAvailable } from "../lib/qemu/qemu.ts";
 import {
   PROMPT,
   SHMEM_PA,
@@ -20,10 +20,10 @@ import {
   typeDemoCommand,
   waitDemoEnd,
   waitPrompt,
-} from "../lib/machine/qemu/_testing.ts";
-import { QemuConsole } from "../lib/machine/qemu/console.ts";
+} from "../lib/qemu/_testing.ts";
+import { QemuConsole } from "../lib/qemu/console.ts";
 import { buildElf } from "../lib/elf/writer.ts";
-import { attachHost, clearDiag } from "../lib/machine/qemu/_rpmsg_host.ts";
+import { attachHost, clearDiag } from "../lib/qemu/_testing_rpmsg.ts";
 import type { MemoryRegion } from "../lib/mem/region.ts";
 import { runSample, SAMPLE_SERVICE } from "../lib/apps/sample.ts";
 import { ECHO_SERVICE, runMsgTest } from "../lib/apps/msg_test.ts";
@@ -32,8 +32,8 @@ import { runShmemDemo } from "../lib/apps/shmem.ts";
 import type { DemoResult } from "../lib/apps/channel.ts";
 import type { MachineProfile } from "../lib/machine/types.ts";
 import type { MemoryMap } from "../lib/mem/memory_map.ts";
-import { waitUntil } from "../lib/machine/qemu/_wait.ts";
-import { processesMapping, QemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64.ts";
+import { waitUntil } from "../lib/util/wait.ts";
+import { processesMapping, QemuRv64Backend } from "../lib/qemu/backend.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
 import { HostSession } from "../lib/host/session.ts";
 import { openDemoSession } from "../lib/demos/run.ts";
@@ -75,7 +75,7 @@ async function echoRounds(
     const got: Uint8Array[] = [];
     const ep = host.dev.createEndpoint({ name: SERVICE, onMessage: (d) => got.push(d.slice()) });
     assert.ok(
-      await waitUntil(() => (host.dev.poll(), ep.ready), { timeoutMs: 5000 }),
+      await waitUntil(() => (host.dev.poll(), ep.ready), { deadlineMs: 5000 }),
       "the firmware announced its echo service",
     );
     assert.equal(host.dev.remoteServices.get(SERVICE), 1024);
@@ -83,7 +83,7 @@ async function echoRounds(
       const p = new Uint8Array(1 + (i * 37) % host.dev.maxPayload).fill((i * 7) & 0xff);
       await ep.send(p, { deadlineMs: 5000 });
       assert.ok(
-        await waitUntil(() => (host.dev.poll(), got.length === i + 1), { timeoutMs: 5000 }),
+        await waitUntil(() => (host.dev.poll(), got.length === i + 1), { deadlineMs: 5000 }),
         `echo ${i} came back`,
       );
       assert.deepEqual(got[i], p);
@@ -232,7 +232,7 @@ Deno.test({
         await rp.start();
         assert.ok(
           await waitUntil(() => map.get(0x9000_0060, 4).u32(0x9000_0060) === 0x5a5a5000, {
-            timeoutMs: 5000,
+            deadlineMs: 5000,
           }),
           "the new program ran instead of the old firmware",
         );
@@ -284,7 +284,7 @@ Deno.test({
     child.status.then(() => (exited = true));
     try {
       assert.ok(
-        await waitUntil(() => text.includes("running") || exited, { timeoutMs: 30000 }) &&
+        await waitUntil(() => text.includes("running") || exited, { deadlineMs: 30000 }) &&
           !exited,
         `amp load did not start the remote: ${text}`,
       );

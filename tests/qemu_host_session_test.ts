@@ -8,12 +8,12 @@
 
 import assert from "node:assert/strict";
 import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
-import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
-import { QemuRv64Backend } from "../lib/remoteproc/backends/qemu_rv64.ts";
+import { qemuAvailable } from "../lib/qemu/qemu.ts";
+import { QemuRv64Backend } from "../lib/qemu/backend.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
 import { DEMO_NAMES, type DemoName, runDemo } from "../lib/demos/run.ts";
-import { QemuConsole } from "../lib/machine/qemu/console.ts";
-import { typeDemoCommand, waitDemoEnd, waitPrompt } from "../lib/machine/qemu/_testing.ts";
+import { QemuConsole } from "../lib/qemu/console.ts";
+import { typeDemoCommand, waitDemoEnd, waitPrompt } from "../lib/qemu/_testing.ts";
 
 /** The firmware command that starts each demo. */
 const COMMAND: Record<DemoName, string> = {

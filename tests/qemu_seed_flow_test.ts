@@ -12,7 +12,7 @@
 
 import assert from "node:assert/strict";
 import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
-import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
+import { qemuAvailable } from "../lib/qemu/qemu.ts";
 import {
   cleanup,
   DEMO_ELF,

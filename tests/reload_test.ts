@@ -8,12 +8,12 @@
 import assert from "node:assert/strict";
 import { buildElf } from "../lib/elf/writer.ts";
 import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
-import { qemuAvailable } from "../lib/machine/qemu/qemu_rv64.ts";
-import { tagProgram } from "../lib/machine/qemu/_testing.ts";
-import { waitUntil } from "../lib/machine/qemu/_wait.ts";
+import { qemuAvailable } from "../lib/qemu/qemu.ts";
+import { tagProgram } from "../lib/qemu/_testing.ts";
+import { waitUntil } from "../lib/util/wait.ts";
 import { mapProfileRegions } from "../lib/machine/map.ts";
 import { processInfo } from "../lib/runtime/process.ts";
-import { processesMapping } from "../lib/remoteproc/backends/qemu_rv64.ts";
+import { processesMapping } from "../lib/qemu/backend.ts";
 import {
   cleanup,
   DEMO_ELF,
@@ -175,7 +175,7 @@ Deno.test({
       try {
         assert.ok(
           await waitUntil(() => view.get(0x9000_0060, 4).u32(0x9000_0060) === 0x5a5a5000, {
-            timeoutMs: 10_000,
+            deadlineMs: 10_000,
           }),
           "the tag program ran",
         );

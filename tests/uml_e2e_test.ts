@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { findKernel } from "./uml/kernel.ts";
 import { type BootResult, bootUml } from "./uml/run.ts";
-import { sleep } from "../lib/util/poll.ts";
+import { sleep } from "../lib/util/wait.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const kernel = await findKernel();

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { runSample } from "../lib/apps/sample.ts";
 import { runMatrix } from "../lib/apps/matrix.ts";
 import { TestFrontEnd } from "../lib/vhost/_testing.ts";
-import { sleep } from "../lib/util/poll.ts";
+import { sleep } from "../lib/util/wait.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

@@ -15,8 +15,7 @@
 import { OsError } from "../errors.ts";
 import type { Notifier, NotifyWaitOptions } from "../notify/types.ts";
 import { UnixSocketNotifier } from "../notify/unix_socket.ts";
-import { backoffWait } from "../notify/_backoff.ts";
-import { sleep } from "../util/poll.ts";
+import { sleep, waitUntil as backoffWait } from "../util/wait.ts";
 
 function removeQuietly(path: string): void {
   try {

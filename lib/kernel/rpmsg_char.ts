@@ -30,13 +30,9 @@ import {
   readFd,
   writeFd,
 } from "../sys/posix.ts";
-import { sleep } from "../util/poll.ts";
-import {
-  encodeEndpointInfo,
-  RPMSG_ADDR_ANY,
-  RPMSG_CREATE_EPT_IOCTL,
-  RPMSG_DESTROY_EPT_IOCTL,
-} from "./uapi.ts";
+import { sleep } from "../util/wait.ts";
+import { RPMSG_ADDR_ANY } from "../rpmsg/mod.ts";
+import { encodeEndpointInfo, RPMSG_CREATE_EPT_IOCTL, RPMSG_DESTROY_EPT_IOCTL } from "./uapi.ts";
 
 const O_RDWR = 0o2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
 /** The payload of the kernel's 512-byte rpmsg buffers (512 - 16-byte header). */

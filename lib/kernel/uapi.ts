@@ -9,6 +9,7 @@
  * @module
  */
 
+import { RPMSG_NAME_SIZE } from "../rpmsg/mod.ts";
 import { ConfigError } from "../errors.ts";
 
 /** ioctl direction: no data. */
@@ -51,10 +52,6 @@ export const iow = (type: number, nr: number, size: number): number =>
 
 /** The ioctl type byte of rpmsg. */
 export const RPMSG_IOCTL_TYPE = 0xb5;
-/** `RPMSG_ADDR_ANY`: let the kernel choose, or "not bound". */
-export const RPMSG_ADDR_ANY = 0xffff_ffff;
-/** Bytes of the name field of `struct rpmsg_endpoint_info`. */
-export const RPMSG_NAME_SIZE = 32;
 /** `sizeof(struct rpmsg_endpoint_info)`. */
 export const ENDPOINT_INFO_SIZE = 40;
 
@@ -77,7 +74,8 @@ export const RPMSG_RELEASE_DEV_IOCTL = 0x4028b504;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodeEndpointInfo, RPMSG_ADDR_ANY } from "./uapi.ts";
+ * import { encodeEndpointInfo } from "./uapi.ts";
+ * import { RPMSG_ADDR_ANY } from "../rpmsg/mod.ts";
  * const b = encodeEndpointInfo("rpmsg-client-sample", RPMSG_ADDR_ANY, 1024);
  * assert.equal(b.length, 40);
  * assert.equal(new DataView(b.buffer).getUint32(36, true), 1024);

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
+import { RPMSG_ADDR_ANY } from "../rpmsg/mod.ts";
 import {
   encodeEndpointInfo,
   ENDPOINT_INFO_SIZE,
   io,
   ioc,
   iow,
-  RPMSG_ADDR_ANY,
   RPMSG_CREATE_DEV_IOCTL,
   RPMSG_CREATE_EPT_IOCTL,
   RPMSG_DESTROY_EPT_IOCTL,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigError, type ConfigErrorCode } from "../errors.ts";
 import { mapShm, removeShm } from "../mem/shm.ts";
 import { heapRegion, type MemoryRegion } from "../mem/region.ts";
-import { pollUntil } from "../util/poll.ts";
+import { waitFor } from "../util/wait.ts";
 import { makeFakeUioTree } from "./_fake_uio.ts";
 import { mapProfileRegions } from "./map.ts";
 import type { MachineProfile } from "./types.ts";
@@ -68,9 +68,9 @@ Deno.test("mapProfileRegions binds an unbound UIO device first, unless bind is f
 
     // The kernel's part: once bound, the UIO device appears.
     const kernel = async () => {
-      await pollUntil(() => Deno.readTextFileSync(`${drv}/bind`) === dev, {
+      await waitFor(() => Deno.readTextFileSync(`${drv}/bind`) === dev, {
         deadlineMs: 30_000,
-        spin: 0,
+        spinUs: 0,
       });
       await Deno.rename(`${stash}/class`, `${tree.sysfsRoot}/class/uio/${u}`);
       await Deno.rename(`${stash}/dev`, `${tree.devRoot}/${u}`);

@@ -12,7 +12,7 @@ import {
   KernelRemoteprocBackend,
   type KernelRemoteprocOptions,
 } from "../remoteproc/backends/kernel_remoteproc.ts";
-import { QemuRv64Backend, type QemuRv64BackendOptions } from "../remoteproc/backends/qemu_rv64.ts";
+import { QemuRv64Backend, type QemuRv64BackendOptions } from "../qemu/backend.ts";
 import { Rv64SysfsBackend, type Rv64SysfsOptions } from "../remoteproc/backends/rv64_sysfs.ts";
 import type { RemoteprocBackend } from "../remoteproc/types.ts";
 import { SimBackend, type SimBackendOptions } from "../sim/backend.ts";

@@ -134,10 +134,12 @@ export async function simRemoteMain(
       hex(rscAddr)
     }`,
   );
-  write(SIM_READY_LINE);
+  // Listen for SIGTERM before saying ready: a parent that stops us right
+  // after the ready line must get a clean stop, not the default action.
   const stop = () => void sim.stop();
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
   for (const s of signals) Deno.addSignalListener(s, stop);
+  write(SIM_READY_LINE);
   if (values["stdin-watch"]) {
     // The parent holds our stdin open; EOF means it is gone.
     (async () => {

@@ -123,7 +123,7 @@ export interface VhostServerOptions {
 }
 
 /** Protocol features offered. */
-export const OFFERED_PROTOCOL_FEATURES = (1n << BigInt(ProtocolFeature.REPLY_ACK)) |
+export const OFFERED_PROTOCOL_FEATURES: bigint = (1n << BigInt(ProtocolFeature.REPLY_ACK)) |
   (1n << BigInt(ProtocolFeature.CONFIG)) | (1n << BigInt(ProtocolFeature.BACKEND_REQ));
 
 const PROTOCOL_F = 1n << BigInt(VHOST_USER_F_PROTOCOL_FEATURES);

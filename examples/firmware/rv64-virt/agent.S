@@ -11,7 +11,7 @@
  *
  * Mailbox at MBOX (guest physical 0x80400000, outside the image: QEMU
  * re-copies the image at every reset, the mailbox survives). Layout in
- * README.md and lib/machine/qemu/agent.ts:
+ * README.md and lib/qemu/agent.ts:
  *   +0x00 u32 magic        AGENT_MAGIC once the agent loop runs on hart 0
  *   +0x04 u32 agent hart   +0x08 u32 boots   +0x0C u32 hart entered first
  *   +0x10 u32 SBI spec version  +0x14 impl id  +0x18 impl version

@@ -16,5 +16,4 @@
  */
 
 export * from "./kernel_remoteproc.ts";
-export * from "./qemu_rv64.ts";
 export * from "./rv64_sysfs.ts";

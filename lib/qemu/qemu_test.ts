@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { isAmpError } from "../../errors.ts";
-import { parseElf } from "../../elf/reader.ts";
-import { buildElf } from "../../elf/writer.ts";
+import { isAmpError } from "../errors.ts";
+import { parseElf } from "../elf/reader.ts";
+import { buildElf } from "../elf/writer.ts";
 import { bootStubImage, mailboxAddress, MB_BOOTS } from "./boot_stub.ts";
 import {
   AG_ACK_SEQ,
@@ -19,7 +19,7 @@ import {
   sbiErrorName,
 } from "./agent.ts";
 import { QemuConsole } from "./console.ts";
-import { loadRangeOf, qemuAvailable, QemuRv64 } from "./qemu_rv64.ts";
+import { loadRangeOf, qemuAvailable, QemuRv64 } from "./qemu.ts";
 import {
   PROBE_DONE,
   PROBE_RESULT,
@@ -28,9 +28,9 @@ import {
   uartEchoProgram,
   uartTextProgram,
 } from "./_testing.ts";
-import { waitUntil } from "./_wait.ts";
+import { waitUntil } from "../util/wait.ts";
 
-const FW_DIR = new URL("../../../examples/firmware/rv64-virt/", import.meta.url);
+const FW_DIR = new URL("../../examples/firmware/rv64-virt/", import.meta.url);
 const HAVE_QEMU = qemuAvailable();
 const IN_CI = Deno.env.get("CI") === "true";
 if (!HAVE_QEMU) {
@@ -44,7 +44,7 @@ const TAG = 0x9000_0060;
 const IMAGE = 0x9020_0000;
 
 async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  if (!(await waitUntil(cond, { timeoutMs }))) throw new Error(`timed out: ${what}`);
+  if (!(await waitUntil(cond, { deadlineMs: timeoutMs }))) throw new Error(`timed out: ${what}`);
 }
 
 function codeOf(e: unknown): string {

@@ -30,7 +30,7 @@
  * @module
  */
 
-import { AmpError, ConfigError, MemoryBoundsError, TimeoutError } from "../../errors.ts";
+import { AmpError, ConfigError, MemoryBoundsError, TimeoutError } from "../errors.ts";
 import {
   AG_ACK_SEQ,
   AG_BOOTS,
@@ -64,11 +64,11 @@ import {
   readAgentInfo,
   sbiErrorName,
 } from "./agent.ts";
-import type { ElfImage } from "../../elf/types.ts";
-import { PF_X, PT_LOAD } from "../../elf/types.ts";
-import { mapFile } from "../../mem/mmap.ts";
-import { hex, type MemoryRegion } from "../../mem/region.ts";
-import { waitUntil } from "./_wait.ts";
+import type { ElfImage } from "../elf/types.ts";
+import { PF_X, PT_LOAD } from "../elf/types.ts";
+import { mapFile } from "../mem/mmap.ts";
+import { hex, type MemoryRegion } from "../mem/region.ts";
+import { waitUntil } from "../util/wait.ts";
 import {
   bootStubImage,
   GO_MAGIC,
@@ -87,8 +87,8 @@ import {
   STATE_RUNNING,
 } from "./boot_stub.ts";
 import { QmpClient } from "./qmp.ts";
-import { sleep } from "../../util/wait.ts";
-import { orphanProofCommand } from "../../util/orphans.ts";
+import { sleep } from "../util/wait.ts";
+import { orphanProofCommand } from "../util/orphans.ts";
 
 /** Guest physical address of RAM on the `virt` board. */
 export const QEMU_RAM_BASE = 0x8000_0000;
@@ -122,7 +122,7 @@ export const QEMU_BOOT_MODES: readonly QemuBootMode[] = ["sbi", "direct"];
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { qemuReservedEnd } from "./qemu_rv64.ts";
+ * import { qemuReservedEnd } from "./qemu.ts";
  * assert(qemuReservedEnd("sbi") === 0x8040_1000);
  * assert(qemuReservedEnd("direct") === 0x8000_1200);
  * ```
@@ -238,7 +238,7 @@ let fileCounter = 0;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { qemuAvailable } from "./qemu_rv64.ts";
+ * import { qemuAvailable } from "./qemu.ts";
  * assert(typeof qemuAvailable() === "boolean");
  * assert(qemuAvailable("/nonexistent/qemu") === false);
  * ```
@@ -267,9 +267,9 @@ export function qemuAvailable(binary = QEMU_BINARY): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { loadRangeOf } from "./qemu_rv64.ts";
- * import { buildElf } from "../../elf/writer.ts";
- * import { parseElf } from "../../elf/reader.ts";
+ * import { loadRangeOf } from "./qemu.ts";
+ * import { buildElf } from "../elf/writer.ts";
+ * import { parseElf } from "../elf/reader.ts";
  * const img = parseElf(buildElf({ class: 64, entry: 0x9020_0000, segments: [
  *   { paddr: 0x9020_0000, data: new Uint8Array(0x100), flags: 5 },
  *   { paddr: 0x9020_1000, data: new Uint8Array(0x10), flags: 6 },
@@ -323,7 +323,7 @@ function badPath(what: string, path: string, why: string): ConfigError {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { QemuRv64, qemuAvailable } from "./qemu_rv64.ts";
+ * import { QemuRv64, qemuAvailable } from "./qemu.ts";
  * if (qemuAvailable()) {
  *   const q = await QemuRv64.launch({ smp: 2 }); // OpenSBI + the SBI agent on hart 0
  *   try {
@@ -805,11 +805,11 @@ export class QemuRv64 {
     ram.atomicStoreU32(mb + MB_GO, GO_MAGIC); // last: releases the hart
     // The stub looks at `go` at least every 1 ms: a short synchronous spin usually
     // sees the answer without paying for timer round trips (several ms when busy).
-    const ok = await waitUntil(() => ram.atomicLoadU32(mb + MB_STATE) === STATE_RUNNING, {
-      timeoutMs,
-      spinUs: 2000,
-      abort: () => this.#checkAlive(`starting hart ${hart}`),
-    });
+    const ok = await waitUntil(() => {
+      if (ram.atomicLoadU32(mb + MB_STATE) === STATE_RUNNING) return true;
+      this.#checkAlive(`starting hart ${hart}`);
+      return false;
+    }, { deadlineMs: timeoutMs, spinUs: 2000, yieldUs: 0 });
     if (!ok) {
       ram.atomicStoreU32(mb + MB_GO, 0);
       throw new TimeoutError(`waiting for hart ${hart} to leave the boot stub`, timeoutMs);
@@ -863,11 +863,10 @@ export class QemuRv64 {
     const t0 = performance.now();
     const abort = () => this.#checkAlive(`starting hart ${hart}`);
     // The agent looks at the mailbox at least every ~1 ms: spin briefly first.
-    const answered = await waitUntil(() => ram.atomicLoadU32(mb + AG_ACK_SEQ) === seq, {
-      timeoutMs,
-      spinUs: 2000,
-      abort,
-    });
+    const answered = await waitUntil(
+      () => ram.atomicLoadU32(mb + AG_ACK_SEQ) === seq || (abort(), false),
+      { deadlineMs: timeoutMs, spinUs: 2000, yieldUs: 0 },
+    );
     if (!answered) {
       throw new TimeoutError(
         `waiting for the SBI agent to answer ${call} (request ${seq})`,
@@ -883,8 +882,9 @@ export class QemuRv64 {
     }
     const left = Math.max(1, timeoutMs - (performance.now() - t0));
     const started = await waitUntil(
-      () => ram.atomicLoadU32(agentStatusAddress(hart) + AGS_STATE) === HSM_STARTED,
-      { timeoutMs: left, spinUs: 2000, abort },
+      () =>
+        ram.atomicLoadU32(agentStatusAddress(hart) + AGS_STATE) === HSM_STARTED || (abort(), false),
+      { deadlineMs: left, spinUs: 2000, yieldUs: 0 },
     );
     if (!started) {
       throw new TimeoutError(
@@ -944,7 +944,7 @@ export class QemuRv64 {
       } catch {
         // The connection drops as QEMU quits, or QEMU is stuck: SIGKILL below.
       }
-      await waitUntil(() => this.#exit.status !== undefined, { timeoutMs: 3000 });
+      await waitUntil(() => this.#exit.status !== undefined, { deadlineMs: 3000 });
       if (this.#exit.status === undefined) {
         try {
           this.#child.kill("SIGKILL");
@@ -994,11 +994,11 @@ export class QemuRv64 {
         }
         return true;
       };
-    const ok = await waitUntil(ready, {
-      timeoutMs,
-      spinUs: 2000,
-      abort: () => this.#checkAlive(`waiting for the harts ${when}`),
-    });
+    const ok = await waitUntil(() => {
+      if (ready()) return true;
+      this.#checkAlive(`waiting for the harts ${when}`);
+      return false;
+    }, { deadlineMs: timeoutMs, spinUs: 2000, yieldUs: 0 });
     if (ok) return;
     const states = Array.from({ length: this.smp }, (_, h) => {
       const s = this.hartStatus(h);

@@ -36,7 +36,7 @@ export {
   qemuReservedEnd,
   QemuRv64,
   type QemuRv64Options,
-} from "./qemu_rv64.ts";
+} from "./qemu.ts";
 export {
   AG_ACK_SEQ,
   AG_AGENT_HART,
@@ -104,7 +104,7 @@ export {
   CONSOLE_KEEP,
   type ConsoleConnectOptions,
   type ConsoleMatch,
-  type ExpectOptions,
+  type ExpectOptions as QemuExpectOptions,
   QemuConsole,
 } from "./console.ts";
 export {
@@ -114,3 +114,10 @@ export {
   type QmpConnectOptions,
   type QmpEvent,
 } from "./qmp.ts";
+export {
+  processesMapping,
+  qemuMachineOf,
+  QemuRv64Backend,
+  type QemuRv64BackendOptions,
+  type QemuRv64Machine,
+} from "./backend.ts";

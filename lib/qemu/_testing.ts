@@ -8,10 +8,10 @@
  * @module
  */
 
-import { TimeoutError } from "../../errors.ts";
-import type { MemoryRegion } from "../../mem/region.ts";
+import { TimeoutError } from "../errors.ts";
+import type { MemoryRegion } from "../mem/region.ts";
 import type { ConsoleMatch, QemuConsole } from "./console.ts";
-import { waitUntil } from "./_wait.ts";
+import { waitUntil } from "../util/wait.ts";
 import {
   VDEV_GFEATURES as GFEATURES_OFF,
   VDEV_STATUS as STATUS_OFF,
@@ -19,7 +19,7 @@ import {
   VIRTIO_STATUS_DRIVER_OK,
   VRING_DA,
   VRING_SIZE,
-} from "../../rsc/layout.ts";
+} from "../rsc/layout.ts";
 
 /** The rv64-virt shared-memory layout (machines.md section 1). */
 export const RSC_PA = 0x9010_0000,
@@ -344,7 +344,7 @@ export async function typeDemoCommand(
   shm.atomicStoreU32(RSC_PA, 0);
   await con.write(`${command}\r`);
   await con.expect("Starting application...", { timeoutMs });
-  const copied = await waitUntil(() => shm.atomicLoadU32(RSC_PA) === 1, { timeoutMs });
+  const copied = await waitUntil(() => shm.atomicLoadU32(RSC_PA) === 1, { deadlineMs: timeoutMs });
   if (!copied) {
     throw new TimeoutError(
       `waiting for the firmware to copy its resource table after "${command}" (console: ${

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isAmpError } from "../../errors.ts";
+import { isAmpError } from "../errors.ts";
 import { QMP_MAX_EVENTS, QmpClient } from "./qmp.ts";
 
 const enc = new TextEncoder();

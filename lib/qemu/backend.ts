@@ -15,11 +15,11 @@
  * @module
  */
 
-import { AmpError, ConfigError } from "../../errors.ts";
-import { MemoryMap } from "../../mem/memory_map.ts";
-import { hex } from "../../mem/region.ts";
-import type { MachineProfile, RegionSpec } from "../../machine/types.ts";
-import { checkCpu } from "../../machine/validate.ts";
+import { AmpError, ConfigError } from "../errors.ts";
+import { MemoryMap } from "../mem/memory_map.ts";
+import { hex } from "../mem/region.ts";
+import type { MachineProfile, RegionSpec } from "../machine/types.ts";
+import { checkCpu } from "../machine/validate.ts";
 import {
   type LoadRange,
   QEMU_DEFAULT_RAM_SIZE,
@@ -29,9 +29,9 @@ import {
   qemuReservedEnd,
   QemuRv64,
   type QemuRv64Options,
-} from "../../machine/qemu/qemu_rv64.ts";
-import { waitUntil } from "../../machine/qemu/_wait.ts";
-import type { ConsoleEndpoint, LoadedFirmware, RemoteprocBackend } from "../types.ts";
+} from "./qemu.ts";
+import { waitUntil } from "../util/wait.ts";
+import type { ConsoleEndpoint, LoadedFirmware, RemoteprocBackend } from "../remoteproc/types.ts";
 
 /** Options for {@linkcode QemuRv64Backend}. */
 export interface QemuRv64BackendOptions {
@@ -87,8 +87,8 @@ export interface QemuRv64Machine {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { qemuMachineOf } from "./qemu_rv64.ts";
- * import { qemuRv64Profile } from "../../machine/profiles/qemu_rv64.ts";
+ * import { qemuMachineOf } from "./backend.ts";
+ * import { qemuRv64Profile } from "../machine/profiles/qemu_rv64.ts";
  * const m = qemuMachineOf(qemuRv64Profile({ name: "doc" }));
  * assert(m.ramFile === "/dev/shm/doc" && m.ramSize === 0x2000_0000 && m.smp === 2);
  * assert(m.boot === "sbi");
@@ -163,7 +163,7 @@ export function qemuMachineOf(profile: MachineProfile): QemuRv64Machine {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { processesMapping } from "./qemu_rv64.ts";
+ * import { processesMapping } from "./backend.ts";
  * assert(processesMapping("/dev/shm/no-such-amp-file").length === 0);
  * ```
  */
@@ -195,9 +195,9 @@ export function processesMapping(path: string): number[] {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { QemuRv64Backend } from "./qemu_rv64.ts";
- * import { qemuAvailable } from "../../machine/qemu/qemu_rv64.ts";
- * import { qemuRv64Profile } from "../../machine/profiles/qemu_rv64.ts";
+ * import { QemuRv64Backend } from "./backend.ts";
+ * import { qemuAvailable } from "./qemu.ts";
+ * import { qemuRv64Profile } from "../machine/profiles/qemu_rv64.ts";
  * const b = new QemuRv64Backend(qemuRv64Profile({ name: `amp-doc-${Deno.pid}` }));
  * if (qemuAvailable()) {
  *   const map = await b.mapMemory(); // launches QEMU
@@ -300,7 +300,7 @@ export class QemuRv64Backend implements RemoteprocBackend {
     } catch (e) {
       // QEMU shares amp's process group, so Ctrl+C on a terminal kills it too: a
       // machine that went away while being stopped is stopped.
-      if (await waitUntil(() => q.exited, { timeoutMs: 2000 })) return;
+      if (await waitUntil(() => q.exited, { deadlineMs: 2000 })) return;
       throw e;
     }
   }

@@ -13,8 +13,8 @@
  * @module
  */
 
-import { AmpError, TimeoutError } from "../../errors.ts";
-import { sleep } from "../../util/poll.ts";
+import { AmpError, TimeoutError } from "../errors.ts";
+import { sleep } from "../util/wait.ts";
 
 /** Options of {@linkcode QemuConsole.connect}. */
 export interface ConsoleConnectOptions {

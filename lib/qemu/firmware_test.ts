@@ -8,15 +8,15 @@
  */
 
 import assert from "node:assert/strict";
-import { parseElf, sectionByName, sectionData } from "../../elf/reader.ts";
-import type { ElfImage } from "../../elf/types.ts";
-import { runShmemDemo } from "../../apps/shmem.ts";
-import { MemoryMap } from "../../mem/memory_map.ts";
-import { ShmWordNotifier } from "../../notify/shm_word.ts";
-import { loadElf } from "../../remoteproc/loader.ts";
-import { createRpmsgDevice } from "../../rpmsg/create.ts";
+import { parseElf, sectionByName, sectionData } from "../elf/reader.ts";
+import type { ElfImage } from "../elf/types.ts";
+import { runShmemDemo } from "../apps/shmem.ts";
+import { MemoryMap } from "../mem/memory_map.ts";
+import { ShmWordNotifier } from "../notify/shm_word.ts";
+import { loadElf } from "../remoteproc/loader.ts";
+import { createRpmsgDevice } from "../rpmsg/create.ts";
 import { QemuConsole } from "./console.ts";
-import { loadRangeOf, qemuAvailable, QemuRv64 } from "./qemu_rv64.ts";
+import { loadRangeOf, qemuAvailable, QemuRv64 } from "./qemu.ts";
 import {
   APP_MATRIX,
   APP_NONE,
@@ -58,9 +58,9 @@ import {
   waitDemoEnd,
   waitPrompt,
 } from "./_testing.ts";
-import { waitUntil } from "./_wait.ts";
+import { waitUntil } from "../util/wait.ts";
 
-const FW_DIR = new URL("../../../examples/firmware/rv64-virt/", import.meta.url);
+const FW_DIR = new URL("../../examples/firmware/rv64-virt/", import.meta.url);
 const HAVE_QEMU = qemuAvailable();
 const IN_CI = Deno.env.get("CI") === "true";
 const ignore = !HAVE_QEMU && !IN_CI;
@@ -94,7 +94,7 @@ function symbols(img: ElfImage): Map<string, { value: number; global: boolean }>
 }
 
 async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  if (!(await waitUntil(cond, { timeoutMs }))) throw new Error(`timed out: ${what}`);
+  if (!(await waitUntil(cond, { deadlineMs: timeoutMs }))) throw new Error(`timed out: ${what}`);
 }
 
 /** Load the firmware, start hart 1 through SBI HSM, wait for the prompt. */

@@ -9,15 +9,15 @@
  * @module
  */
 
-import { AmpError, TimeoutError } from "../../errors.ts";
-import type { MemoryRegion } from "../../mem/region.ts";
-import { ShmWordNotifier } from "../../notify/shm_word.ts";
-import type { Remoteproc } from "../../remoteproc/remoteproc.ts";
-import { createRpmsgDevice } from "../../rpmsg/create.ts";
-import type { RpmsgDevice } from "../../rpmsg/device.ts";
-import { vringLayout } from "../../virtio/virtqueue.ts";
-import { SharedVdev } from "../../virtio/vdev.ts";
-import { VIRTIO_RPMSG_F_NS } from "../../rsc/layout.ts";
+import { AmpError, TimeoutError } from "../errors.ts";
+import type { MemoryRegion } from "../mem/region.ts";
+import { ShmWordNotifier } from "../notify/shm_word.ts";
+import type { Remoteproc } from "../remoteproc/remoteproc.ts";
+import { createRpmsgDevice } from "../rpmsg/create.ts";
+import type { RpmsgDevice } from "../rpmsg/device.ts";
+import { vringLayout } from "../virtio/virtqueue.ts";
+import { SharedVdev } from "../virtio/vdev.ts";
+import { VIRTIO_RPMSG_F_NS } from "../rsc/layout.ts";
 import {
   DIAG_BASE,
   DIAG_LEN,
@@ -26,7 +26,7 @@ import {
   DIAG_STATE,
   FW_WAIT_HOST,
 } from "./_testing.ts";
-import { waitUntil } from "./_wait.ts";
+import { waitUntil } from "../util/wait.ts";
 
 /** Firmware diagnostics block (examples/firmware/rv64-virt/README.md). */
 export const DIAG_BLOCK = DIAG_BASE, DIAG_BLOCK_LEN = DIAG_LEN;
@@ -66,7 +66,7 @@ export async function attachHost(rp: Remoteproc, timeoutMs = 5000): Promise<Atta
   const diag = map.get(DIAG_BLOCK, DIAG_BLOCK_LEN);
   const up = await waitUntil(
     () => diag.u32(DIAG_MAGIC) === DIAG_MAGIC_VALUE && diag.u32(DIAG_STATE) === FW_WAIT_HOST,
-    { timeoutMs },
+    { deadlineMs: timeoutMs },
   );
   if (!up) throw new TimeoutError("waiting for the firmware to publish its table", timeoutMs);
   await rp.writeResourceTable(); // the host's copy wins

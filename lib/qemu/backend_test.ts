@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { isAmpError } from "../../errors.ts";
-import { mapFile } from "../../mem/mmap.ts";
-import { validateProfile } from "../../machine/validate.ts";
-import { QEMU_RV64, qemuRv64Profile } from "../../machine/profiles/qemu_rv64.ts";
-import { RV64_VIRT } from "../../machine/profiles/rv64_virt.ts";
-import { qemuAvailable } from "../../machine/qemu/qemu_rv64.ts";
-import { processesMapping, qemuMachineOf, QemuRv64Backend } from "./qemu_rv64.ts";
-import { tagProgram } from "../../machine/qemu/_testing.ts";
-import { waitUntil } from "../../machine/qemu/_wait.ts";
+import { isAmpError } from "../errors.ts";
+import { mapFile } from "../mem/mmap.ts";
+import { validateProfile } from "../machine/validate.ts";
+import { QEMU_RV64, qemuRv64Profile } from "../machine/profiles/qemu_rv64.ts";
+import { RV64_VIRT } from "../machine/profiles/rv64_virt.ts";
+import { qemuAvailable } from "./qemu.ts";
+import { processesMapping, qemuMachineOf, QemuRv64Backend } from "./backend.ts";
+import { tagProgram } from "./_testing.ts";
+import { waitUntil } from "../util/wait.ts";
 
 const IN_CI = Deno.env.get("CI") === "true";
 
@@ -146,7 +146,7 @@ Deno.test({
         assert.equal(await b.state(1), "running"); // HSM STARTED
         assert.ok(
           await waitUntil(() => map.get(0x9000_0060, 4).u32(0x9000_0060) === 0x3c3c3000, {
-            timeoutMs: 5000,
+            deadlineMs: 5000,
           }),
         );
         await b.stop(1);

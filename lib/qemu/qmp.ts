@@ -7,8 +7,8 @@
  * @module
  */
 
-import { AmpError, ConfigError, TimeoutError } from "../../errors.ts";
-import { sleep } from "../../util/poll.ts";
+import { AmpError, ConfigError, TimeoutError } from "../errors.ts";
+import { sleep } from "../util/wait.ts";
 
 /** One asynchronous QMP event, e.g. `{ event: "RESET", data: {...} }`. */
 export interface QmpEvent {

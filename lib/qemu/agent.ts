@@ -36,7 +36,7 @@
  */
 
 import { AGENT_IMAGE_BASE64 } from "./_agent_image.ts";
-import type { MemoryRegion } from "../../mem/region.ts";
+import type { MemoryRegion } from "../mem/region.ts";
 
 /** Where QEMU loads the raw agent image and OpenSBI enters it. */
 export const AGENT_LOAD_ADDR = 0x8020_0000;
@@ -172,7 +172,7 @@ export interface AgentInfo {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { heapRegion } from "../../mem/region.ts";
+ * import { heapRegion } from "../mem/region.ts";
  * import { AGENT_MAGIC, AGENT_MAILBOX, readAgentInfo } from "./agent.ts";
  * const ram = heapRegion(AGENT_MAILBOX, 0x1000);
  * ram.setU32(AGENT_MAILBOX, AGENT_MAGIC);
