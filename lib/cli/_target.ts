@@ -14,6 +14,7 @@ import {
   simProfile,
   validateProfile,
 } from "../machine/mod.ts";
+import { type KernelPaths, listRpmsgControls } from "../kernel/rpmsg_char.ts";
 import { runProfilePath } from "../runtime/owner.ts";
 import { isStale } from "../runtime/process.ts";
 import { type CpuEntry, defaultStateDir, StateFile } from "../runtime/registry.ts";
@@ -166,6 +167,34 @@ export async function findTarget(
     ? await loadProfile(saved)
     : await resolveMachine(entry.machine);
   return { profile, entry };
+}
+
+/**
+ * Whether an rpmsg verb with neither `--machine` nor `--cpu` should go to the
+ * kernel's rpmsg_char devices: no amp-owned remote runs (per the state file)
+ * and at least one `/dev/rpmsg_ctrlN` exists.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kernelIsDefault } from "./_target.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/dev`);
+ * assert(!(await kernelIsDefault({ stateDir: root }, { root })));
+ * await Deno.writeFile(`${root}/dev/rpmsg_ctrl0`, new Uint8Array());
+ * assert(await kernelIsDefault({ stateDir: root }, { root }));
+ * assert(!(await kernelIsDefault({ stateDir: root, machine: "sim" }, { root })));
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function kernelIsDefault(
+  options: { machine?: string; cpu?: string; stateDir?: string },
+  paths?: KernelPaths,
+): Promise<boolean> {
+  if (options.machine !== undefined || options.cpu !== undefined) return false;
+  if (listRpmsgControls(paths).length === 0) return false;
+  const sf = new StateFile({ dir: options.stateDir ?? defaultStateDir() });
+  return !(await sf.read()).entries.some((e) => !isStale(e));
 }
 
 /**

@@ -50,8 +50,8 @@ export const loadCommand: Command = defineCommand({
     "its UIO devices are present, else the simulated machine `sim` (a separate process that\n" +
     "runs amp's demo services; the firmware's code is not executed).\n" +
     'On a kernel-remoteproc machine (a profile with control kind "remoteproc") the core\n' +
-    "is loaded, started and stopped through /sys/class/remoteproc; messaging to it through\n" +
-    "rpmsg_char (/dev/rpmsg_ctrlN) is a later step: the rpmsg verbs do not reach it yet.\n" +
+    "is loaded, started and stopped through /sys/class/remoteproc;\n" +
+    "the rpmsg verbs reach it through rpmsg_char (amp rpmsg ... --machine kernel).\n" +
     "Exit code: 0 stopped on request, 1 failure or crash, 2 usage.\n" +
     "\n" +
     "With --reload the cpu must already be owned by a running `amp load`: the new firmware\n" +

@@ -21,7 +21,7 @@ import {
   startOptions,
   targetOptions,
 } from "./_demos.ts";
-import { findTarget } from "./_target.ts";
+import { findTarget, kernelIsDefault } from "./_target.ts";
 import { KERNEL_MACHINE, runKernelRpmsg } from "./_kernel.ts";
 
 const SUBS: Record<string, DemoName> = { ping: "ping", test: "test", matrix: "matrix" };
@@ -177,7 +177,8 @@ export const rpmsgCommand: Command = defineCommand({
     "matrix  200 products of random 6x6 matrices, each checked\n" +
     "listen  print the messages the remote sends on a service\n" +
     "send    send text (or --file) to a service, optionally waiting for --replies\n" +
-    "With --machine kernel each verb runs over the kernel's rpmsg_char devices\n" +
+    "With --machine kernel (the default when no amp-owned remote runs and a\n" +
+    "/dev/rpmsg_ctrlN exists) each verb runs over the kernel's rpmsg_char devices\n" +
     "(/dev/rpmsg_ctrlN, /dev/rpmsgN) against the channels its remote announced.\n" +
     "Each prints a final PASS/FAIL line and exits 1 on any error.\n" +
     "\n" +
@@ -212,7 +213,9 @@ export const rpmsgCommand: Command = defineCommand({
   args: { min: 1, max: 1000, names: "ping|test|matrix|listen|send" },
   async run(ctx) {
     const [sub, ...rest] = ctx.positionals as [string, ...string[]];
-    if (ctx.values.machine === KERNEL_MACHINE) return runKernelRpmsg(ctx, sub, rest);
+    if (ctx.values.machine === KERNEL_MACHINE || await kernelIsDefault(targetOptions(ctx))) {
+      return runKernelRpmsg(ctx, sub, rest);
+    }
     if (sub === "listen" || sub === "send") {
       const name = rest[0];
       if (name === undefined) throw new UsageError(`rpmsg ${sub}: missing <name>`);

@@ -18,6 +18,7 @@ import { isAmpError, ResourceTableError } from "../errors.ts";
 import { checkElf, type ElfImage, sectionData, SHT_NOBITS } from "../elf/mod.ts";
 import { checkElfResourceTable, type ResourceEntry } from "../rsc/mod.ts";
 import { type LoadPlan, planLoad } from "../remoteproc/loader.ts";
+import { archMismatch } from "../remoteproc/arch.ts";
 import type { MachineProfile } from "../machine/mod.ts";
 import { MemoryMap } from "../mem/memory_map.ts";
 import { heapRegion, hex } from "../mem/region.ts";
@@ -555,6 +556,8 @@ export function inspectFirmware(bytes: Uint8Array, options: InspectOptions = {})
 
     if (options.machine) {
       const profile = options.machine;
+      const wrong = archMismatch(img, profile, name);
+      if (wrong) add("load", { code: wrong.code, message: wrong.message, severity: "error" });
       const map = options.map ?? planningMap(profile);
       try {
         const r = planEverything(img, map, { name, rscTableAddr: profile.layout.rscTable.pa });

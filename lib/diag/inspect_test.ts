@@ -98,3 +98,17 @@ Deno.test("inspectFirmware: carveout, devmem, trace and vendor entries are decod
   ]);
   assert.equal(r.ok, true);
 });
+
+Deno.test("inspectFirmware: firmware for another architecture is an error only against a machine", () => {
+  const bytes = buildSeedElf();
+  new DataView(bytes.buffer, bytes.byteOffset).setUint16(18, 62, true); // e_machine = x86-64
+  const r = inspectFirmware(bytes, { name: "x86.elf", machine: RV64 });
+  assert.equal(r.ok, false);
+  const wrong = r.problems.filter((p) => p.code === "LOAD_WRONG_ARCH");
+  assert.equal(wrong.length, 1);
+  assert.equal(wrong[0]?.severity, "error");
+  assert.equal(wrong[0]?.source, "load");
+  assert.match(wrong[0]!.message, /built for x86-64 .* runs RISC-V 64-bit/);
+  const free = inspectFirmware(bytes, { name: "x86.elf", machine: null });
+  assert.deepEqual(free.problems.filter((p) => p.code === "LOAD_WRONG_ARCH"), []);
+});

@@ -50,7 +50,7 @@ export function everyProblemElf(): Uint8Array {
 /** A 32-bit image with one segment and no `.resource_table`. */
 export function noTableElf(): Uint8Array {
   return buildElf({
-    class: 32,
+    class: 64,
     segments: [{ paddr: 0x9020_0000, data: new Uint8Array(0x40), flags: PF_R | PF_X }],
   });
 }
