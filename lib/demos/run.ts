@@ -22,9 +22,8 @@ import type { DemoApp, MachineProfile } from "../machine/types.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import { lastLines, readConsoleLog, typeLine } from "../runtime/console.ts";
-import { isStale } from "../runtime/process.ts";
 import { sessionLock } from "../runtime/locks.ts";
-import type { CpuEntry } from "../runtime/registry.ts";
+import { type CpuEntry, whyStopped } from "../runtime/registry.ts";
 import { waitUntil } from "../util/wait.ts";
 
 /** The demos by name. */
@@ -204,22 +203,20 @@ function consoleStarter(entry: CpuEntry, command: string, explicit: boolean): Ap
 }
 
 /**
- * A check that throws once the owner of `entry` is gone (looked at every
- * 250 ms at most), so waits end with the reason instead of a timeout.
+ * A check that throws once the remote of `entry` stopped (looked at every
+ * 250 ms at most): the owner's record of why (the simulated remote's or
+ * QEMU's exit, `amp stop`, a reload) or that the owner is gone, so waits end
+ * with the reason instead of a timeout.
  */
-function ownerCheck(entry: CpuEntry | undefined): (() => void) | undefined {
+function ownerCheck(entry: CpuEntry | undefined): ((force?: boolean) => void) | undefined {
   if (!entry) return undefined;
   let next = 0;
-  return () => {
+  return (force = false) => {
     const now = performance.now();
-    if (now < next) return;
+    if (now < next && !force) return;
     next = now + 250;
-    if (isStale(entry)) {
-      throw new AmpError(
-        "REMOTE_GONE",
-        `The remote stopped: amp process ${entry.pid}, which ran cpu ${entry.cpu} of machine "${entry.machine}", is gone`,
-      );
-    }
+    const why = whyStopped(entry);
+    if (why !== undefined) throw new AmpError("REMOTE_GONE", why);
   };
 }
 
