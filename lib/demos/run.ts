@@ -98,7 +98,10 @@ export interface RunDemoOptions {
   start?: string;
   /** Never type a command, even when the console offers the demo's (`--no-start`). */
   noStart?: boolean;
-  /** Where the host-session lock lives (default: the state directory). */
+  /**
+   * The state directory: where the host-session lock lives and where the
+   * owner's record of a stop is read (default: `$AMP_STATE_DIR`, see `defaultStateDir`).
+   */
   lockDir?: string;
 }
 
@@ -208,14 +211,17 @@ function consoleStarter(entry: CpuEntry, command: string, explicit: boolean): Ap
  * QEMU's exit, `amp stop`, a reload) or that the owner is gone, so waits end
  * with the reason instead of a timeout.
  */
-function ownerCheck(entry: CpuEntry | undefined): ((force?: boolean) => void) | undefined {
+function ownerCheck(
+  entry: CpuEntry | undefined,
+  stateDir?: string,
+): ((force?: boolean) => void) | undefined {
   if (!entry) return undefined;
   let next = 0;
   return (force = false) => {
     const now = performance.now();
     if (now < next && !force) return;
     next = now + 250;
-    const why = whyStopped(entry);
+    const why = whyStopped(entry, stateDir === undefined ? {} : { dir: stateDir });
     if (why !== undefined) throw new AmpError("REMOTE_GONE", why);
   };
 }
@@ -287,7 +293,7 @@ export async function openDemoSession(
 ): Promise<HostSession> {
   const starter = demoStarter(name, profile, options);
   const fwTable = hexBytes(options.entry?.rscTable);
-  const check = ownerCheck(options.entry);
+  const check = ownerCheck(options.entry, options.lockDir);
   // One host session per remote: a second one is refused at once, naming the first.
   const lock = await sessionLock(
     profile,
@@ -435,7 +441,7 @@ export async function runDemo(
           region.atomicStoreU32(base + SHM_CONTROL, SHMEM_NOT_STARTED);
           io.detail(`starting ${starter.what}`);
           await starter.start();
-          const check = ownerCheck(options.entry);
+          const check = ownerCheck(options.entry, options.lockDir);
           const ok = await waitUntil(() => {
             check?.();
             return region.atomicLoadU32(base + SHM_CONTROL) === 0;

@@ -644,7 +644,14 @@ export async function liveEntries(
 export function whyStopped(entry: CpuEntry, options: StateFileOptions = {}): string | undefined {
   const owner =
     `amp process ${entry.pid}, which ran cpu ${entry.cpu} of machine "${entry.machine}"`;
-  const state = new StateFile(options).readSync();
+  const sf = new StateFile(options);
+  let known: boolean; // the state file is there: an entry missing from it was released
+  try {
+    known = Deno.statSync(sf.path).isFile;
+  } catch {
+    known = false;
+  }
+  const state = sf.readSync();
   const same = (e: { cpu: number; machine: string; pid: number }) =>
     e.cpu === entry.cpu && e.machine === entry.machine && e.pid === entry.pid;
   const cur = state.entries.find(same);
@@ -664,6 +671,6 @@ export function whyStopped(entry: CpuEntry, options: StateFileOptions = {}): str
       `of machine "${entry.machine}")`;
   }
   if (isStale(entry)) return `The remote stopped: ${owner}, is gone`;
-  if (!cur) return `The remote stopped: ${owner}, released it`;
+  if (!cur && known) return `The remote stopped: ${owner}, released it`;
   return undefined;
 }
