@@ -2,7 +2,8 @@
  * Chaos in CI: the simulated remote in chaos mode (`amp load FW 1 --machine
  * sim --chaos SEED`) corrupts its rings, headers, name service, table and
  * status during some host sessions while the demos run in a loop for a
- * bounded time (`AMP_CHAOS_SECONDS`, default 12). Every demo must end with
+ * bounded time (`AMP_CHAOS_SECONDS`, default 12; `AMP_CHAOS_SEED`, default
+ * 20261203, picks the schedule). Every demo must end with
  * its PASS or FAIL line (or one clean `amp:` error line), none may hang, and
  * afterwards a session the chaos leaves alone, and then a fresh clean remote
  * on the same machine, must pass.
@@ -72,7 +73,8 @@ Deno.test({
     const e = await setup("chaos", "ci");
     let load: LoadProcess | undefined;
     try {
-      load = new LoadProcess(e, [SEED_ELF, "1", "--machine", "sim", "--chaos", "20261203:20"]);
+      const seed = Deno.env.get("AMP_CHAOS_SEED") ?? "20261203";
+      load = new LoadProcess(e, [SEED_ELF, "1", "--machine", "sim", "--chaos", `${seed}:20`]);
       await load.waitFor(/^Remote cpu 1 running/m);
       const outcomes: Outcome[] = [];
       const end = Date.now() + seconds * 1000;
