@@ -71,6 +71,7 @@ export type AmpErrorCode =
   | "RELOAD_UNSUPPORTED"
   | "REMOTE_GONE"
   | "REMOTE_IDLE"
+  | "REMOTE_RESET"
   | "RPROC_BAD_ENTRY"
   | "SIM_EXITED"
   | "STATE"

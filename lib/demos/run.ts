@@ -293,7 +293,14 @@ export async function openDemoSession(
 ): Promise<HostSession> {
   const starter = demoStarter(name, profile, options);
   const fwTable = hexBytes(options.entry?.rscTable);
-  const check = ownerCheck(options.entry, options.lockDir);
+  const owner = ownerCheck(options.entry, options.lockDir);
+  let session: HostSession | undefined;
+  // The owner's record first (it names the cause), then the vdev status in shared memory.
+  const check = (force = false) => {
+    owner?.(force);
+    const reset = session?.remoteReset();
+    if (reset !== undefined) throw new AmpError("REMOTE_RESET", `The remote ${reset}`);
+  };
   // One host session per remote: a second one is refused at once, naming the first.
   const lock = await sessionLock(
     profile,
@@ -301,15 +308,16 @@ export async function openDemoSession(
     options.lockDir,
   );
   try {
-    return await openRemoteSession(profile, {
+    session = await openRemoteSession(profile, {
       timeoutMs: options.timeoutMs ?? 5000,
       ...(options.log ? { log: options.log } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(starter ? { starter } : {}),
       ...(fwTable ? { firmwareTable: fwTable } : {}),
-      ...(check ? { check } : {}),
+      check,
       onClose: () => lock.release(),
     });
+    return session;
   } catch (e) {
     lock.release();
     throw e;
