@@ -1,16 +1,22 @@
 #!/usr/bin/env -S deno run --allow-all
 /**
- * Fuzz driver for everything that reads untrusted firmware: the ELF reader,
- * the resource table parser and checker, the table finder, the load planner,
- * the loader (into heap memory shaped like the machine) and `amp inspect`'s
- * report builder. The only exceptions allowed out of them
- * are amp's typed errors (`isAmpError`); anything else, or a case that runs
- * past its time budget or hangs, is a failure.
+ * Fuzz driver for everything that reads untrusted input. Target `elf`: the
+ * ELF reader, the resource table parser and checker, the table finder, the
+ * load planner, the loader (into heap memory shaped like the machine) and
+ * `amp inspect`'s report builder. The live protocol (`tests/_fuzz_live.ts`):
+ * `vring-driver`, `vring-device` (a hostile peer writing indices,
+ * descriptors, flags and lengths between the operations of amp's queue),
+ * `rpmsg` (headers and buffers through both rpmsg buses) and `ns`
+ * (name-service messages). The only exceptions allowed out of them are amp's
+ * typed errors (`isAmpError`); anything else, a case that runs past its time
+ * budget or hangs, and (live targets) an access outside the rings and pool
+ * recorded by the memory layer's observer or a broken invariant, is a failure.
  *
  * ```sh
- * deno task fuzz                        # 100000 cases, random seed (printed)
- * deno task fuzz --seed 7 --cases 5000  # reproducible run
- * deno task fuzz --seed 7 --case 1234   # replay one case, print its input as hex
+ * deno task fuzz                                  # every target, 100000 cases each, random seed
+ * deno task fuzz --target rpmsg,ns --cases 1000000
+ * deno task fuzz --seed 7 --cases 5000            # reproducible run
+ * deno task fuzz --target ns --seed 7 --case 12   # replay one case (hex input or step trace)
  * ```
  *
  * Every case is derived from (seed, case index) alone, so a failure is
@@ -55,6 +61,10 @@ import { heapRegion } from "../lib/mem/region.ts";
 import { inspectFirmware } from "../lib/diag/inspect.ts";
 import type { MachineProfile } from "../lib/machine/mod.ts";
 import { buildSeedElf } from "../examples/make_seed_elf.ts";
+import { LIVE_TARGETS } from "./_fuzz_live.ts";
+
+/** Every target, in run order. */
+export const TARGETS: readonly string[] = ["elf", ...Object.keys(LIVE_TARGETS)];
 
 // ---------------------------------------------------------------------------
 // Corpus: valid images built in code
@@ -243,16 +253,42 @@ function planningMap(profile: MachineProfile): MemoryMap {
 }
 
 /** A fault the driver injects into one case to prove it detects it (`--inject`). */
-export type Injection = { kind: "throw" | "hang" | "slow"; index: number; budgetMs: number };
+export type Injection = {
+  kind: "throw" | "hang" | "slow" | "oob";
+  index: number;
+  budgetMs: number;
+};
 
 function injectFault(inj: Injection, codes: string[]): void {
   guard("inject", codes, () => {
+    if (inj.kind === "oob") return; // done by the live target itself
     if (inj.kind === "throw") throw new TypeError(`injected fault in case ${inj.index}`);
     const until = performance.now() + (inj.kind === "slow" ? inj.budgetMs + 20 : Infinity);
     while (performance.now() < until) {
       // Busy: a hang or a slow case, as the watchdog and the budget see it.
     }
   });
+}
+
+/** Run live target `target` on case `index`. Throws {@linkcode FuzzFailure} on a failure. */
+function runLive(
+  target: string,
+  index: number,
+  job: { seed: number; inject?: Injection },
+  trace?: string[],
+): Outcome {
+  const codes: string[] = [];
+  const inj = job.inject;
+  if (inj && inj.index === index) injectFault(inj, codes);
+  const f = LIVE_TARGETS[target];
+  if (!f) throw new Error(`unknown target ${target}`);
+  try {
+    const oob = inj?.kind === "oob" && inj.index === index;
+    for (const c of f(job.seed, index, { oob, ...(trace ? { trace } : {}) })) codes.push(c);
+  } catch (e) {
+    throw new FuzzFailure(target, e);
+  }
+  return { codes };
 }
 
 /** Run every target on one case. Throws {@linkcode FuzzFailure} for a non-amp exception. */
@@ -311,6 +347,7 @@ interface FailureReport {
 // Worker side
 
 interface WorkerJob {
+  readonly target: string;
   readonly seed: number;
   readonly start: number;
   readonly cases: number;
@@ -339,10 +376,13 @@ async function workerMain(job: WorkerJob, post: (m: WorkerMessage) => void): Pro
   const map = planningMap(profile);
   const codes: Record<string, number> = {};
   let failures = 0, slowestMs = 0, slowest = -1, ran = 0;
-  const attempt = (c: FuzzCase): { ms: number; failure?: FailureReport } => {
+  const live = job.target !== "elf";
+  const attempt = (c: { index: number }): { ms: number; failure?: FailureReport } => {
     const t0 = performance.now();
     try {
-      const out = runCase(c, profile, map, job.inject);
+      const out = live
+        ? runLive(job.target, c.index, job)
+        : runCase(c as FuzzCase, profile, map, job.inject);
       for (const k of out.codes) codes[k] = (codes[k] ?? 0) + 1;
       return { ms: performance.now() - t0 };
     } catch (e) {
@@ -355,7 +395,7 @@ async function workerMain(job: WorkerJob, post: (m: WorkerMessage) => void): Pro
   };
   for (let i = job.start; i < job.start + job.cases && failures < MAX_FAILURES; i++) {
     Atomics.store(hb, 0, i);
-    const c = makeCase(job.seed, i);
+    const c = live ? { index: i } : makeCase(job.seed, i);
     let r = attempt(c);
     if (!r.failure && r.ms > job.budgetMs) {
       // One retry: a GC pause or a busy machine can stall any single case.
@@ -389,19 +429,20 @@ async function workerMain(job: WorkerJob, post: (m: WorkerMessage) => void): Pro
 // ---------------------------------------------------------------------------
 // Main side: options, watchdog, report
 
-const USAGE =
-  `Usage: deno task fuzz [--seed N] [--cases N] [--case I] [--budget-ms MS] [--hang-ms MS]
-  [--machine NAME] [--show-codes]
+const USAGE = `Usage: deno task fuzz [--target NAME[,NAME...]] [--seed N] [--cases N] [--case I]
+  [--budget-ms MS] [--hang-ms MS] [--machine NAME] [--show-codes]
 
+  --target NAMES  comma-separated, from: ${TARGETS.join(", ")} (default: all)
   --seed N        32-bit run seed (default: random, printed)
-  --cases N       number of cases (default 100000)
+  --cases N       number of cases per target (default 100000)
   --case I        run only case I of the seed and print its input as hex
   --budget-ms MS  time budget of one case (default 1000)
   --hang-ms MS    stop when no case finishes for this long (default 20000)
   --machine NAME  machine profile planned against (default rv64-virt)
   --show-codes    print how often each amp error code was seen
   --inject KIND:I self-test of the driver: make case I throw a TypeError (throw),
-                  spin forever (hang) or overrun the budget (slow); must fail`;
+                  spin forever (hang), overrun the budget (slow) or, in a live
+                  target, read outside the rings and pool (oob); must fail`;
 
 function intOption(v: string | undefined, name: string, dflt: number, max: number): number {
   if (v === undefined) return dflt;
@@ -450,11 +491,84 @@ async function runWorker(job: WorkerJob, hangMs: number) {
   return { result, failures };
 }
 
-function printCase(seed: number, index: number): void {
-  const c = makeCase(seed, index);
-  console.log(`  input: ${c.kind} from ${c.base}, ${c.how}, ${c.bytes.length} bytes`);
-  console.log(`  hex: ${toHex(c.bytes)}`);
-  console.log(`  reproduce: deno task fuzz --seed ${seed} --case ${index}`);
+function printCase(target: string, seed: number, index: number): void {
+  if (target === "elf") {
+    const c = makeCase(seed, index);
+    console.log(`  input: ${c.kind} from ${c.base}, ${c.how}, ${c.bytes.length} bytes`);
+    console.log(`  hex: ${toHex(c.bytes)}`);
+  } else {
+    const trace: string[] = [];
+    try {
+      runLive(target, index, { seed }, trace);
+    } catch {
+      // Reported by the run; here only the steps are wanted.
+    }
+    for (const line of trace) console.log(`  step: ${line}`);
+  }
+  console.log(`  reproduce: deno task fuzz --target ${target} --seed ${seed} --case ${index}`);
+}
+
+interface TargetRun {
+  target: string;
+  seed: number;
+  start: number;
+  cases: number;
+  budgetMs: number;
+  hangMs: number;
+  machine: string;
+  inject?: Injection;
+  showCodes: boolean;
+  only: boolean;
+}
+
+/** Run one target in a worker under the watchdog; print its line. Returns its failure count. */
+async function runTarget(o: TargetRun): Promise<number> {
+  if (o.only) printCase(o.target, o.seed, o.start);
+  const t0 = performance.now();
+  const job: WorkerJob = {
+    target: o.target,
+    seed: o.seed,
+    start: o.start,
+    cases: o.cases,
+    budgetMs: o.budgetMs,
+    machine: o.machine,
+    heartbeat: new SharedArrayBuffer(8),
+    ...(o.inject ? { inject: o.inject } : {}),
+  };
+  const { result, failures } = await runWorker(job, o.hangMs);
+  const secs = (performance.now() - t0) / 1000;
+
+  for (const f of failures) {
+    console.log(`FAIL ${o.target} case ${f.index} (${f.target}): ${f.reason}`);
+    printCase(o.target, o.seed, f.index);
+  }
+  if ("hung" in result) {
+    console.log(
+      `FAIL ${o.target} case ${result.hung}: no progress for ${o.hangMs} ms (hang), worker stopped`,
+    );
+    printCase(o.target, o.seed, result.hung);
+    console.log(`fuzz: ${o.target}: hang, 1 failure(s)`);
+    return failures.length + 1;
+  }
+  if ("crashed" in result) {
+    console.log(`FAIL ${o.target}: the fuzz worker crashed: ${result.crashed}`);
+    console.log(`fuzz: ${o.target}: crashed, 1 failure(s)`);
+    return failures.length + 1;
+  }
+  const { ran, codes, slowestMs, slowest } = result.done;
+  const distinct = Object.keys(codes).length;
+  const rejected = Object.values(codes).reduce((a, b) => a + b, 0);
+  console.log(
+    `fuzz: ${o.target}: ${ran} case(s) in ${secs.toFixed(1)} s (${Math.round(ran / secs)}/s), ` +
+      `${failures.length} failure(s); ${rejected} amp errors with ${distinct} distinct ` +
+      `target:code pairs; slowest case ${slowest} took ${slowestMs.toFixed(1)} ms`,
+  );
+  if (o.showCodes) {
+    for (const [k, n] of Object.entries(codes).sort((a, b) => b[1] - a[1])) {
+      console.log(`  ${String(n).padStart(8)}  ${k}`);
+    }
+  }
+  return failures.length;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -464,6 +578,7 @@ async function main(argv: string[]): Promise<number> {
     args,
     strict: true,
     options: {
+      target: { type: "string" },
       seed: { type: "string" },
       cases: { type: "string" },
       case: { type: "string" },
@@ -479,6 +594,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const targets = values.target === undefined ? [...TARGETS] : values.target.split(",");
+  for (const t of targets) {
+    if (!TARGETS.includes(t)) {
+      throw new Error(`unknown target "${t}" (targets: ${TARGETS.join(", ")})`);
+    }
+  }
   const seed = intOption(values.seed, "seed", (Math.random() * 0x1_0000_0000) >>> 0, 0xffff_ffff);
   const only = values.case === undefined
     ? undefined
@@ -490,56 +611,34 @@ async function main(argv: string[]): Promise<number> {
   const machine = values.machine ?? "rv64-virt";
   let inject: Injection | undefined;
   if (values.inject !== undefined) {
-    const m = /^(throw|hang|slow):(\d+)$/.exec(values.inject);
-    if (!m) throw new Error(`--inject must be throw:I, hang:I or slow:I, got "${values.inject}"`);
+    const m = /^(throw|hang|slow|oob):(\d+)$/.exec(values.inject);
+    if (!m) {
+      throw new Error(`--inject must be throw:I, hang:I, slow:I or oob:I, got "${values.inject}"`);
+    }
     inject = { kind: m[1] as Injection["kind"], index: Number(m[2]), budgetMs };
   }
 
   console.log(
-    `fuzz: seed ${seed}, ${cases} case(s) from ${start}, machine ${machine}, ` +
-      `budget ${budgetMs} ms/case, hang after ${hangMs} ms`,
+    `fuzz: seed ${seed}, ${cases} case(s) per target from ${start}, targets ${
+      targets.join(",")
+    }, machine ${machine}, budget ${budgetMs} ms/case, hang after ${hangMs} ms`,
   );
-  if (only !== undefined) printCase(seed, only);
-  const t0 = performance.now();
-  const job: WorkerJob = {
-    seed,
-    start,
-    cases,
-    budgetMs,
-    machine,
-    heartbeat: new SharedArrayBuffer(8),
-    ...(inject ? { inject } : {}),
-  };
-  const { result, failures } = await runWorker(job, hangMs);
-  const secs = (performance.now() - t0) / 1000;
-
-  for (const f of failures) {
-    console.log(`FAIL case ${f.index} (${f.target}): ${f.reason}`);
-    printCase(seed, f.index);
+  let failed = 0;
+  for (const target of targets) {
+    failed += await runTarget({
+      target,
+      seed,
+      start,
+      cases,
+      budgetMs,
+      hangMs,
+      machine,
+      showCodes: values["show-codes"] ?? false,
+      only: only !== undefined,
+      ...(inject ? { inject } : {}),
+    });
   }
-  if ("hung" in result) {
-    console.log(`FAIL case ${result.hung}: no progress for ${hangMs} ms (hang), worker stopped`);
-    printCase(seed, result.hung);
-    return 1;
-  }
-  if ("crashed" in result) {
-    console.log(`FAIL: the fuzz worker crashed: ${result.crashed}`);
-    return 1;
-  }
-  const { ran, codes, slowestMs, slowest } = result.done;
-  const distinct = Object.keys(codes).length;
-  const rejected = Object.values(codes).reduce((a, b) => a + b, 0);
-  console.log(
-    `fuzz: ${ran} case(s) in ${secs.toFixed(1)} s (${Math.round(ran / secs)}/s), ` +
-      `${failures.length} failure(s); ${rejected} amp errors with ${distinct} distinct ` +
-      `target:code pairs; slowest case ${slowest} took ${slowestMs.toFixed(1)} ms`,
-  );
-  if (values["show-codes"]) {
-    for (const [k, n] of Object.entries(codes).sort((a, b) => b[1] - a[1])) {
-      console.log(`  ${String(n).padStart(8)}  ${k}`);
-    }
-  }
-  return failures.length === 0 ? 0 : 1;
+  return failed === 0 ? 0 : 1;
 }
 
 if (new URL(import.meta.url).searchParams.has("worker")) {

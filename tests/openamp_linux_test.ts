@@ -121,6 +121,41 @@ Deno.test({
 });
 
 Deno.test({
+  name: "openamp-linux: the host verbs take --shm-name and --socket, as amp remote does",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const t = setup("names");
+    const remote = ampRemote(t, ["echo", "sample"], 3);
+    try {
+      await waitFor("the remote's socket", () => exists(t.socketPath));
+      const names = [
+        "--machine",
+        "openamp-linux",
+        "--shm-name",
+        t.shmName,
+        "--socket",
+        t.socketPath,
+      ];
+      const test = await amp(["rpmsg", "test", ...names, "--timeout", "30000"]);
+      assert.equal(test.code, 0, test.out);
+      assert.match(test.out, /PASS msg-test: 480 sent, 480 received, 0 errors/);
+      const ping = await amp(["rpmsg", "ping", ...names, "--timeout", "30000"]);
+      assert.match(ping.out, /PASS sample: 100 sent, 100 received, 0 errors/);
+      const dump = await amp(["vring", "dump", ...names]);
+      assert.equal(dump.code, 0, dump.out);
+      assert.match(dump.out, /vdev 0 at 0x14: id 7 \(rpmsg\)/);
+      // Another machine has no socket to rename: refused in one line.
+      const bad = await amp(["rpmsg", "ping", "--machine", "sim", "--socket", t.socketPath]);
+      assert.equal(bad.code, 1, bad.out);
+      assert.match(bad.out, /--socket: machine "sim" notifies by "poll-word", not a socket/);
+    } finally {
+      await cleanUp(t, remote);
+    }
+  },
+});
+
+Deno.test({
   name:
     "openamp-linux: amp rpmsg matrix finds a matrix daemon on the demo channel, like upstream's",
   sanitizeResources: false,

@@ -135,6 +135,7 @@ Deno.test("hostile device: malformed name-service messages are dropped with thei
   const badFlags = ns.slice();
   badFlags[36] = 7;
   t.inject(53, 40, badFlags, 512);
+  t.inject(53, 40, new Uint8Array(40), 512); // a zeroed buffer: an empty name at address 0
   t.inject(53, 40, encodeNs("svc", RPMSG_ADDR_ANY, 0), 512);
   t.inject(53, 40, ns, 512); // the one good message
   t.host.poll();
@@ -142,6 +143,7 @@ Deno.test("hostile device: malformed name-service messages are dropped with thei
   assert.equal(d.get("RPMSG_NS_BAD_LENGTH"), 2);
   assert.equal(d.get("RPMSG_NS_NAME_UNTERMINATED"), 1);
   assert.equal(d.get("RPMSG_NS_BAD_FLAGS"), 1);
+  assert.equal(d.get("RPMSG_NS_EMPTY_NAME"), 1);
   assert.equal(d.get("RPMSG_NS_BAD_ADDR"), 1);
   assert.equal(t.host.stats.nsCreate, 1);
   assert.deepEqual(t.binds, ["svc"]);

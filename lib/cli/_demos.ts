@@ -10,6 +10,7 @@ import { UsageError } from "../errors.ts";
 import type { DemoResult } from "../apps/channel.ts";
 import { type DemoIo, type RunDemoOptions, verdictLine } from "../demos/run.ts";
 import type { CommandContext, OptionSpecs } from "./_command.ts";
+import type { TargetOptions } from "./_target.ts";
 
 /**
  * Demo output for a command context: details only with --verbose, progress
@@ -69,6 +70,16 @@ export const DEMO_OPTIONS: OptionSpecs = {
     description: "Wait per reply and for the remote's services, ms (default 5000)",
   },
   json: { type: "boolean", description: "Print the result as JSON" },
+  "shm-name": {
+    type: "string",
+    valueName: "NAME",
+    description: "The machine's shm object under another name (openamp-linux; default openamp.shm)",
+  },
+  socket: {
+    type: "string",
+    valueName: "PATH",
+    description: "The notification socket (openamp-linux; default /tmp/openamp.event.0)",
+  },
   start: {
     type: "string",
     valueName: "CMD",
@@ -131,7 +142,7 @@ export function intOption(v: unknown, name: string, min = 1, max = 1e9): number 
 }
 
 /**
- * Target selection options (`--machine`, `--cpu`) from a context.
+ * Target selection options (`--machine`, `--cpu`, `--shm-name`, `--socket`) from a context.
  *
  * @example
  * ```ts
@@ -144,10 +155,12 @@ export function intOption(v: unknown, name: string, min = 1, max = 1e9): number 
  * assert(targetOptions(ctx).cpu === "1" && targetOptions(ctx).machine === undefined);
  * ```
  */
-export function targetOptions(ctx: CommandContext): { machine?: string; cpu?: string } {
-  const o: { machine?: string; cpu?: string } = {};
+export function targetOptions(ctx: CommandContext): TargetOptions {
+  const o: TargetOptions = {};
   if (typeof ctx.values.machine === "string") o.machine = ctx.values.machine;
   if (typeof ctx.values.cpu === "string") o.cpu = ctx.values.cpu;
+  if (typeof ctx.values["shm-name"] === "string") o.shmName = ctx.values["shm-name"];
+  if (typeof ctx.values.socket === "string") o.socketPath = ctx.values.socket;
   return o;
 }
 

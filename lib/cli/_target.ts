@@ -16,6 +16,7 @@ import {
 } from "../machine/mod.ts";
 import { type KernelPaths, listRpmsgControls } from "../kernel/rpmsg_char.ts";
 import { runProfilePath } from "../runtime/owner.ts";
+import { renameLinks } from "./remote.ts";
 import { isStale } from "../runtime/process.ts";
 import { type CpuEntry, defaultStateDir, StateFile } from "../runtime/registry.ts";
 
@@ -130,6 +131,29 @@ export interface Target {
  * ```
  */
 export async function findTarget(
+  options: TargetOptions & { stateDir?: string },
+): Promise<Target> {
+  const t = await findTargetAs(options);
+  if (options.shmName === undefined && options.socketPath === undefined) return t;
+  const names: { shmName?: string; socketPath?: string } = {};
+  if (options.shmName !== undefined) names.shmName = options.shmName;
+  if (options.socketPath !== undefined) names.socketPath = options.socketPath;
+  return { ...t, profile: renameLinks(t.profile, names) };
+}
+
+/** What selects the remote a verb talks to (`--machine`, `--cpu`, `--shm-name`, `--socket`). */
+export interface TargetOptions {
+  /** A machine name or profile path. */
+  machine?: string;
+  /** The cpu, as given. */
+  cpu?: string;
+  /** Another name for the machine's shm object (openamp-linux). */
+  shmName?: string;
+  /** Another notification socket (openamp-linux). */
+  socketPath?: string;
+}
+
+async function findTargetAs(
   options: { machine?: string; cpu?: string; stateDir?: string },
 ): Promise<Target> {
   const dir = options.stateDir ?? defaultStateDir();

@@ -34,7 +34,7 @@ export function formatUptime(seconds: number): string {
 export const statusCommand: Command = defineCommand({
   name: "status",
   summary: "Show every remote core amp runs: state, firmware, machine, uptime",
-  usage: "status [--json] [--prune]",
+  usage: "status [--json] [--prune] [--machine NAME]",
   description:
     "For each core, the state its platform reports now (asked from the owning `amp load`:\n" +
     "the SBI's hart state on qemu-rv64, the kernel's on remoteproc machines), else the last\n" +
@@ -43,12 +43,19 @@ export const statusCommand: Command = defineCommand({
   options: {
     json: { type: "boolean", description: "Print the entries as JSON" },
     prune: { type: "boolean", description: "Remove stale entries and release their leftovers" },
+    machine: {
+      type: "string",
+      short: "m",
+      valueName: "NAME",
+      description: "Only the cores of this machine (its name as listed)",
+    },
   },
   async run(ctx) {
-    const entries = await statusReport({
+    const machine = typeof ctx.values.machine === "string" ? ctx.values.machine : undefined;
+    const entries = (await statusReport({
       prune: ctx.values.prune === true,
       onStale: (l) => ctx.err(l),
-    });
+    })).filter((e) => machine === undefined || e.machine === machine);
     const now = Date.now();
     const rows = await Promise.all(entries.map(async (e) => {
       const up = (now - Date.parse(e.startedAt)) / 1000;

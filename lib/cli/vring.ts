@@ -11,6 +11,7 @@ import { dumpVdev, formatVdevDump } from "../diag/vring_dump.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { mapLiveMachine } from "./_live.ts";
 import { findTarget } from "./_target.ts";
+import { DEMO_OPTIONS, targetOptions } from "./_demos.ts";
 
 /** Entries listed per ring when `--last` is not given. */
 export const DEFAULT_LAST = 8;
@@ -49,6 +50,8 @@ export const vringCommand: Command = defineCommand({
       description: `Entries listed per ring (default ${DEFAULT_LAST})`,
     },
     json: { type: "boolean", description: "Print the dump as JSON" },
+    "shm-name": DEMO_OPTIONS["shm-name"]!,
+    socket: DEMO_OPTIONS.socket!,
   },
   args: { min: 1, max: 1, names: "dump" },
   async run(ctx) {
@@ -68,10 +71,7 @@ export const vringCommand: Command = defineCommand({
       }
       last = Number(lastArg);
     }
-    const o: { machine?: string; cpu?: string } = {};
-    if (typeof ctx.values.machine === "string") o.machine = ctx.values.machine;
-    if (typeof ctx.values.cpu === "string") o.cpu = ctx.values.cpu;
-    const { profile } = await findTarget(o);
+    const { profile } = await findTarget(targetOptions(ctx));
     const map = await mapLiveMachine(profile);
     try {
       const d = dumpVdev(map, profile, { last });

@@ -22,9 +22,8 @@ import type { DemoApp, MachineProfile } from "../machine/types.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import { lastLines, readConsoleLog, typeLine } from "../runtime/console.ts";
-import { isStale } from "../runtime/process.ts";
 import { sessionLock } from "../runtime/locks.ts";
-import type { CpuEntry } from "../runtime/registry.ts";
+import { type CpuEntry, whyStopped } from "../runtime/registry.ts";
 import { waitUntil } from "../util/wait.ts";
 
 /** The demos by name. */
@@ -99,7 +98,10 @@ export interface RunDemoOptions {
   start?: string;
   /** Never type a command, even when the console offers the demo's (`--no-start`). */
   noStart?: boolean;
-  /** Where the host-session lock lives (default: the state directory). */
+  /**
+   * The state directory: where the host-session lock lives and where the
+   * owner's record of a stop is read (default: `$AMP_STATE_DIR`, see `defaultStateDir`).
+   */
   lockDir?: string;
 }
 
@@ -204,22 +206,23 @@ function consoleStarter(entry: CpuEntry, command: string, explicit: boolean): Ap
 }
 
 /**
- * A check that throws once the owner of `entry` is gone (looked at every
- * 250 ms at most), so waits end with the reason instead of a timeout.
+ * A check that throws once the remote of `entry` stopped (looked at every
+ * 250 ms at most): the owner's record of why (the simulated remote's or
+ * QEMU's exit, `amp stop`, a reload) or that the owner is gone, so waits end
+ * with the reason instead of a timeout.
  */
-function ownerCheck(entry: CpuEntry | undefined): (() => void) | undefined {
+function ownerCheck(
+  entry: CpuEntry | undefined,
+  stateDir?: string,
+): ((force?: boolean) => void) | undefined {
   if (!entry) return undefined;
   let next = 0;
-  return () => {
+  return (force = false) => {
     const now = performance.now();
-    if (now < next) return;
+    if (now < next && !force) return;
     next = now + 250;
-    if (isStale(entry)) {
-      throw new AmpError(
-        "REMOTE_GONE",
-        `The remote stopped: amp process ${entry.pid}, which ran cpu ${entry.cpu} of machine "${entry.machine}", is gone`,
-      );
-    }
+    const why = whyStopped(entry, stateDir === undefined ? {} : { dir: stateDir });
+    if (why !== undefined) throw new AmpError("REMOTE_GONE", why);
   };
 }
 
@@ -290,7 +293,14 @@ export async function openDemoSession(
 ): Promise<HostSession> {
   const starter = demoStarter(name, profile, options);
   const fwTable = hexBytes(options.entry?.rscTable);
-  const check = ownerCheck(options.entry);
+  const owner = ownerCheck(options.entry, options.lockDir);
+  let session: HostSession | undefined;
+  // The owner's record first (it names the cause), then the vdev status in shared memory.
+  const check = (force = false) => {
+    owner?.(force);
+    const reset = session?.remoteReset();
+    if (reset !== undefined) throw new AmpError("REMOTE_RESET", `The remote ${reset}`);
+  };
   // One host session per remote: a second one is refused at once, naming the first.
   const lock = await sessionLock(
     profile,
@@ -298,15 +308,16 @@ export async function openDemoSession(
     options.lockDir,
   );
   try {
-    return await openRemoteSession(profile, {
+    session = await openRemoteSession(profile, {
       timeoutMs: options.timeoutMs ?? 5000,
       ...(options.log ? { log: options.log } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(starter ? { starter } : {}),
       ...(fwTable ? { firmwareTable: fwTable } : {}),
-      ...(check ? { check } : {}),
+      check,
       onClose: () => lock.release(),
     });
+    return session;
   } catch (e) {
     lock.release();
     throw e;
@@ -438,7 +449,7 @@ export async function runDemo(
           region.atomicStoreU32(base + SHM_CONTROL, SHMEM_NOT_STARTED);
           io.detail(`starting ${starter.what}`);
           await starter.start();
-          const check = ownerCheck(options.entry);
+          const check = ownerCheck(options.entry, options.lockDir);
           const ok = await waitUntil(() => {
             check?.();
             return region.atomicLoadU32(base + SHM_CONTROL) === 0;

@@ -25,9 +25,11 @@ export interface RpmsgChannelOptions {
   queueLimit?: number;
   /**
    * Called while `recv` waits (about every 100 ms): throw to end the wait with
-   * a reason (e.g. "the remote core stopped").
+   * a reason (e.g. "the remote core stopped"). Also called with `force` true
+   * when a send fails, so a remote that went away is named as the cause
+   * rather than its symptom (a withdrawn service, a broken ring).
    */
-  check?: () => void;
+  check?: (force?: boolean) => void;
 }
 
 /**
@@ -58,7 +60,7 @@ export class RpmsgChannel implements Channel {
   readonly #limit: number;
   #dropped = 0;
   readonly #signal: AbortSignal | undefined;
-  readonly #check: (() => void) | undefined;
+  readonly #check: ((force?: boolean) => void) | undefined;
 
   /** @internal use {@linkcode HostSession.channel} */
   constructor(device: RpmsgDevice, name: string, options: RpmsgChannelOptions = {}) {
@@ -95,7 +97,12 @@ export class RpmsgChannel implements Channel {
 
   /** Send one message (waits for a free TX buffer up to 15 s). */
   async send(data: Uint8Array): Promise<void> {
-    await this.endpoint.send(data, this.#signal ? { signal: this.#signal } : {});
+    try {
+      await this.endpoint.send(data, this.#signal ? { signal: this.#signal } : {});
+    } catch (e) {
+      this.#check?.(true);
+      throw e;
+    }
   }
 
   /**

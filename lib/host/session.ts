@@ -466,6 +466,26 @@ export class HostSession {
     v.setDriverOk();
   }
 
+  /**
+   * Why the remote's side of this open session is gone, read from shared
+   * memory, or undefined: the vdev status lost DRIVER_OK (the remote reset
+   * the device: it restarted, was reloaded or stopped). One status read; for
+   * a wait's check, so it ends with this reason instead of a timeout.
+   */
+  remoteReset(): string | undefined {
+    const v = this.#vdevAccess;
+    if (this.#closed || !v || this.#okAt === 0) return undefined;
+    // Early rewrites are the guard's business (a remote still copying its table).
+    if (this.#device!.stats.rxMessages === 0 && performance.now() - this.#okAt <= GUARD_MS) {
+      return undefined;
+    }
+    const status = v.status();
+    if (!v.driverOk()) {
+      return `reset its vdev during the session (status ${hex(status)}, DRIVER_OK gone)`;
+    }
+    return undefined;
+  }
+
   // --------------------------------------------------------------- services
 
   #checkOpen(): void {

@@ -96,3 +96,20 @@ Deno.test("host session: the live table gets the vring addresses, gfeatures = ac
   await s.close();
   assert.equal(live.u8(v + 24), 0); // closing resets the vdev
 });
+
+Deno.test("host session: remoteReset names a vdev reset made by the remote during the session", async () => {
+  const { SharedVdev } = await import("../virtio/vdev.ts");
+  await using t = await simTestSetup({ services: [echoService()] });
+  const s = await HostSession.open(t.profile, { memory: t.memory, timeoutMs: 10_000 });
+  const ch = await s.channel("rpmsg-openamp-demo-channel");
+  await ch.send(Uint8Array.of(7));
+  assert.deepEqual(await ch.recv(10_000), Uint8Array.of(7));
+  assert.equal(s.remoteReset(), undefined);
+  // The remote clears the status, as a restarted or reloaded remote does.
+  const { pa, size } = t.profile.layout.rscTable;
+  const region = t.memory.get(pa, size);
+  new SharedVdev(region, pa + region.u32(pa + 16)).reset();
+  assert.match(s.remoteReset() ?? "", /^reset its vdev during the session \(status 0x0/);
+  await s.close();
+  assert.equal(s.remoteReset(), undefined);
+});

@@ -17,10 +17,12 @@
  */
 
 export {
+  type AccessObserver,
   heapRegion,
   hex,
   MemoryRegion,
   type MemoryRegionOptions,
+  observeAccesses,
   type ReleaseFn,
 } from "./region.ts";
 export { MemoryMap } from "./memory_map.ts";

@@ -50,6 +50,47 @@ export interface MemoryRegionOptions {
 }
 
 const MAX_ADDR = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Sees every access made through a region's accessors, before it is checked:
+ * the region, the physical address, the length and whether it writes. Views
+ * handed out by `bytes`/`dataView` are reported once, as the range they cover.
+ */
+export type AccessObserver = (
+  region: MemoryRegion,
+  pa: number,
+  len: number,
+  write: boolean,
+) => void;
+
+let observer: AccessObserver | null = null;
+
+/**
+ * Fuzz mode of the memory layer: install `o` (or `null` to remove it) as the
+ * observer of every region access in this thread, and return the previous
+ * one. With no observer (the default) the cost is one comparison per access.
+ * The fuzz driver (`tests/fuzz.ts`) uses it to fail a run on any access
+ * outside the regions a component was given.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { heapRegion, observeAccesses } from "./region.ts";
+ * const r = heapRegion(0x1000, 0x100);
+ * const seen: string[] = [];
+ * const prev = observeAccesses((_r, pa, len, w) => seen.push(`${w ? "w" : "r"} ${pa}+${len}`));
+ * r.setU32(0x1010, 1);
+ * r.u8(0x1010);
+ * assert.throws(() => r.u32(0x10fe)); // out of bounds: observed, then refused
+ * observeAccesses(prev);
+ * assert.deepEqual(seen, ["w 4112+4", "r 4112+1", "r 4350+4"]);
+ * ```
+ */
+export function observeAccesses(o: AccessObserver | null): AccessObserver | null {
+  const prev = observer;
+  observer = o;
+  return prev;
+}
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 interface State {
@@ -175,11 +216,13 @@ export class MemoryRegion {
   }
 
   #at(pa: number, len: number): number {
+    if (observer !== null) observer(this, pa, len, false);
     return this.#off + this.offsetOf(pa, len);
   }
 
   /** Like `#at` for writes: also refuses read-only regions. */
   #wat(pa: number, len: number): number {
+    if (observer !== null) observer(this, pa, len, true);
     if (this.readOnly && !this.#s.closed) {
       throw new AmpError(
         "MEM_READ_ONLY",

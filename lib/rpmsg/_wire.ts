@@ -153,8 +153,9 @@ export function encodeNs(name: string, addr: number, flags: number): Uint8Array 
 /**
  * Decode a name-service message from an untrusted payload. Throws RpmsgError
  * `RPMSG_NS_BAD_LENGTH` (length != 40), `RPMSG_NS_NAME_UNTERMINATED` (no NUL
- * in the 32 name bytes), `RPMSG_NS_BAD_FLAGS` (flags not 0/1), or
- * `RPMSG_NS_BAD_ADDR` (addr = ANY).
+ * in the 32 name bytes), `RPMSG_NS_EMPTY_NAME` (a name of no bytes: no host
+ * could ask for it, it would only take a slot), `RPMSG_NS_BAD_FLAGS` (flags
+ * not 0/1), or `RPMSG_NS_BAD_ADDR` (addr = ANY).
  *
  * @example
  * ```ts
@@ -181,6 +182,9 @@ export function decodeNs(payload: Uint8Array): NsMessage {
       "RPMSG_NS_NAME_UNTERMINATED",
       `Name-service name has no NUL within its ${RPMSG_NAME_SIZE} bytes`,
     );
+  }
+  if (nul === 0) {
+    throw new RpmsgError("RPMSG_NS_EMPTY_NAME", `Name-service message with an empty name`);
   }
   const dv = new DataView(copy.buffer);
   const addr = dv.getUint32(32, true);

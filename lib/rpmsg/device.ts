@@ -71,7 +71,8 @@ class TxBuf implements RpmsgTxBuffer {
  * Drop reasons counted in `stats.drops` (and per endpoint where one is known)
  * and logged at most once a second per reason: `RPMSG_BAD_USED_LEN`,
  * `RPMSG_SHORT_BUFFER`, `RPMSG_BAD_HDR_LEN`, `RPMSG_UNKNOWN_DST`,
- * `RPMSG_NS_BAD_LENGTH`, `RPMSG_NS_NAME_UNTERMINATED`, `RPMSG_NS_BAD_FLAGS`,
+ * `RPMSG_NS_BAD_LENGTH`, `RPMSG_NS_NAME_UNTERMINATED`, `RPMSG_NS_EMPTY_NAME`,
+ * `RPMSG_NS_BAD_FLAGS`,
  * `RPMSG_NS_BAD_ADDR`, `RPMSG_NS_TOO_MANY_SERVICES`, `RPMSG_DESC_OUTSIDE_POOL`,
  * `RPMSG_DESC_BAD_FLAGS`, `RPMSG_DESC_CHAIN`, `RPMSG_CALLBACK_ERROR`.
  *

@@ -143,6 +143,7 @@ export async function runOwner(o: OwnerOptions): Promise<number> {
   };
   const reloads: Reload[] = [];
   let code = 0;
+  let endReason: string | undefined; // recorded for host sessions when the cpu is released
   let started = false;
   try {
     await Deno.writeTextFile(savedProfile, JSON.stringify(profile, null, 2) + "\n", {
@@ -273,7 +274,7 @@ export async function runOwner(o: OwnerOptions): Promise<number> {
         state: core.state,
         platform: await backend.state(cpu).catch((e) => `unknown (${(e as Error).message})`),
       }),
-      stop: (from) => stopAsked?.(`stop requested by amp process ${from}`),
+      stop: (from) => stopAsked?.(`stopped by amp process ${from} (amp stop)`),
       reload: (path, from) =>
         new Promise((answer) => {
           reloads.push({ path, from, answer });
@@ -300,9 +301,10 @@ export async function runOwner(o: OwnerOptions): Promise<number> {
     o.onRunning?.();
 
     let why: string;
+    let ended: Promise<string> | undefined;
     for (;;) {
       const watch = new AbortController();
-      const ended = core.state === "running" ? backend.ended?.(cpu) : undefined;
+      ended = core.state === "running" ? backend.ended?.(cpu) : undefined;
       why = await Promise.race([
         o.until,
         stopRequest,
@@ -315,13 +317,20 @@ export async function runOwner(o: OwnerOptions): Promise<number> {
       if (why !== RELOAD) break;
       for (let r = reloads.shift(); r; r = reloads.shift()) r.answer(await reload(r.path, r.from));
     }
+    if (why.startsWith("crash:") && ended) {
+      // The platform's poll may see a dead process first: its exit status says more.
+      const exit = await Promise.race([ended, sleep(300).then(() => undefined)]);
+      if (exit !== undefined) why = `crash:${exit}`;
+    }
     if (why.startsWith("crash:")) {
-      out(`Remote cpu ${cpu} stopped unexpectedly: ${why.slice(6)}`);
-      await run.update("crashed");
+      endReason = why.slice(6);
+      out(`Remote cpu ${cpu} stopped unexpectedly: ${endReason}`);
+      await run.update("crashed", { reason: endReason });
       code = 1;
     } else {
+      endReason = /^SIG[A-Z]+$/.test(why) ? `amp load got ${why}` : why;
       detail(`Stopping remote cpu ${cpu} (${why})`);
-      await run.update("stopping");
+      await run.update("stopping", { reason: endReason });
     }
   } finally {
     for (const r of reloads.splice(0)) {
@@ -337,7 +346,7 @@ export async function runOwner(o: OwnerOptions): Promise<number> {
       if (code === 0 && started) out(`Remote cpu ${cpu} stopped; everything released.`);
     } finally {
       await Deno.remove(savedProfile).catch(() => {});
-      await run.release();
+      await run.release(endReason);
     }
   }
   return code;

@@ -65,6 +65,22 @@ export interface CpuEntry {
   children?: ChildRecord[];
   /** Files the owner created (RAM files, sockets, temporary directories); removed when stale. */
   files?: string[];
+  /** Why the remote stopped or is stopping (state `crashed` or `stopping`), as the owner saw it. */
+  reason?: string;
+}
+
+/** How a run ended, as its owner recorded it when it released the cpu. */
+export interface EndRecord {
+  /** Remote cpu number. */
+  cpu: number;
+  /** Machine profile name. */
+  machine: string;
+  /** The owner's pid. */
+  pid: number;
+  /** Why it ended (e.g. "the simulated remote exited (code 137)"). */
+  reason: string;
+  /** ISO time. */
+  at: string;
 }
 
 /** The whole file. */
@@ -73,7 +89,12 @@ export interface RuntimeState {
   version: 1;
   /** One entry per owned cpu. */
   entries: CpuEntry[];
+  /** The last runs that ended, newest last (at most {@linkcode MAX_END_RECORDS}), for "say why". */
+  ended?: EndRecord[];
 }
+
+/** How many {@linkcode EndRecord}s the state file keeps. */
+export const MAX_END_RECORDS = 16;
 
 /** Options shared by the state-file functions. */
 export interface StateFileOptions {
@@ -109,6 +130,39 @@ export function defaultStateDir(
   return `/tmp/amp-${uid ?? "user"}`;
 }
 
+function isEndRecord(v: unknown): v is EndRecord {
+  if (typeof v !== "object" || v === null) return false;
+  const e = v as Record<string, unknown>;
+  const int = (x: unknown) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+  return int(e.cpu) && int(e.pid) && typeof e.machine === "string" &&
+    typeof e.reason === "string" && e.reason.length < 4096 && typeof e.at === "string";
+}
+
+/** Parse and validate the state file's text. */
+function parseState(path: string, text: string): RuntimeState {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(
+      "STATE_FILE_CORRUPT",
+      `State file ${path} is not valid JSON (${(e as Error).message}); delete it`,
+      { cause: e },
+    );
+  }
+  const o = json as { version?: unknown; entries?: unknown; ended?: unknown };
+  if (typeof json !== "object" || json === null || o.version !== 1 || !Array.isArray(o.entries)) {
+    throw new ConfigError(
+      "STATE_FILE_CORRUPT",
+      `State file ${path} does not have the expected {version: 1, entries: [...]} shape; delete it`,
+    );
+  }
+  // Entries that do not have the expected shape are dropped.
+  const state: RuntimeState = { version: 1, entries: o.entries.filter(isEntry).map(cleanEntry) };
+  if (Array.isArray(o.ended)) state.ended = o.ended.filter(isEndRecord).slice(-MAX_END_RECORDS);
+  return state;
+}
+
 function isEntry(v: unknown): v is CpuEntry {
   if (typeof v !== "object" || v === null) return false;
   const e = v as Record<string, unknown>;
@@ -125,6 +179,7 @@ function cleanEntry(e: CpuEntry): CpuEntry {
   const strs = (v: unknown) => Array.isArray(v) && v.length <= 256 && v.every(str);
   if (e.control !== undefined && !str(e.control)) delete e.control;
   if (e.consoleLog !== undefined && !str(e.consoleLog)) delete e.consoleLog;
+  if (e.reason !== undefined && !str(e.reason)) delete e.reason;
   if (e.shell !== undefined && !strs(e.shell)) delete e.shell;
   if (e.files !== undefined && !strs(e.files)) delete e.files;
   if (
@@ -219,25 +274,21 @@ export class StateFile {
         { cause: e },
       );
     }
-    let json: unknown;
+    return parseState(this.path, text);
+  }
+
+  /**
+   * {@linkcode read} without awaiting, for checks made inside a polling loop.
+   * Any problem (missing, too large, corrupt) reads as no entries.
+   */
+  readSync(): RuntimeState {
     try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new ConfigError(
-        "STATE_FILE_CORRUPT",
-        `State file ${this.path} is not valid JSON (${(e as Error).message}); delete it`,
-        { cause: e },
-      );
+      const st = Deno.statSync(this.path);
+      if (!st.isFile || st.size > MAX_STATE_BYTES) return { version: 1, entries: [] };
+      return parseState(this.path, Deno.readTextFileSync(this.path));
+    } catch {
+      return { version: 1, entries: [] };
     }
-    const o = json as { version?: unknown; entries?: unknown };
-    if (typeof json !== "object" || json === null || o.version !== 1 || !Array.isArray(o.entries)) {
-      throw new ConfigError(
-        "STATE_FILE_CORRUPT",
-        `State file ${this.path} does not have the expected {version: 1, entries: [...]} shape; delete it`,
-      );
-    }
-    // Entries that do not have the expected shape are dropped.
-    return { version: 1, entries: o.entries.filter(isEntry).map(cleanEntry) };
   }
 
   async #write(state: RuntimeState): Promise<void> {
@@ -328,7 +379,10 @@ export interface RunInfo {
 
 /** What else {@linkcode RunRecord.update} may change. */
 export type RunChanges = Partial<
-  Pick<CpuEntry, "firmware" | "shell" | "rscTable" | "children" | "files" | "consoleLog">
+  Pick<
+    CpuEntry,
+    "firmware" | "shell" | "rscTable" | "children" | "files" | "consoleLog" | "reason"
+  >
 >;
 
 /** A recorded run owned by this process. */
@@ -337,8 +391,11 @@ export interface RunRecord {
   readonly entry: CpuEntry;
   /** Record a new lifecycle state (and other changes). */
   update(state: string, changes?: RunChanges): Promise<void>;
-  /** Remove the entry (only if this process still owns it). A second call is harmless. */
-  release(): Promise<void>;
+  /**
+   * Remove the entry (only if this process still owns it), recording `reason`
+   * (why the run ended) for host sessions still attached. A second call is harmless.
+   */
+  release(reason?: string): Promise<void>;
 }
 
 /**
@@ -423,11 +480,21 @@ export async function registerRun(
         s.entries.push({ ...entry });
       });
     },
-    async release() {
+    async release(reason?: string) {
       if (released) return;
       released = true;
       await sf.update((s) => {
         s.entries = s.entries.filter((e) => !mine(e));
+        if (reason !== undefined) {
+          const rec: EndRecord = {
+            cpu: entry.cpu,
+            machine: entry.machine,
+            pid: Deno.pid,
+            reason,
+            at: new Date().toISOString(),
+          };
+          s.ended = [...(s.ended ?? []), rec].slice(-MAX_END_RECORDS);
+        }
       });
     },
   };
@@ -550,4 +617,60 @@ export async function liveEntries(
     !isStale(e) && (options.cpu === undefined || e.cpu === options.cpu) &&
     (options.machine === undefined || e.machine === options.machine)
   );
+}
+
+/**
+ * Why the remote of `entry` no longer serves a host session, or `undefined`
+ * while it runs: the owner's record (state `crashed`, `stopping` or
+ * `reloading`, with its reason), the reason it recorded when it released the
+ * cpu, or that the owner process is gone. Synchronous and cheap (one small
+ * file read), for a check made while a host session waits.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { registerRun, whyStopped } from "./registry.ts";
+ * const dir = await Deno.makeTempDir();
+ * const run = await registerRun({ cpu: 1, machine: "sim", firmware: "fw", state: "running" }, { dir });
+ * const entry = { ...run.entry };
+ * assert(whyStopped(entry, { dir }) === undefined);
+ * await run.update("crashed", { reason: "the simulated remote exited (code 137)" });
+ * assert(whyStopped(entry, { dir })?.includes("exited (code 137)"));
+ * await run.release("the simulated remote exited (code 137)");
+ * assert(whyStopped(entry, { dir })?.includes("exited (code 137)"));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function whyStopped(entry: CpuEntry, options: StateFileOptions = {}): string | undefined {
+  const owner =
+    `amp process ${entry.pid}, which ran cpu ${entry.cpu} of machine "${entry.machine}"`;
+  const sf = new StateFile(options);
+  let known: boolean; // the state file is there: an entry missing from it was released
+  try {
+    known = Deno.statSync(sf.path).isFile;
+  } catch {
+    known = false;
+  }
+  const state = sf.readSync();
+  const same = (e: { cpu: number; machine: string; pid: number }) =>
+    e.cpu === entry.cpu && e.machine === entry.machine && e.pid === entry.pid;
+  const cur = state.entries.find(same);
+  if (cur && !isStale(cur)) {
+    const why = cur.reason ? `: ${cur.reason}` : "";
+    const owner = `owner: amp process ${entry.pid}, cpu ${entry.cpu} of machine "${entry.machine}"`;
+    if (cur.state === "crashed") return `The remote stopped${why || " (crashed)"} (${owner})`;
+    if (cur.state === "stopping") return `The remote is being stopped${why} (${owner})`;
+    if (cur.state === "reloading") {
+      return `The remote is being given new firmware (amp load --reload; ${owner})`;
+    }
+    return undefined;
+  }
+  const rec = (state.ended ?? []).findLast(same);
+  if (rec) {
+    return `The remote stopped: ${rec.reason} (owner: amp process ${entry.pid}, cpu ${entry.cpu} ` +
+      `of machine "${entry.machine}")`;
+  }
+  if (isStale(entry)) return `The remote stopped: ${owner}, is gone`;
+  if (!cur && known) return `The remote stopped: ${owner}, released it`;
+  return undefined;
 }

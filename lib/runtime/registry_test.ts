@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { AmpError, ConfigError, TimeoutError } from "../errors.ts";
 import { isStale, processInfo } from "./process.ts";
-import { defaultStateDir, registerRun, releaseStale, StateFile, statusReport } from "./registry.ts";
+import {
+  defaultStateDir,
+  MAX_END_RECORDS,
+  registerRun,
+  releaseStale,
+  StateFile,
+  statusReport,
+  whyStopped,
+} from "./registry.ts";
 
 import { deadPid, entry, startScript, withDir } from "./_testing.ts";
 
@@ -261,5 +269,40 @@ Deno.test("a stale owner's leftovers are released: its child killed, its files r
       other.kill("SIGKILL");
       await other.status;
     }
+  });
+});
+
+Deno.test("whyStopped: the owner's record of a crash, a stop, a reload; a dead owner; a missing file", async () => {
+  await withDir(async (dir) => {
+    // No state file (another directory): only a dead owner can be told.
+    const e0 = entry({ pid: Deno.pid, startedAt: new Date().toISOString() });
+    assert.equal(whyStopped(e0, { dir }), undefined);
+    const dead = await deadPid();
+    assert.match(whyStopped(entry({ pid: dead }), { dir })!, /amp process \d+, .* is gone/);
+
+    const run = await registerRun({ cpu: 1, machine: "sim", firmware: "x", state: "running" }, {
+      dir,
+    });
+    const e = { ...run.entry };
+    assert.equal(whyStopped(e, { dir }), undefined);
+    await run.update("reloading");
+    assert.match(whyStopped(e, { dir })!, /being given new firmware/);
+    await run.update("stopping", { reason: "stopped by amp process 7 (amp stop)" });
+    assert.match(whyStopped(e, { dir })!, /^The remote is being stopped: stopped by amp process 7/);
+    await run.update("crashed", { reason: "QEMU (pid 9) was killed by SIGKILL" });
+    assert.match(
+      whyStopped(e, { dir })!,
+      /^The remote stopped: QEMU \(pid 9\) was killed by SIGKILL/,
+    );
+    await run.release("QEMU (pid 9) was killed by SIGKILL");
+    assert.match(whyStopped(e, { dir })!, /^The remote stopped: QEMU \(pid 9\) was killed/);
+    // The records are bounded and survive other writers.
+    for (let i = 0; i < MAX_END_RECORDS + 5; i++) {
+      const r = await registerRun({ cpu: 2, machine: "sim", firmware: "x" }, { dir });
+      await r.release(`run ${i}`);
+    }
+    const st = await new StateFile({ dir }).read();
+    assert.equal(st.ended?.length, MAX_END_RECORDS);
+    assert.equal(st.ended?.at(-1)?.reason, `run ${MAX_END_RECORDS + 4}`);
   });
 });
