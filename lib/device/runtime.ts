@@ -220,6 +220,15 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
         device.createEndpoint({
           name: svc.name,
           onMessage: (data, src, ep) => {
+            // An echo goes straight from the receive buffer into a send
+            // buffer when nothing waits before it (no allocation); otherwise
+            // it is copied out and queued behind the others.
+            if (svc.echoes?.(data)) {
+              if (pending.length === 0 && device.trySend(ep, data, src)) return;
+              pending.push({ ep, dst: src, data: data.slice() });
+              flush();
+              return;
+            }
             for (const r of svc.handle(data)) pending.push({ ep, dst: src, data: r });
             flush();
             if (svc.stopped) {
@@ -368,15 +377,17 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
 }
 
 /**
- * Wait until `check()` holds: 1 ms steps for the first ~50 ms, then 5 ms up to
- * ~1 s, then 20 ms (the firmware's idle policy, coarser). False when aborted.
+ * Wait until `check()` holds: 1 ms steps for the first ~200 ms, then 2 ms up
+ * to ~1 s, then 5 ms (a host that starts a session is seen within a few ms;
+ * an idle remote wakes up 200 times a second, a few µs each). False when
+ * aborted.
  */
 async function idleUntil(check: () => boolean, signal: AbortSignal): Promise<boolean> {
   let idle = 0;
   while (!signal.aborted) {
     if (check()) return true;
     idle++;
-    await sleep(idle < 50 ? 1 : idle < 240 ? 5 : 20);
+    await sleep(idle < 200 ? 1 : idle < 600 ? 2 : 5);
   }
   return false;
 }
