@@ -89,6 +89,7 @@ Deno.test({
       assert.ok(x.latencyUs.min <= x.latencyUs.p50 && x.latencyUs.p50 <= x.latencyUs.max);
       assert.equal(x.histogram.reduce((a: number, b: { count: number }) => a + b.count, 0), 500);
       assert.equal(typeof r.limit.roundTripsPerS, "number");
+      assert.ok(r.limit.count > 0 && r.limit.count <= 20_000);
       assert.deepEqual(Object.keys(r.limit.latencyUs).sort(), Object.keys(x.latencyUs).sort());
 
       // --no-limit leaves the limit out; a short --duration still runs.

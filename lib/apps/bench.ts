@@ -355,6 +355,8 @@ export async function runBench(ch: BenchChannel, options: BenchOptions): Promise
 export interface RawLimit {
   /** What was measured. */
   what: string;
+  /** Round trips done. */
+  count: number;
   /** Round trips per second. */
   roundTripsPerS: number;
   /** Round-trip latency. */
@@ -383,20 +385,29 @@ self.onmessage = (e) => {
 `;
 
 /**
- * The raw limit of two cores talking through memory: `n` round trips of one
- * 32-bit word between this thread and a worker thread that spins on it, the
- * host side polling as amp's waits do (spin, then `sched_yield`, then an
- * event-loop turn). What no protocol over the same shared memory can beat.
+ * The raw limit of two cores talking through memory: up to `n` round trips
+ * of one 32-bit word between this thread and a worker thread that spins on
+ * it, for at most `maxMs` (a loaded machine gets fewer round trips, not a
+ * longer run), the host side polling as amp's waits do (spin, then
+ * `sched_yield`, then an event-loop turn). What no protocol over the same
+ * shared memory can beat. TimeoutError when one round trip takes longer
+ * than `timeoutMs` (the thread does not answer).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { rawPingPong } from "./bench.ts";
  * const r = await rawPingPong(200);
+ * assert(r.count > 0 && r.count <= 200);
  * assert(r.roundTripsPerS > 0 && r.latencyUs.min <= r.latencyUs.max);
  * ```
  */
-export async function rawPingPong(n: number, timeoutMs = 10_000): Promise<RawLimit> {
+export async function rawPingPong(
+  n: number,
+  options: { maxMs?: number; timeoutMs?: number } = {},
+): Promise<RawLimit> {
+  const maxMs = options.maxMs ?? 1000;
+  const timeoutMs = options.timeoutMs ?? 10_000;
   const sab = new SharedArrayBuffer(8);
   const w = new Int32Array(sab);
   const url = URL.createObjectURL(new Blob([RAW_PEER], { type: "text/javascript" }));
@@ -412,26 +423,30 @@ export async function rawPingPong(n: number, timeoutMs = 10_000): Promise<RawLim
     worker.postMessage(sab);
     await ready;
     const samples = new Samples(n);
-    const end = performance.now() + timeoutMs;
     const t0 = performance.now();
+    const stopAt = t0 + maxMs;
+    let done = 0;
     for (let i = 1; i <= n; i++) {
       const a = performance.now();
+      if (a > stopAt && done > 0) break;
       Atomics.store(w, 0, i);
       let spins = 0;
       while (Atomics.load(w, 1) !== i) {
         if ((++spins & 0xff) !== 0) continue;
         if ((spins & 0x3fff) !== 0 && yieldThread()) continue;
-        if (performance.now() > end) {
+        if (performance.now() - a > timeoutMs) {
           throw new TimeoutError("waiting for the raw ping-pong thread", timeoutMs);
         }
         await yieldTurn();
       }
       samples.push(performance.now() - a);
+      done++;
     }
     const ms = performance.now() - t0;
     return {
       what: "raw polled u32 ping-pong between two threads",
-      roundTripsPerS: Math.round(n / (ms / 1000)),
+      count: done,
+      roundTripsPerS: Math.round(done / (ms / 1000)),
       latencyUs: latencyStats(samples.sorted()),
     };
   } finally {

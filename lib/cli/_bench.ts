@@ -24,7 +24,7 @@ import { demoIo, finishDemo, intOption, startOptions, targetOptions } from "./_d
 import { verdictLine } from "../demos/run.ts";
 import { findTarget } from "./_target.ts";
 
-/** Round trips of the raw limit measured before the sizes. */
+/** Round trips of the raw limit measured before the sizes (at most 1 s of them). */
 const LIMIT_ROUND_TRIPS = 20_000;
 
 /** Machines whose link is two processes on this host polling shared memory. */
@@ -179,11 +179,11 @@ export async function runBenchVerb(ctx: CommandContext): Promise<number> {
         run.result.received += r.count;
         for (let i = 0; i < r.errors; i++) run.fail(`echo of ${size} B differs from what was sent`);
         const limit = report.limit;
-        const entry: BenchReport["results"][number] = { ...r };
+        const row: BenchReport["results"][number] = { ...r };
         if (limit && mode === "echo" && r.roundTripsPerS) {
-          entry.vsLimit = Math.round((limit.roundTripsPerS / r.roundTripsPerS) * 10) / 10;
+          row.vsLimit = Math.round((limit.roundTripsPerS / r.roundTripsPerS) * 10) / 10;
         }
-        report.results.push(entry);
+        report.results.push(row);
         for (const l of resultLines(r)) io.out(l);
       }
     } finally {
