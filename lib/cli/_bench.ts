@@ -139,7 +139,9 @@ export async function runBenchVerb(ctx: CommandContext): Promise<number> {
     if (v["no-limit"] !== true && hasHostLink(profile)) {
       report.limit = await rawPingPong(LIMIT_ROUND_TRIPS);
     }
-    const s = await openDemoSession(undefined, profile, {
+    // The echo application is the msg-test demo's: when the firmware's shell
+    // offers its command (and no --start/--no-start says otherwise), it is typed.
+    const s = await openDemoSession("test", profile, {
       ...start,
       ...(entry ? { entry } : {}),
       timeoutMs,
