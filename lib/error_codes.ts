@@ -33,6 +33,8 @@ export type VhostErrorCode =
 export type AmpErrorCode =
   | "ABORTED"
   | "AMBIGUOUS_CPU"
+  | "BENCH_BAD_SIZE"
+  | "BENCH_WORKER"
   | "BUSY"
   | "CHANNEL_OVERFLOW"
   | "CONSOLE_CLOSED"

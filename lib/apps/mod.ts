@@ -11,3 +11,4 @@ export * from "./matrix.ts";
 export * from "./sample.ts";
 export * from "./services.ts";
 export * from "./shmem.ts";
+export * from "./bench.ts";

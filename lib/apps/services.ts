@@ -17,10 +17,23 @@ export interface Service {
   readonly name: string;
   /** Handle one message; return the replies to send back to its source. */
   handle(msg: Uint8Array): Uint8Array[];
+  /**
+   * Optional fast path of a service whose one reply is the message itself
+   * (echo): true when `msg` is to be sent back unchanged, and the caller may
+   * copy it straight from the receive buffer into a send buffer instead of
+   * calling {@linkcode handle} (no allocation per message). False: call
+   * `handle` as usual.
+   */
+  echoes?(msg: Uint8Array): boolean;
   /** Forget per-session state (a new host session started). */
   reset(): void;
   /** True after the shutdown message was received (echo). */
   readonly stopped: boolean;
+}
+
+function isShutdown(msg: Uint8Array): boolean {
+  return msg.length >= 4 &&
+    (msg[0]! | (msg[1]! << 8) | (msg[2]! << 16) | (msg[3]! << 24)) >>> 0 === SHUTDOWN_MSG;
 }
 
 /**
@@ -33,6 +46,7 @@ export interface Service {
  * import { echoService } from "./services.ts";
  * const s = echoService();
  * assert(s.handle(new Uint8Array([1, 2]))[0]?.length === 2);
+ * assert(s.echoes?.(new Uint8Array([1, 2])) === true);
  * ```
  */
 export function echoService(options: { name?: string } = {}): Service {
@@ -43,14 +57,14 @@ export function echoService(options: { name?: string } = {}): Service {
       return stopped;
     },
     handle(msg) {
-      if (
-        msg.length >= 4 &&
-        new DataView(msg.buffer, msg.byteOffset, 4).getUint32(0, true) === SHUTDOWN_MSG
-      ) {
+      if (isShutdown(msg)) {
         stopped = true;
         return [];
       }
       return [msg.slice()];
+    },
+    echoes(msg) {
+      return !isShutdown(msg);
     },
     reset() {
       stopped = false;

@@ -35,6 +35,7 @@ export function demoIo(ctx: CommandContext): DemoIo {
   const tty = Deno.stderr.isTerminal();
   let width = 0;
   return {
+    verbose: ctx.verbose && !ctx.json,
     out: (l) => {
       if (!ctx.json) ctx.out(l);
     },

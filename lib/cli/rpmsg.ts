@@ -23,6 +23,7 @@ import {
 } from "./_demos.ts";
 import { findTarget, kernelIsDefault } from "./_target.ts";
 import { KERNEL_MACHINE, runKernelRpmsg } from "./_kernel.ts";
+import { runBenchVerb } from "./_bench.ts";
 
 const SUBS: Record<string, DemoName> = { ping: "ping", test: "test", matrix: "matrix" };
 
@@ -168,8 +169,8 @@ async function send(ctx: CommandContext, name: string, words: readonly string[])
 /** `amp rpmsg`. */
 export const rpmsgCommand: Command = defineCommand({
   name: "rpmsg",
-  summary: "rpmsg demos and tools: ping, test, matrix, listen <name>, send <name>",
-  usage: "rpmsg ping|test|matrix|listen <name>|send <name> [text...] [options]",
+  summary: "rpmsg demos and tools: ping, test, matrix, listen <name>, send <name>, bench",
+  usage: "rpmsg ping|test|matrix|listen <name>|send <name> [text...]|bench [options]",
   description:
     'ping    rpmsg-client-sample: 99 x "hello world!" then "goodbye!", each echo checked\n' +
     "test    msg-test echo: payload sizes 1..480 with the {num, size} header at the remote's\n" +
@@ -177,6 +178,11 @@ export const rpmsgCommand: Command = defineCommand({
     "matrix  200 products of random 6x6 matrices, each checked\n" +
     "listen  print the messages the remote sends on a service\n" +
     "send    send text (or --file) to a service, optionally waiting for --replies\n" +
+    "bench   measure the echo service: --mode echo (one round trip at a time) or stream\n" +
+    "        (a window of messages in flight), per size: round trips/s or msgs/s and MB/s,\n" +
+    "        latency min/avg/p50/p99/p99.9/max in us and a log-scale histogram; on sim and\n" +
+    "        openamp-linux also the raw limit (two threads ping-ponging one shared word)\n" +
+    "        measured in the same run, and the ratio. Every echo is checked.\n" +
     "With --machine kernel (the default when no amp-owned remote runs and a\n" +
     "/dev/rpmsg_ctrlN exists) each verb runs over the kernel's rpmsg_char devices\n" +
     "(/dev/rpmsg_ctrlN, /dev/rpmsgN) against the channels its remote announced.\n" +
@@ -194,9 +200,29 @@ export const rpmsgCommand: Command = defineCommand({
       type: "string",
       valueName: "N",
       description:
-        "ping: messages (100); test: rounds (1); matrix: iterations (200); listen: stop after N",
+        "ping: messages (100); test: rounds (1); matrix: iterations (200); listen: stop after N; bench: messages per size (10000)",
     },
-    size: { type: "string", valueName: "N", description: "test: largest data size (480)" },
+    size: {
+      type: "string",
+      valueName: "N",
+      description: "test: largest data size (480); bench: the one payload size",
+    },
+    sizes: {
+      type: "string",
+      valueName: "A,B,...",
+      description: "bench: payload sizes (default 16, 256 and the largest payload)",
+    },
+    mode: {
+      type: "string",
+      valueName: "echo|stream",
+      description: "bench: what to measure (echo)",
+    },
+    duration: {
+      type: "string",
+      valueName: "S",
+      description: "bench: run each size S seconds instead of --count messages",
+    },
+    "no-limit": { type: "boolean", description: "bench: do not measure the raw limit" },
     file: {
       type: "string",
       valueName: "FILE",
@@ -207,15 +233,25 @@ export const rpmsgCommand: Command = defineCommand({
       type: "string",
       valueName: "NAME",
       description:
-        "ping/test/matrix: bind this service instead (matrix default: rpmsg-openamp-matrix, else rpmsg-openamp-demo-channel)",
+        "ping/test/matrix/bench: bind this service instead (matrix default: rpmsg-openamp-matrix, else rpmsg-openamp-demo-channel)",
     },
   },
-  args: { min: 1, max: 1000, names: "ping|test|matrix|listen|send" },
+  args: { min: 1, max: 1000, names: "ping|test|matrix|listen|send|bench" },
   async run(ctx) {
     const [sub, ...rest] = ctx.positionals as [string, ...string[]];
-    if (ctx.values.machine === KERNEL_MACHINE || await kernelIsDefault(targetOptions(ctx))) {
-      return runKernelRpmsg(ctx, sub, rest);
+    const kernel = ctx.values.machine === KERNEL_MACHINE ||
+      await kernelIsDefault(targetOptions(ctx));
+    if (sub === "bench") {
+      if (rest.length > 0) throw new UsageError(`rpmsg bench: unexpected argument "${rest[0]}"`);
+      if (kernel) throw new UsageError("rpmsg bench: not available with --machine kernel");
+      return runBenchVerb(ctx);
     }
+    for (const o of ["sizes", "mode", "duration", "no-limit"]) {
+      if (ctx.values[o] !== undefined) {
+        throw new UsageError(`--${o} applies to rpmsg bench only`);
+      }
+    }
+    if (kernel) return runKernelRpmsg(ctx, sub, rest);
     if (sub === "listen" || sub === "send") {
       const name = rest[0];
       if (name === undefined) throw new UsageError(`rpmsg ${sub}: missing <name>`);
@@ -227,7 +263,7 @@ export const rpmsgCommand: Command = defineCommand({
     const demo = Object.hasOwn(SUBS, sub) ? SUBS[sub] : undefined;
     if (!demo) {
       throw new UsageError(
-        `rpmsg: unknown subcommand "${sub}" (ping, test, matrix, listen, send)`,
+        `rpmsg: unknown subcommand "${sub}" (ping, test, matrix, listen, send, bench)`,
       );
     }
     if (rest.length > 0) throw new UsageError(`rpmsg ${sub}: unexpected argument "${rest[0]}"`);

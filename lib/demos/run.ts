@@ -78,6 +78,12 @@ export interface DemoIo {
   out(line: string): void;
   /** A per-message line (shown with --verbose). */
   detail(line: string): void;
+  /**
+   * False when `detail` lines are dropped: the demos then do not even format
+   * their per-message lines (no work per message for output nobody sees).
+   * Default true.
+   */
+  verbose?: boolean;
   /** A progress update; `final` on the last one. */
   progress(text: string, final: boolean): void;
 }
@@ -127,6 +133,11 @@ export function remoteStartHint(profile: MachineProfile): string {
   const hint = START_HINTS[profile.control.kind] ??
     'start one with "amp load <fw.elf> <cpu> --machine {m}"';
   return hint.replaceAll("{m}", profile.name);
+}
+
+/** The per-message `log` option of a demo: only when its lines are shown. */
+function perMessageLog(io: DemoIo): { log?: (line: string) => void } {
+  return io.verbose === false ? {} : { log: (l) => io.detail(l) };
 }
 
 function progressFn(io: DemoIo, what: string): (done: number, total: number) => void {
@@ -379,7 +390,7 @@ export async function runDemo(
         return runSample(ch, {
           count,
           timeoutMs,
-          log: (l) => io.detail(l),
+          ...perMessageLog(io),
           onProgress: progressFn(io, "rpmsg sample test"),
         });
       });
@@ -401,7 +412,7 @@ export async function runDemo(
           ...(options.size !== undefined ? { maxSize: options.size } : {}),
           rounds: options.count ?? 1,
           timeoutMs,
-          log: (l) => io.detail(l),
+          ...perMessageLog(io),
           onProgress: progressFn(io, "echo test"),
         });
         io.out("**********************************");
@@ -420,7 +431,7 @@ export async function runDemo(
         return runMatrix(ch, {
           count: options.count ?? 200,
           timeoutMs,
-          log: (l) => io.detail(l),
+          ...perMessageLog(io),
           onProgress: progressFn(io, "matrix multiply"),
         });
       });

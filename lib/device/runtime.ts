@@ -220,6 +220,15 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
         device.createEndpoint({
           name: svc.name,
           onMessage: (data, src, ep) => {
+            // An echo goes straight from the receive buffer into a send
+            // buffer when nothing waits before it (no allocation); otherwise
+            // it is copied out and queued behind the others.
+            if (svc.echoes?.(data)) {
+              if (pending.length === 0 && device.trySend(ep, data, src)) return;
+              pending.push({ ep, dst: src, data: data.slice() });
+              flush();
+              return;
+            }
             for (const r of svc.handle(data)) pending.push({ ep, dst: src, data: r });
             flush();
             if (svc.stopped) {
@@ -273,7 +282,7 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
         const vdev = new SharedVdev(region, layout.rscTable.pa + vdevOffset, {
           name: "device vdev",
         });
-        const ok = await idleUntil(() => vdev.driverOk(), signal);
+        const ok = await idleUntil(() => vdev.driverOk(), signal, STATUS_POLL);
         if (!ok) continue;
         await serveRpmsgRemote(device, vdev, {
           signal,
@@ -368,15 +377,31 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
 }
 
 /**
- * Wait until `check()` holds: 1 ms steps for the first ~50 ms, then 5 ms up to
- * ~1 s, then 20 ms (the firmware's idle policy, coarser). False when aborted.
+ * Sleep steps (ms) of an idle wait: `[n1, ms1, n2, ms2, ms3]` is `ms1` for
+ * the first `n1` checks, `ms2` up to check `n2`, then `ms3`.
  */
-async function idleUntil(check: () => boolean, signal: AbortSignal): Promise<boolean> {
+type IdlePolicy = readonly [number, number, number, number, number];
+
+/**
+ * The status byte between host sessions: 1 ms steps for ~200 ms, 2 ms up to
+ * ~1 s, then 5 ms, so a host that starts a session is seen within a few ms.
+ */
+const STATUS_POLL: IdlePolicy = [200, 1, 600, 2, 5];
+/** The shared-memory demo's block: 1 ms for ~50 ms, 5 ms up to ~1 s, then 20 ms. */
+const SHMEM_POLL: IdlePolicy = [50, 1, 240, 5, 20];
+
+/** Wait until `check()` holds, sleeping by `policy`. False when aborted. */
+async function idleUntil(
+  check: () => boolean,
+  signal: AbortSignal,
+  policy: IdlePolicy,
+): Promise<boolean> {
+  const [n1, ms1, n2, ms2, ms3] = policy;
   let idle = 0;
   while (!signal.aborted) {
     if (check()) return true;
     idle++;
-    await sleep(idle < 50 ? 1 : idle < 240 ? 5 : 20);
+    await sleep(idle < n1 ? ms1 : idle < n2 ? ms2 : ms3);
   }
   return false;
 }
@@ -389,6 +414,6 @@ async function shmemLoop(r: ShmemResponder, signal: AbortSignal): Promise<void> 
       if ((++busy & 63) === 0) await yieldTurn();
       continue;
     }
-    if (!(await idleUntil(() => r.pending(), signal))) return;
+    if (!(await idleUntil(() => r.pending(), signal, SHMEM_POLL))) return;
   }
 }

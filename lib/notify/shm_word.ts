@@ -73,6 +73,8 @@ export class ShmWordNotifier implements Notifier {
   readonly #spinUs: number;
   readonly #yieldUs: number;
   readonly #idleSleepMs: number;
+  #until: (() => boolean) | undefined;
+  #check: (() => boolean) | undefined;
 
   /** Watch and kick words inside `region`; throws ConfigError on a bad address. */
   constructor(region: MemoryRegion, options: ShmWordOptions) {
@@ -125,11 +127,24 @@ export class ShmWordNotifier implements Notifier {
    */
   wait(options: NotifyWaitOptions): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
-    const until = options.until;
+    return waitUntil(this.#checkFor(options.until), {
+      deadlineMs: options.deadlineMs,
+      signal: options.signal,
+      spinUs: this.#spinUs,
+      yieldUs: options.busyUs ?? this.#yieldUs,
+      sleepMs: 1,
+      maxSleepMs: options.busyUs === 0 ? this.#idleSleepMs : 1,
+    });
+  }
+
+  /** The check of a wait with `until` (kept while waits pass the same one: nothing allocated per wait). */
+  #checkFor(until: (() => boolean) | undefined): () => boolean {
+    if (this.#check !== undefined && until === this.#until) return this.#check;
     const region = this.#region;
     const pa = this.watchPa;
     const counter = this.mode === "counter";
-    const check = (): boolean => {
+    this.#until = until;
+    this.#check = (): boolean => {
       if (this.#closed) return false;
       if (counter) {
         const v = region.atomicLoadU32(pa);
@@ -140,14 +155,7 @@ export class ShmWordNotifier implements Notifier {
       }
       return until !== undefined && until();
     };
-    return waitUntil(check, {
-      deadlineMs: options.deadlineMs,
-      signal: options.signal,
-      spinUs: this.#spinUs,
-      yieldUs: options.busyUs ?? this.#yieldUs,
-      sleepMs: 1,
-      maxSleepMs: options.busyUs === 0 ? this.#idleSleepMs : 1,
-    });
+    return this.#check;
   }
 
   /** Stop: later waits resolve false, kicks are not written. The region stays open. */

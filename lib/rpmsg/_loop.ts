@@ -36,6 +36,12 @@ export async function runLoop(bus: LoopBus, options: RpmsgRunOptions): Promise<v
   const { signal, stop, onPoll, until: extra } = options;
   const idleMs = options.idleMs ?? 100;
   const more = (): boolean => (stop !== undefined && stop()) || (extra !== undefined && extra());
+  // One options object for every idle wait (nothing per message).
+  const waitOptions: RpmsgWaitOptions = {
+    deadlineMs: idleMs,
+    ...(signal ? { signal } : {}),
+    until: more,
+  };
   let lastYield = performance.now();
   let busy = 0;
   while (!bus.closed && !signal?.aborted && !(stop && stop())) {
@@ -51,27 +57,25 @@ export async function runLoop(bus: LoopBus, options: RpmsgRunOptions): Promise<v
       }
       continue;
     }
-    await bus.waitForWork({ deadlineMs: idleMs, ...(signal ? { signal } : {}), until: more });
+    await bus.waitForWork(waitOptions);
     lastYield = performance.now();
   }
 }
 
 /**
- * Wait for a kick on `notifier` or for `hasWork()` (or `options.until()`),
- * then resolve true; false at the deadline or on abort. `busyMs` is how much
+ * Wait for a kick on `notifier` or for `until()` (the bus's work check,
+ * combined by the caller with `options.until`), then resolve true; false at the deadline or on abort. `busyMs` is how much
  * is left of the bus's active window: while it is positive the wait first
  * checks the rings for a few µs without allocating, then spins and yields
  * for the rest of the window before sleeping (or blocking on an
  * event-driven notifier); at 0 it sleeps at once.
  */
 export function waitForWork(
-  hasWork: () => boolean,
+  until: () => boolean,
   notifier: Notifier,
   busyMs: number,
   options: RpmsgWaitOptions,
 ): Promise<boolean> {
-  const extra = options.until;
-  const until = extra === undefined ? hasWork : () => hasWork() || extra();
   if (busyMs > 0) {
     // A peer that answers in µs is served without arming a wait. A kick left
     // unconsumed only makes a later wait return at once.

@@ -142,6 +142,8 @@ export abstract class RpmsgDevice implements RpmsgBus {
   readonly #rx: Dispatcher;
   readonly #activeWindowMs: number;
   readonly #hasWork = (): boolean => this.hasWork();
+  #extra: (() => boolean) | undefined;
+  #combined: () => boolean = this.#hasWork;
   #features: number;
   #gen = 0;
   #closed = false;
@@ -532,7 +534,17 @@ export abstract class RpmsgDevice implements RpmsgBus {
    */
   waitForWork(options: RpmsgWaitOptions): Promise<boolean> {
     const busyMs = this.#lastActive + this.#activeWindowMs - performance.now();
-    return waitForWork(this.#hasWork, this.#notifier, busyMs, options);
+    return waitForWork(this.#untilFor(options.until), this.#notifier, busyMs, options);
+  }
+
+  /** The work check combined with a caller's `until` (kept while the caller passes the same one). */
+  #untilFor(extra: (() => boolean) | undefined): () => boolean {
+    if (extra === undefined) return this.#hasWork;
+    if (extra !== this.#extra) {
+      this.#extra = extra;
+      this.#combined = () => this.hasWork() || extra();
+    }
+    return this.#combined;
   }
 
   /** Start using the rings without a reset (the owner polled or sent first). */

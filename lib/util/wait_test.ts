@@ -123,7 +123,8 @@ Deno.test("waitUntil: sleep steps double up to maxSleepMs", async () => {
   const gaps = at.slice(1).map((x, i) => x - at[i]!);
   assert.ok(gaps.length >= 4 && gaps.length <= 10, `gaps ${gaps}`);
   assert.ok(gaps[0]! >= 4 && gaps[0]! < 30, `first step ${gaps[0]}`);
-  assert.ok(gaps.slice(1).every((g) => g >= 8), `later steps grow: ${gaps}`);
+  // The last step is cut short by the deadline, so it is left out.
+  assert.ok(gaps.slice(1, -1).every((g) => g >= 8), `later steps grow: ${gaps}`);
   assert.ok(gaps.every((g) => g < 40 + 60), `capped: ${gaps}`);
 });
 

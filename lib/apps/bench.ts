@@ -1,0 +1,457 @@
+/**
+ * rpmsg performance against a running remote, as `amp rpmsg bench` measures
+ * it: echo round trips (one message out, its echo back, timed one by one)
+ * and a stream (a window of messages in flight, each echo checked), with
+ * latency statistics, a log-scale histogram, and the raw limit of two cores
+ * exchanging one polled word, measured in the same run.
+ *
+ * @module
+ */
+
+import { AmpError, TimeoutError } from "../errors.ts";
+import { yieldThread, yieldTurn } from "../util/wait.ts";
+
+/** Latency summary in µs. */
+export interface LatencyUs {
+  /** Fastest sample. */
+  min: number;
+  /** Mean. */
+  avg: number;
+  /** Median. */
+  p50: number;
+  /** 99th percentile. */
+  p99: number;
+  /** 99.9th percentile. */
+  p999: number;
+  /** Slowest sample. */
+  max: number;
+}
+
+/** One bucket of a latency histogram: samples in `[fromUs, toUs)`. */
+export interface HistogramBucket {
+  /** Lower bound, µs (inclusive). */
+  fromUs: number;
+  /** Upper bound, µs (exclusive). */
+  toUs: number;
+  /** Samples in the bucket. */
+  count: number;
+}
+
+/**
+ * A growable list of latency samples in ms, preallocated so that recording
+ * one does not allocate.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Samples } from "./bench.ts";
+ * const s = new Samples(2);
+ * for (const v of [0.003, 0.001, 0.002]) s.push(v);
+ * assert.equal(s.length, 3);
+ * assert.deepEqual([...s.sorted()], [0.001, 0.002, 0.003]);
+ * ```
+ */
+export class Samples {
+  #a: Float64Array;
+  #n = 0;
+
+  /** Room for `capacity` samples before the first growth. */
+  constructor(capacity = 1 << 14) {
+    this.#a = new Float64Array(Math.max(1, capacity));
+  }
+
+  /** Samples recorded. */
+  get length(): number {
+    return this.#n;
+  }
+
+  /** Record one sample (ms). */
+  push(ms: number): void {
+    if (this.#n === this.#a.length) {
+      const b = new Float64Array(this.#a.length * 2);
+      b.set(this.#a);
+      this.#a = b;
+    }
+    this.#a[this.#n++] = ms;
+  }
+
+  /** The samples, sorted ascending (a copy). */
+  sorted(): Float64Array {
+    return this.#a.slice(0, this.#n).sort();
+  }
+}
+
+function pick(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/**
+ * min/avg/p50/p99/p99.9/max in µs of samples in ms, sorted ascending; all
+ * zero for no samples.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { latencyStats } from "./bench.ts";
+ * const s = latencyStats(Float64Array.from([0.001, 0.002, 0.003, 0.010]));
+ * assert.equal(s.min, 1);
+ * assert.equal(s.max, 10);
+ * assert.equal(s.p50, 3);
+ * assert.equal(s.avg, 4);
+ * ```
+ */
+export function latencyStats(sorted: Float64Array): LatencyUs {
+  if (sorted.length === 0) return { min: 0, avg: 0, p50: 0, p99: 0, p999: 0, max: 0 };
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  const us = (ms: number) => Math.round(ms * 1e4) / 10;
+  return {
+    min: us(sorted[0]!),
+    avg: us(sum / sorted.length),
+    p50: us(pick(sorted, 0.5)),
+    p99: us(pick(sorted, 0.99)),
+    p999: us(pick(sorted, 0.999)),
+    max: us(sorted[sorted.length - 1]!),
+  };
+}
+
+/**
+ * Log-scale histogram (buckets 0-0.5, 0.5-1, 1-2, 2-4 ... µs: powers of two)
+ * of samples in ms, from the first to the last non-empty bucket. Labels of
+ * {@linkcode formatHistogram} write 1024 µs as `1Ki`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { latencyHistogram } from "./bench.ts";
+ * const h = latencyHistogram(Float64Array.from([0.0015, 0.0016, 0.005]));
+ * assert.deepEqual(h.map((b) => [b.fromUs, b.count]), [[1, 2], [2, 0], [4, 1]]);
+ * ```
+ */
+export function latencyHistogram(samples: Float64Array): HistogramBucket[] {
+  const counts = new Map<number, number>();
+  let lo = Infinity, hi = -Infinity;
+  for (const ms of samples) {
+    const us = ms * 1000;
+    const k = us < 0.5 ? -2 : Math.floor(Math.log2(us));
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+    if (k < lo) lo = k;
+    if (k > hi) hi = k;
+  }
+  const out: HistogramBucket[] = [];
+  for (let k = lo; k <= hi; k++) {
+    out.push({
+      fromUs: k <= -2 ? 0 : 2 ** k,
+      toUs: k <= -2 ? 0.5 : 2 ** (k + 1),
+      count: counts.get(k) ?? 0,
+    });
+  }
+  return out;
+}
+
+function usLabel(v: number): string {
+  return v >= 1024 ? `${Math.round(v / 1024)}Ki` : String(v);
+}
+
+/**
+ * The histogram as text lines: range, a bar scaled to the largest bucket,
+ * the count.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatHistogram } from "./bench.ts";
+ * const lines = formatHistogram([{ fromUs: 1, toUs: 2, count: 10 }, { fromUs: 2, toUs: 4, count: 5 }], 10);
+ * assert.equal(lines.length, 2);
+ * assert.match(lines[0]!, /1-2 µs \|#{10} 10$/);
+ * assert.match(lines[1]!, /\|#{5} +5$/);
+ * ```
+ */
+export function formatHistogram(buckets: readonly HistogramBucket[], width = 40): string[] {
+  const most = Math.max(1, ...buckets.map((b) => b.count));
+  const labels = buckets.map((b) => `${usLabel(b.fromUs)}-${usLabel(b.toUs)} µs`);
+  const lw = Math.max(0, ...labels.map((l) => l.length));
+  return buckets.map((b, i) => {
+    const n = b.count === 0 ? 0 : Math.max(1, Math.round((b.count / most) * width));
+    return `  ${labels[i]!.padStart(lw)} |${"#".repeat(n).padEnd(width)} ${b.count}`;
+  });
+}
+
+/** What a bench runs over: an rpmsg endpoint's channel, or an in-memory pair in tests. */
+export interface BenchChannel {
+  /** Largest payload of one message. */
+  readonly maxPayload: number;
+  /** Messages received and not read yet. */
+  readonly queued: number;
+  /** Post one message now if a buffer is free; false when none is. */
+  trySend(data: Uint8Array): boolean;
+  /** Send one message, waiting for a buffer. */
+  send(data: Uint8Array): Promise<void>;
+  /** The next message, waiting up to `timeoutMs`. */
+  recv(timeoutMs: number): Promise<Uint8Array>;
+  /** Process what the peer posted (non-blocking). */
+  poll(): void;
+}
+
+/** Options of {@linkcode runBench}. */
+export interface BenchOptions {
+  /** `"echo"`: one round trip at a time; `"stream"`: a window in flight. */
+  mode: "echo" | "stream";
+  /** Payload bytes. */
+  size: number;
+  /** Messages to exchange (ignored when `durationMs` is given). */
+  count?: number;
+  /** Run this long instead of a count, ms. */
+  durationMs?: number;
+  /** Messages in flight in stream mode (default 32). */
+  window?: number;
+  /** Longest wait for one echo, ms (default 5000). */
+  timeoutMs?: number;
+  /** Called now and then (about 4 times a second) with the fraction done, 0..1. */
+  onProgress?: (fraction: number) => void;
+}
+
+/** The result of one size of a bench. */
+export interface BenchResult {
+  /** Payload bytes. */
+  size: number;
+  /** Echo or stream. */
+  mode: "echo" | "stream";
+  /** Messages sent and echoed. */
+  count: number;
+  /** Wall time, ms. */
+  ms: number;
+  /** Echo: round trips per second. */
+  roundTripsPerS?: number;
+  /** Stream: messages per second (one way). */
+  msgsPerS?: number;
+  /** Stream: payload MB/s (one way, 10^6 bytes). */
+  mbPerS?: number;
+  /** Echo: round-trip latency; stream: send-to-echo latency. */
+  latencyUs: LatencyUs;
+  /** Log-scale latency histogram. */
+  histogram: HistogramBucket[];
+  /** Echoes that did not match what was sent. */
+  errors: number;
+}
+
+/** Sequence numbers stay below the echo service's shutdown word. */
+const SEQ_MASK = 0x3fff_ffff;
+
+function stamp(msg: Uint8Array, dv: DataView, seq: number): void {
+  if (msg.length >= 4) dv.setUint32(0, seq & SEQ_MASK, true);
+  else if (msg.length > 0) msg[0] = seq & 0xff;
+}
+
+function matches(echo: Uint8Array, size: number, seq: number): boolean {
+  if (echo.length !== size) return false;
+  if (size >= 4) {
+    return new DataView(echo.buffer, echo.byteOffset, 4).getUint32(0, true) === (seq & SEQ_MASK);
+  }
+  return size === 0 || echo[0] === (seq & 0xff);
+}
+
+/**
+ * Measure echo round trips or a stream of `size`-byte messages against an
+ * echoing peer. Every echo is checked (length and sequence number); a
+ * mismatch is counted in `errors`, a missing echo throws TimeoutError.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channelPair } from "./channel.ts";
+ * import { serveEcho } from "./services.ts";
+ * import { runBench } from "./bench.ts";
+ * const [a, b] = channelPair(496);
+ * const stop = serveEcho(b);
+ * const ch = { maxPayload: 496, queued: 0, poll() {},
+ *   trySend: (d: Uint8Array) => (void a.send(d), true), send: (d: Uint8Array) => a.send(d),
+ *   recv: (t: number) => a.recv(t) };
+ * const r = await runBench(ch, { mode: "echo", size: 16, count: 50 });
+ * await stop();
+ * assert.equal(r.count, 50);
+ * assert.equal(r.errors, 0);
+ * assert(r.roundTripsPerS! > 0 && r.latencyUs.max >= r.latencyUs.min);
+ * ```
+ */
+export async function runBench(ch: BenchChannel, options: BenchOptions): Promise<BenchResult> {
+  const { mode, size } = options;
+  if (!(Number.isInteger(size) && size >= 0 && size <= ch.maxPayload)) {
+    throw new AmpError(
+      "BENCH_BAD_SIZE",
+      `Cannot bench ${size}-byte messages: the channel carries 0..${ch.maxPayload} bytes`,
+    );
+  }
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const durationMs = options.durationMs;
+  const count = durationMs === undefined ? (options.count ?? 10_000) : Infinity;
+  const window = mode === "echo" ? 1 : Math.max(1, options.window ?? 32);
+  const samples = new Samples(Number.isFinite(count) ? count : 1 << 16);
+  const msg = new Uint8Array(size).fill(0x5a);
+  const dv = new DataView(msg.buffer);
+  const sentAt = new Float64Array(window);
+  let errors = 0;
+  let sent = 0, got = 0;
+  const t0 = performance.now();
+  const stopAt = durationMs === undefined ? Infinity : t0 + durationMs;
+  let nextProgress = t0 + 250;
+  let stopSending = false;
+  const progress = (now: number) => {
+    if (options.onProgress === undefined || now < nextProgress) return;
+    nextProgress = now + 250;
+    options.onProgress(
+      durationMs === undefined ? got / count : Math.min(1, (now - t0) / durationMs),
+    );
+  };
+  while (got < sent || !stopSending) {
+    // Fill the window.
+    while (!stopSending && sent - got < window) {
+      stamp(msg, dv, sent);
+      if (mode === "echo") {
+        sentAt[0] = performance.now();
+        await ch.send(msg);
+      } else if (ch.trySend(msg)) {
+        sentAt[sent % window] = performance.now();
+      } else if (sent === got) {
+        sentAt[sent % window] = performance.now();
+        await ch.send(msg);
+      } else break;
+      sent++;
+      if (sent >= count) stopSending = true;
+    }
+    if (got === sent) break;
+    // Take every echo that is there, waiting for the first.
+    do {
+      const echo = await ch.recv(timeoutMs);
+      const now = performance.now();
+      samples.push(now - sentAt[got % window]!);
+      if (!matches(echo, size, got)) errors++;
+      got++;
+      if (now >= stopAt) stopSending = true;
+      progress(now);
+    } while (ch.queued > 0 && got < sent);
+  }
+  const ms = performance.now() - t0;
+  const sorted = samples.sorted();
+  const perS = got / (ms / 1000);
+  const base = {
+    size,
+    mode,
+    count: got,
+    ms: Math.round(ms * 10) / 10,
+  };
+  return {
+    ...base,
+    ...(mode === "echo"
+      ? { roundTripsPerS: Math.round(perS) }
+      : { msgsPerS: Math.round(perS), mbPerS: Math.round((perS * size) / 1e4) / 100 }),
+    latencyUs: latencyStats(sorted),
+    histogram: latencyHistogram(sorted),
+    errors,
+  };
+}
+
+/** The raw limit of a polled link: round trips of one shared word between two threads. */
+export interface RawLimit {
+  /** What was measured. */
+  what: string;
+  /** Round trips done. */
+  count: number;
+  /** Round trips per second. */
+  roundTripsPerS: number;
+  /** Round-trip latency. */
+  latencyUs: LatencyUs;
+}
+
+/** The peer thread of {@linkcode rawPingPong}: answers each value in word 0 by writing it to word 1. */
+const RAW_PEER = `
+self.onmessage = (e) => {
+  const w = new Int32Array(e.data);
+  let last = 0, spins = 0;
+  postMessage("ready");
+  for (;;) {
+    const v = Atomics.load(w, 0);
+    if (v !== last) {
+      last = v;
+      spins = 0;
+      if (v === -1) break;
+      Atomics.store(w, 1, v);
+      continue;
+    }
+    if (++spins > 200000) Atomics.wait(w, 0, last, 1);
+  }
+  close();
+};
+`;
+
+/**
+ * The raw limit of two cores talking through memory: up to `n` round trips
+ * of one 32-bit word between this thread and a worker thread that spins on
+ * it, for at most `maxMs` (a loaded machine gets fewer round trips, not a
+ * longer run), the host side polling as amp's waits do (spin, then
+ * `sched_yield`, then an event-loop turn). What no protocol over the same
+ * shared memory can beat. TimeoutError when one round trip takes longer
+ * than `timeoutMs` (the thread does not answer).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rawPingPong } from "./bench.ts";
+ * const r = await rawPingPong(200);
+ * assert(r.count > 0 && r.count <= 200);
+ * assert(r.roundTripsPerS > 0 && r.latencyUs.min <= r.latencyUs.max);
+ * ```
+ */
+export async function rawPingPong(
+  n: number,
+  options: { maxMs?: number; timeoutMs?: number } = {},
+): Promise<RawLimit> {
+  const maxMs = options.maxMs ?? 1000;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const sab = new SharedArrayBuffer(8);
+  const w = new Int32Array(sab);
+  const url = URL.createObjectURL(new Blob([RAW_PEER], { type: "text/javascript" }));
+  const worker = new Worker(url, { type: "module" });
+  try {
+    const ready = new Promise<void>((resolve, reject) => {
+      worker.onmessage = () => resolve();
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new AmpError("BENCH_WORKER", `The raw ping-pong thread failed: ${e.message}`));
+      };
+    });
+    worker.postMessage(sab);
+    await ready;
+    const samples = new Samples(n);
+    const t0 = performance.now();
+    const stopAt = t0 + maxMs;
+    let done = 0;
+    for (let i = 1; i <= n; i++) {
+      const a = performance.now();
+      if (a > stopAt && done > 0) break;
+      Atomics.store(w, 0, i);
+      let spins = 0;
+      while (Atomics.load(w, 1) !== i) {
+        if ((++spins & 0xff) !== 0) continue;
+        if ((spins & 0x3fff) !== 0 && yieldThread()) continue;
+        if (performance.now() - a > timeoutMs) {
+          throw new TimeoutError("waiting for the raw ping-pong thread", timeoutMs);
+        }
+        await yieldTurn();
+      }
+      samples.push(performance.now() - a);
+      done++;
+    }
+    const ms = performance.now() - t0;
+    return {
+      what: "raw polled u32 ping-pong between two threads",
+      count: done,
+      roundTripsPerS: Math.round(done / (ms / 1000)),
+      latencyUs: latencyStats(samples.sorted()),
+    };
+  } finally {
+    Atomics.store(w, 0, -1);
+    worker.terminate();
+    URL.revokeObjectURL(url);
+  }
+}
