@@ -105,6 +105,17 @@ Deno.test({
       assert(s2.some((l) => l === "test:  Test Results: Error count = 0"), why);
       assert(s2.some((l) => l.startsWith("result send rc=0")), why);
       assert(s2.some((l) => l === "send: reply 1: 20 bytes: hello from the guest"), why);
+      // amp rpmsg bench over rpmsg_char, chosen by default (no amp-owned remote in the guest).
+      assert(s2.some((l) => l.startsWith("result bench rc=0")), why);
+      const benchJson = s2.find((l) => l.startsWith("bench: {"));
+      assert(benchJson !== undefined, why);
+      const bench = JSON.parse(benchJson.slice("bench: ".length));
+      assert.equal(bench.machine, "kernel");
+      assert.equal(bench.passed, true);
+      assert.deepEqual(bench.results.map((r: { size: number }) => r.size), [16, 496]);
+      for (const r of bench.results) assert(r.count === 300 && r.roundTripsPerS > 0, benchJson);
+      assert(s2.some((l) => l.startsWith("result stream rc=0")), why);
+      assert(s2.some((l) => /^stream: stream 496 B: 300 messages in /.test(l)), why);
       assert.deepEqual(second.leftovers, [], "UML left processes behind");
       console.log(
         [
@@ -114,6 +125,7 @@ Deno.test({
           } ms`,
           ...s2.filter((l) => /^(init|rpmsg up|sample |result |poweroff)/.test(l)),
           ...s2.filter((l) => /: PASS /.test(l)),
+          ...s2.filter((l) => /^stream: (stream|  latency)/.test(l)),
         ].map((l) => `  ${l}`).join("\n"),
       );
     } finally {

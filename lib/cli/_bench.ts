@@ -8,6 +8,7 @@
 
 import { UsageError } from "../errors.ts";
 import {
+  type BenchChannel,
   type BenchResult,
   formatHistogram,
   type RawLimit,
@@ -23,6 +24,7 @@ import type { CommandContext } from "./_command.ts";
 import { demoIo, finishDemo, intOption, startOptions, targetOptions } from "./_demos.ts";
 import { verdictLine } from "../demos/run.ts";
 import { findTarget } from "./_target.ts";
+import { KERNEL_RPMSG_MAX_PAYLOAD, RpmsgCharEndpoint } from "../kernel/rpmsg_char.ts";
 
 /** Round trips of the raw limit measured before the sizes (at most 1 s of them). */
 const LIMIT_ROUND_TRIPS = 20_000;
@@ -95,8 +97,99 @@ function resultLines(r: BenchResult): string[] {
   ];
 }
 
-/** Run `amp rpmsg bench` for a parsed command line. */
-export async function runBenchVerb(ctx: CommandContext): Promise<number> {
+/** An open link to the remote's echo service, as the bench drives it. */
+interface BenchLink {
+  /** The channel the bench sends on and receives from. */
+  bc: BenchChannel;
+  /** "bound (remote address N)" or "over /dev/rpmsgN (remote address N)". */
+  where: string;
+  close(): Promise<void>;
+}
+
+/** What the verb runs against: a machine amp reaches, or the kernel's rpmsg_char. */
+interface BenchTarget {
+  /** Machine name in the report. */
+  machine: string;
+  /** Largest payload of one message. */
+  payload: number;
+  /** Measure the raw limit of the link before the sizes (false: not measurable). */
+  limit: boolean;
+  open(service: string, timeoutMs: number, log: (l: string) => void): Promise<BenchLink>;
+}
+
+async function machineTarget(ctx: CommandContext): Promise<BenchTarget> {
+  const start = startOptions(ctx);
+  const { profile, entry } = await findTarget(targetOptions(ctx));
+  return {
+    machine: profile.name,
+    payload: profile.layout.bufSize.tx - RPMSG_HDR_SIZE,
+    limit: hasHostLink(profile),
+    async open(service, timeoutMs, log) {
+      // The echo application is the msg-test demo's: when the firmware's shell
+      // offers its command (and no --start/--no-start says otherwise), it is typed.
+      const s = await openDemoSession("test", profile, {
+        ...start,
+        ...(entry ? { entry } : {}),
+        timeoutMs,
+        log,
+        what: "amp rpmsg bench",
+      });
+      try {
+        const ch = await s.channel(service);
+        const bc: BenchChannel = {
+          get maxPayload() {
+            return ch.maxPayload;
+          },
+          get queued() {
+            return ch.queued;
+          },
+          trySend: (d: Uint8Array) => ch.endpoint.trySend(d),
+          send: (d: Uint8Array) => ch.send(d),
+          recv: (t: number) => ch.recv(t),
+          poll: () => void s.poll(),
+        };
+        return { bc, where: `bound (remote address ${ch.endpoint.dst})`, close: () => s.close() };
+      } catch (e) {
+        await s.close();
+        throw e;
+      }
+    },
+  };
+}
+
+/** The kernel's rpmsg_char (`--machine kernel`): an endpoint device on the echo channel. */
+function kernelTarget(ctx: CommandContext): BenchTarget {
+  if (ctx.values.cpu !== undefined) {
+    throw new UsageError("--cpu does not apply with --machine kernel (the kernel owns the remote)");
+  }
+  return {
+    machine: "kernel",
+    payload: KERNEL_RPMSG_MAX_PAYLOAD,
+    limit: false,
+    async open(service, timeoutMs) {
+      const ep = await RpmsgCharEndpoint.open(service, { timeoutMs });
+      const bc: BenchChannel = {
+        maxPayload: ep.maxPayload,
+        queued: 0,
+        trySend: (d: Uint8Array) => ep.trySend(d),
+        send: (d: Uint8Array) => ep.send(d),
+        recv: (t: number) => ep.recv(t),
+        poll: () => {},
+      };
+      return {
+        bc,
+        where: `over ${ep.path} (remote address ${ep.dst})`,
+        close: () => Promise.resolve(ep.close()),
+      };
+    },
+  };
+}
+
+/**
+ * Run `amp rpmsg bench` for a parsed command line; with `kernel` over the
+ * kernel's rpmsg_char devices instead of a machine amp reaches.
+ */
+export async function runBenchVerb(ctx: CommandContext, kernel = false): Promise<number> {
   const v = ctx.values;
   const mode = v.mode ?? "echo";
   if (mode !== "echo" && mode !== "stream") {
@@ -113,20 +206,19 @@ export async function runBenchVerb(ctx: CommandContext): Promise<number> {
   let sizes = parseSizes(v.size, v.sizes);
   const timeoutMs = intOption(v.timeout, "timeout") ?? 5000;
   const service = typeof v.service === "string" ? v.service : ECHO_SERVICE;
-  const start = startOptions(ctx);
-  const { profile, entry } = await findTarget(targetOptions(ctx));
-  const payload = profile.layout.bufSize.tx - RPMSG_HDR_SIZE;
+  const target = kernel ? kernelTarget(ctx) : await machineTarget(ctx);
+  const payload = target.payload;
   if (sizes.length === 0) sizes = [16, 256, payload].filter((n, i, a) => a.indexOf(n) === i);
   const tooBig = sizes.find((n) => n > payload);
   if (tooBig !== undefined) {
     throw new UsageError(
-      `--size ${tooBig} does not fit: one message of machine "${profile.name}" carries at most ${payload} bytes`,
+      `--size ${tooBig} does not fit: one message of machine "${target.machine}" carries at most ${payload} bytes`,
     );
   }
   const io = demoIo(ctx);
   const run = new DemoRun("bench");
   const report: BenchReport = {
-    machine: profile.name,
+    machine: target.machine,
     service,
     mode,
     results: [],
@@ -136,37 +228,17 @@ export async function runBenchVerb(ctx: CommandContext): Promise<number> {
   };
   const expected = durationS === undefined ? count * sizes.length : undefined;
   try {
-    if (v["no-limit"] !== true && hasHostLink(profile)) {
+    if (v["no-limit"] !== true && target.limit) {
       report.limit = await rawPingPong(LIMIT_ROUND_TRIPS);
     }
-    // The echo application is the msg-test demo's: when the firmware's shell
-    // offers its command (and no --start/--no-start says otherwise), it is typed.
-    const s = await openDemoSession("test", profile, {
-      ...start,
-      ...(entry ? { entry } : {}),
-      timeoutMs,
-      log: (l) => io.detail(l),
-      what: "amp rpmsg bench",
-    });
+    const link = await target.open(service, timeoutMs, (l) => io.detail(l));
     try {
-      const ch = await s.channel(service);
+      const bc = link.bc;
       io.out(
-        `rpmsg bench: "${service}" bound (remote address ${ch.endpoint.dst}) on machine "${profile.name}", ${mode}, ${
+        `rpmsg bench: "${service}" ${link.where} on machine "${target.machine}", ${mode}, ${
           durationS === undefined ? `${count} messages` : `${durationS} s`
         } per size`,
       );
-      const bc = {
-        get maxPayload() {
-          return ch.maxPayload;
-        },
-        get queued() {
-          return ch.queued;
-        },
-        trySend: (d: Uint8Array) => ch.endpoint.trySend(d),
-        send: (d: Uint8Array) => ch.send(d),
-        recv: (t: number) => ch.recv(t),
-        poll: () => void s.poll(),
-      };
       for (const size of sizes) {
         const r = await runBench(bc, {
           mode,
@@ -189,7 +261,7 @@ export async function runBenchVerb(ctx: CommandContext): Promise<number> {
         for (const l of resultLines(r)) io.out(l);
       }
     } finally {
-      await s.close();
+      await link.close();
     }
   } catch (e) {
     if (e instanceof UsageError) throw e;

@@ -182,7 +182,8 @@ export const rpmsgCommand: Command = defineCommand({
     "        (a window of messages in flight), per size: round trips/s or msgs/s and MB/s,\n" +
     "        latency min/avg/p50/p99/p99.9/max in us and a log-scale histogram; on sim and\n" +
     "        openamp-linux also the raw limit (two threads ping-ponging one shared word)\n" +
-    "        measured in the same run, and the ratio. Every echo is checked.\n" +
+    "        measured in the same run, and the ratio. Every echo is checked (also over\n" +
+    "        rpmsg_char with --machine kernel, against an echo service of the remote).\n" +
     "With --machine kernel (the default when no amp-owned remote runs and a\n" +
     "/dev/rpmsg_ctrlN exists) each verb runs over the kernel's rpmsg_char devices\n" +
     "(/dev/rpmsg_ctrlN, /dev/rpmsgN) against the channels its remote announced.\n" +
@@ -243,8 +244,7 @@ export const rpmsgCommand: Command = defineCommand({
       await kernelIsDefault(targetOptions(ctx));
     if (sub === "bench") {
       if (rest.length > 0) throw new UsageError(`rpmsg bench: unexpected argument "${rest[0]}"`);
-      if (kernel) throw new UsageError("rpmsg bench: not available with --machine kernel");
-      return runBenchVerb(ctx);
+      return runBenchVerb(ctx, kernel);
     }
     for (const o of ["sizes", "mode", "duration", "no-limit"]) {
       if (ctx.values[o] !== undefined) {

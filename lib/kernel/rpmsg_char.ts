@@ -352,13 +352,13 @@ export class RpmsgCharEndpoint implements Channel {
   }
 
   /**
-   * Send one message (one `write`). While the kernel has no free TX buffer
-   * it retries every ~1 ms up to `sendTimeoutMs`.
+   * Send one message now if the kernel has a free TX buffer (one non-blocking
+   * `write`); false when it has none.
    *
-   * @throws {RpmsgError} `RPMSG_TOO_LONG`, `RPMSG_NO_BUFFER`, `RPMSG_CLOSED`;
+   * @throws {RpmsgError} `RPMSG_TOO_LONG`, `RPMSG_SHORT_WRITE`, `RPMSG_CLOSED`;
    *   {@linkcode OsError} (e.g. EPIPE when the endpoint was destroyed).
    */
-  async send(data: Uint8Array): Promise<void> {
+  trySend(data: Uint8Array): boolean {
     this.#check("send");
     if (data.length > this.maxPayload) {
       throw new RpmsgError(
@@ -366,18 +366,27 @@ export class RpmsgCharEndpoint implements Channel {
         `Cannot send ${data.length} bytes on "${this.name}": at most ${this.maxPayload} per message`,
       );
     }
+    const n = writeFd(this.#fd, data, this.path);
+    if (n === null) return false;
+    if (n !== data.length) {
+      throw new RpmsgError(
+        "RPMSG_SHORT_WRITE",
+        `${this.path}: wrote ${n} of ${data.length} bytes of one message`,
+      );
+    }
+    return true;
+  }
+
+  /**
+   * Send one message (one `write`). While the kernel has no free TX buffer
+   * it retries every ~1 ms up to `sendTimeoutMs`.
+   *
+   * @throws {RpmsgError} `RPMSG_TOO_LONG`, `RPMSG_NO_BUFFER`, `RPMSG_CLOSED`;
+   *   {@linkcode OsError} (e.g. EPIPE when the endpoint was destroyed).
+   */
+  async send(data: Uint8Array): Promise<void> {
     const end = performance.now() + this.#sendTimeoutMs;
-    for (;;) {
-      const n = writeFd(this.#fd, data, this.path);
-      if (n !== null) {
-        if (n !== data.length) {
-          throw new RpmsgError(
-            "RPMSG_SHORT_WRITE",
-            `${this.path}: wrote ${n} of ${data.length} bytes of one message`,
-          );
-        }
-        return;
-      }
+    while (!this.trySend(data)) {
       if (performance.now() >= end) {
         throw new RpmsgError(
           "RPMSG_NO_BUFFER",
@@ -385,7 +394,6 @@ export class RpmsgCharEndpoint implements Channel {
         );
       }
       await sleep(1);
-      this.#check("send");
     }
   }
 

@@ -6,7 +6,7 @@
 #   AMP_DENO   the Deno binary to run amp with (from the host, through hostfs)
 #   AMP_JS     amp's bundled CLI (deno bundle of cli.ts)
 #   AMP_KO     the kernel's rpmsg_client_sample.ko
-#   AMP_STEPS  what to run, comma-separated: sample,status,ping,test,matrix,send (default: all)
+#   AMP_STEPS  what to run, comma-separated: sample,status,ping,test,matrix,send,bench (default: all)
 #   AMP_WAIT   seconds to wait for each step (default 120)
 # Every result is one console line starting with "AMP-E2E ", which the test parses.
 # The guest powers itself off at the end (sysrq o), whatever happened.
@@ -36,7 +36,7 @@ grep -q ' /dev devtmpfs' /proc/mounts || mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 
 WAIT=${AMP_WAIT:-120}
-STEPS=${AMP_STEPS:-sample,status,ping,test,matrix,send}
+STEPS=${AMP_STEPS:-sample,status,ping,test,matrix,send,bench}
 say "init at $(uptime_s) s; steps $STEPS"
 
 # wait_for CONDITION SECONDS: poll every 0.1 s under a deadline.
@@ -98,6 +98,18 @@ if has send; then
 	rc=$?
 	sed "s/^/AMP-E2E send: /" /run/out.txt | tail -4
 	say "result send rc=$rc"
+fi
+
+if has bench; then
+	# No --machine: with no amp-owned remote and /dev/rpmsg_ctrl0 present, the kernel is the default.
+	amp rpmsg bench --sizes 16,496 --count 300 --timeout 30000 --json >/run/out.txt 2>&1
+	rc=$?
+	sed "s/^/AMP-E2E bench: /" /run/out.txt | tail -2
+	say "result bench rc=$rc"
+	amp rpmsg bench --mode stream --size 496 --count 300 --machine kernel --timeout 30000 >/run/out.txt 2>&1
+	rc=$?
+	sed "s/^/AMP-E2E stream: /" /run/out.txt | grep -v '|' | tail -4
+	say "result stream rc=$rc"
 fi
 
 say "done at $(uptime_s) s"
