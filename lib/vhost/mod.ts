@@ -39,18 +39,22 @@ export {
   type VhostRequest,
   VIRTIO_F_VERSION_1,
 } from "./protocol.ts";
-export { checkMemTable, type GuestRegion, mapGuestMemory, userToGuest } from "./memory.ts";
-export { VringFdNotifier } from "./notifier.ts";
 export {
-  OFFERED_PROTOCOL_FEATURES,
+  checkMemTable,
+  type GuestRegion,
+  mapGuestMemory,
   placeQueue,
-  type VhostConnectionEnd,
-  type VhostDevice,
-  type VhostQueue,
-  type VhostServerOptions,
-  type VhostSession,
-  VhostUserServer,
-} from "./backend.ts";
+  userToGuest,
+} from "./memory.ts";
+export { VringFdNotifier } from "./notifier.ts";
+export { OFFERED_PROTOCOL_FEATURES, VhostUserServer } from "./backend.ts";
+export type {
+  VhostConnectionEnd,
+  VhostDevice,
+  VhostQueue,
+  VhostServerOptions,
+  VhostSession,
+} from "./types.ts";
 export {
   rpmsgVhostDevice,
   serveVhostUserRpmsg,
