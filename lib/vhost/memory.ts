@@ -143,6 +143,14 @@ export function userToGuest(
  * @throws {VhostError} `VHOST_MULTIPLE_REGIONS` for a table of more than one
  *   region; errors of `mapFile` (the file too small for the range, mmap
  *   failures) as they are.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mapGuestMemory } from "./memory.ts";
+ * const r = (guestAddr: number) => ({ guestAddr, size: 0x1000, userAddr: guestAddr, mmapOffset: 0 });
+ * assert.throws(() => mapGuestMemory([r(0), r(0x1000)], [3, 4]), /exactly one/);
+ * ```
  */
 export function mapGuestMemory(
   table: readonly GuestRegion[],

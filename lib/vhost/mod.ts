@@ -37,6 +37,7 @@ export {
   VhostError,
   type VhostHeader,
   type VhostRequest,
+  type VhostRequestBase,
   VIRTIO_F_VERSION_1,
 } from "./protocol.ts";
 export {

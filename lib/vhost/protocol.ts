@@ -21,7 +21,18 @@
 import { AmpError } from "../errors.ts";
 import type { VhostErrorCode } from "../error_codes.ts";
 
-/** A vhost-user protocol violation by the front-end (or a request amp cannot serve). */
+/**
+ * A vhost-user protocol violation by the front-end (or a request amp cannot serve).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isAmpError } from "../errors.ts";
+ * import { VhostError } from "./protocol.ts";
+ * const e = new VhostError("VHOST_BAD_INDEX", "SET_VRING_NUM: queue 9 does not exist");
+ * assert(isAmpError(e) && e.code === "VHOST_BAD_INDEX" && e.name === "VhostError");
+ * ```
+ */
 export class VhostError extends AmpError {
   /** Create an error with a stable `code` and a human message. */
   constructor(code: VhostErrorCode, message: string, options?: ErrorOptions) {
@@ -88,7 +99,17 @@ export const REQUEST_NAMES: Readonly<Record<number, string>> = Object.fromEntrie
   Object.entries(Request).map(([k, v]) => [v, k]),
 );
 
-/** Name of a request code for messages, e.g. `SET_MEM_TABLE (5)` or `request 99`. */
+/**
+ * Name of a request code for messages, e.g. `SET_MEM_TABLE (5)` or `request 99`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Request, requestName } from "./protocol.ts";
+ * assert.equal(requestName(Request.SET_MEM_TABLE), "SET_MEM_TABLE (5)");
+ * assert.equal(requestName(99), "request 99");
+ * ```
+ */
 export function requestName(code: number): string {
   const n = REQUEST_NAMES[code];
   return n ? `${n} (${code})` : `request ${code}`;
@@ -115,21 +136,28 @@ export const ProtocolFeature = {
 
 /** The 12-byte header. */
 export interface VhostHeader {
+  /** The request code ({@linkcode Request}). */
   request: number;
+  /** Flags: the version (bits 0..1), {@linkcode FLAG_REPLY}, {@linkcode FLAG_NEED_REPLY}. */
   flags: number;
+  /** Payload bytes that follow the header. */
   size: number;
 }
 
 /** One memory table entry (64-bit fields kept exact as bigint). */
 export interface MemRegionDesc {
+  /** Guest physical address of the first byte. */
   guestAddr: bigint;
+  /** Bytes. */
   size: bigint;
+  /** The front-end's own (user) address of the first byte. */
   userAddr: bigint;
+  /** Offset of the first byte in the region's file (its passed descriptor). */
   mmapOffset: bigint;
 }
 
 /** Fields every decoded request has. */
-interface Base {
+export interface VhostRequestBase {
   /** The request code. */
   request: number;
   /** The header flags. */
@@ -140,7 +168,7 @@ interface Base {
 
 /** A decoded front-end request. */
 export type VhostRequest =
-  | Base & {
+  | VhostRequestBase & {
     type:
       | "GET_FEATURES"
       | "GET_PROTOCOL_FEATURES"
@@ -148,13 +176,13 @@ export type VhostRequest =
       | "RESET_OWNER"
       | "GET_QUEUE_NUM";
   }
-  | Base & { type: "SET_FEATURES" | "SET_PROTOCOL_FEATURES"; value: bigint }
-  | Base & {
+  | VhostRequestBase & { type: "SET_FEATURES" | "SET_PROTOCOL_FEATURES"; value: bigint }
+  | VhostRequestBase & {
     type: "SET_VRING_NUM" | "SET_VRING_BASE" | "GET_VRING_BASE" | "SET_VRING_ENABLE" | "VRING_KICK";
     index: number;
     num: number;
   }
-  | Base & {
+  | VhostRequestBase & {
     type: "SET_VRING_ADDR";
     index: number;
     addrFlags: number;
@@ -163,22 +191,22 @@ export type VhostRequest =
     avail: bigint;
     log: bigint;
   }
-  | Base & {
+  | VhostRequestBase & {
     type: "SET_VRING_KICK" | "SET_VRING_CALL" | "SET_VRING_ERR";
     index: number;
     /** The passed descriptor, or null in poll mode (no descriptor). */
     fd: number | null;
   }
-  | Base & { type: "SET_MEM_TABLE"; regions: MemRegionDesc[]; fds: number[] }
-  | Base & { type: "SET_BACKEND_REQ_FD"; fd: number }
-  | Base & {
+  | VhostRequestBase & { type: "SET_MEM_TABLE"; regions: MemRegionDesc[]; fds: number[] }
+  | VhostRequestBase & { type: "SET_BACKEND_REQ_FD"; fd: number }
+  | VhostRequestBase & {
     type: "GET_CONFIG" | "SET_CONFIG";
     offset: number;
     size: number;
     configFlags: number;
     payload: Uint8Array;
   }
-  | Base & { type: "UNSUPPORTED"; name: string };
+  | VhostRequestBase & { type: "UNSUPPORTED"; name: string };
 
 /**
  * Decode and check a header.
@@ -281,7 +309,7 @@ export function decodeRequest(
   fds: readonly number[],
 ): VhostRequest {
   const v = new DataView(payload.buffer, payload.byteOffset, payload.length);
-  const base: Base = {
+  const base: VhostRequestBase = {
     request: h.request,
     flags: h.flags,
     needReply: (h.flags & FLAG_NEED_REPLY) !== 0,
@@ -453,14 +481,33 @@ export function encodeMessage(request: number, flags: number, payload: Uint8Arra
   return out;
 }
 
-/** A u64 payload. */
+/**
+ * A u64 payload (little-endian).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { u64Payload } from "./protocol.ts";
+ * assert.deepEqual([...u64Payload(0x102n)], [2, 1, 0, 0, 0, 0, 0, 0]);
+ * ```
+ */
 export function u64Payload(value: bigint): Uint8Array {
   const out = new Uint8Array(8);
   new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
   return out;
 }
 
-/** A vring state payload `{index, num}`. */
+/**
+ * A vring state payload `{index, num}`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { statePayload } from "./protocol.ts";
+ * const v = new DataView(statePayload(1, 256).buffer);
+ * assert(v.getUint32(0, true) === 1 && v.getUint32(4, true) === 256);
+ * ```
+ */
 export function statePayload(index: number, num: number): Uint8Array {
   const out = new Uint8Array(8);
   const v = new DataView(out.buffer);
@@ -469,7 +516,19 @@ export function statePayload(index: number, num: number): Uint8Array {
   return out;
 }
 
-/** A vring address payload. */
+/**
+ * A vring address payload `{index, flags, desc, used, avail, log}` (`log`
+ * defaults to all ones: no logging).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { addrPayload, decodeHeader, decodeRequest, encodeMessage, Request } from "./protocol.ts";
+ * const m = encodeMessage(Request.SET_VRING_ADDR, 1, addrPayload(0, { desc: 0x1000n, used: 0x3000n, avail: 0x2000n }));
+ * const r = decodeRequest(decodeHeader(m), m.subarray(12), []);
+ * assert(r.type === "SET_VRING_ADDR" && r.avail === 0x2000n);
+ * ```
+ */
 export function addrPayload(
   index: number,
   a: { desc: bigint; used: bigint; avail: bigint; log?: bigint; flags?: number },
@@ -485,7 +544,18 @@ export function addrPayload(
   return out;
 }
 
-/** A memory table payload; `slots` (>= regions) pads it as front-ends with fixed arrays do. */
+/**
+ * A memory table payload; `slots` (>= regions) pads it as front-ends with fixed arrays do.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { memTablePayload } from "./protocol.ts";
+ * const p = memTablePayload([{ guestAddr: 0n, size: 0x1000n, userAddr: 0n, mmapOffset: 0n }], 2);
+ * assert.equal(p.length, 8 + 2 * 32);
+ * assert.equal(new DataView(p.buffer).getUint32(0, true), 1);
+ * ```
+ */
 export function memTablePayload(
   regions: readonly MemRegionDesc[],
   slots = regions.length,
@@ -503,7 +573,17 @@ export function memTablePayload(
   return out;
 }
 
-/** A config payload `{offset, size, flags, payload}`. */
+/**
+ * A config payload `{offset, size, flags, payload}`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { configPayload } from "./protocol.ts";
+ * const p = configPayload(4, new Uint8Array([7, 8]));
+ * assert(p.length === 14 && new DataView(p.buffer).getUint32(4, true) === 2 && p[12] === 7);
+ * ```
+ */
 export function configPayload(offset: number, data: Uint8Array, flags = 0): Uint8Array {
   const out = new Uint8Array(12 + data.length);
   const v = new DataView(out.buffer);
@@ -514,7 +594,17 @@ export function configPayload(offset: number, data: Uint8Array, flags = 0): Uint
   return out;
 }
 
-/** A reply (`flags` = version | REPLY) to `request` with `payload`. */
+/**
+ * A reply (`flags` = version | REPLY) to `request` with `payload`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeHeader, encodeReply, FLAG_REPLY, Request, u64Payload } from "./protocol.ts";
+ * const h = decodeHeader(encodeReply(Request.GET_FEATURES, u64Payload(1n)), true);
+ * assert(h.request === Request.GET_FEATURES && (h.flags & FLAG_REPLY) !== 0 && h.size === 8);
+ * ```
+ */
 export function encodeReply(request: number, payload: Uint8Array): Uint8Array {
   return encodeMessage(request, VHOST_USER_VERSION | FLAG_REPLY, payload);
 }
