@@ -8,7 +8,7 @@
 import { TimeoutError } from "../errors.ts";
 import type { Channel } from "./channel.ts";
 import { decodeMatrices, encodeMatrices, MATRIX_SERVICE, multiply } from "./matrix.ts";
-import { ECHO_SERVICE, SHUTDOWN_MSG } from "./msg_test.ts";
+import { ECHO_SERVICE, SHUTDOWN_MSG } from "./echo.ts";
 import { SAMPLE_COUNT, SAMPLE_SERVICE } from "./sample.ts";
 
 /** A remote service: answers each message with zero or more replies. */

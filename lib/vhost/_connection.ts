@@ -140,13 +140,13 @@ export class Connection {
         }
       }
     } catch (e) {
-      error = isAmpError(e) ? e.message : `internal error: ${e instanceof Error ? e.stack : e}`;
+      error = isAmpError(e) ? e.message : `Internal error: ${e instanceof Error ? e.stack : e}`;
       code = isAmpError(e) ? e.code : "INTERNAL";
     }
     try {
       await this.#stopSession();
     } catch (e) {
-      error ??= `stopping the device failed: ${e instanceof Error ? e.message : e}`;
+      error ??= `Cannot stop the device: ${e instanceof Error ? e.message : e}`;
       code ??= "VHOST_DEVICE_FAILED";
     }
     this.#release();

@@ -64,7 +64,7 @@ export class MessageReader {
           if (this.#hdrHave > 0) {
             throw new VhostError(
               "VHOST_TRUNCATED",
-              `the front-end closed the connection inside a message header (${this.#hdrHave} of ${HEADER_SIZE} bytes)`,
+              `The front-end closed the connection inside a message header (${this.#hdrHave} of ${HEADER_SIZE} bytes)`,
             );
           }
           return "end";
@@ -88,7 +88,7 @@ export class MessageReader {
         if (got.n === 0) {
           throw new VhostError(
             "VHOST_TRUNCATED",
-            `the front-end closed the connection inside ${
+            `The front-end closed the connection inside ${
               requestName(h.request)
             } (${this.#payloadHave} of ${h.size} payload bytes)`,
           );
@@ -120,7 +120,7 @@ export class MessageReader {
     if (truncated) {
       throw new VhostError(
         "VHOST_BAD_FDS",
-        "the front-end passed more descriptors with one message than any request takes",
+        "The front-end passed more descriptors with one message than any request takes",
       );
     }
   }
@@ -142,7 +142,7 @@ export async function sendAll(fd: number, bytes: Uint8Array): Promise<void> {
     if (performance.now() >= end) {
       throw new VhostError(
         "VHOST_REPLY_STUCK",
-        `the front-end read no reply for ${SEND_DEADLINE_MS} ms`,
+        `The front-end read no reply for ${SEND_DEADLINE_MS} ms`,
       );
     }
     await pollFdsAsync([{ fd, events: POLLOUT }], 50);

@@ -40,7 +40,7 @@ function exact(v: bigint, size: bigint, what: string, i: number): number {
   if (v > MAX_SAFE || size > MAX_SAFE - v) {
     throw new VhostError(
       "VHOST_REGION_WRAP",
-      `memory region ${i}: ${what} [0x${v.toString(16)}, +0x${
+      `Memory region ${i}: ${what} [0x${v.toString(16)}, +0x${
         size.toString(16)
       }) does not fit below 2^53`,
     );
@@ -71,7 +71,7 @@ function exact(v: bigint, size: bigint, what: string, i: number): number {
 export function checkMemTable(regions: readonly MemRegionDesc[]): GuestRegion[] {
   const out: GuestRegion[] = regions.map((r, i) => {
     if (r.size === 0n) {
-      throw new VhostError("VHOST_REGION_EMPTY", `memory region ${i} has size 0`);
+      throw new VhostError("VHOST_REGION_EMPTY", `Memory region ${i} has size 0`);
     }
     return {
       guestAddr: exact(r.guestAddr, r.size, "guest range", i),
@@ -87,7 +87,7 @@ export function checkMemTable(regions: readonly MemRegionDesc[]): GuestRegion[] 
         if (a[k] < b[k] + b.size && b[k] < a[k] + a.size) {
           throw new VhostError(
             "VHOST_REGION_OVERLAP",
-            `memory regions ${i} and ${j} overlap in ${
+            `Memory regions ${i} and ${j} overlap in ${
               k === "guestAddr" ? "guest" : "user"
             } space: [${hex(a[k])}, +${hex(a.size)}) and [${hex(b[k])}, +${hex(b.size)})`,
           );
@@ -159,7 +159,7 @@ export function mapGuestMemory(
   if (table.length !== 1 || fds.length !== 1) {
     throw new VhostError(
       "VHOST_MULTIPLE_REGIONS",
-      `the memory table has ${table.length} regions; amp's virtqueues serve exactly one (boot UML without highmem, e.g. mem=256M)`,
+      `The memory table has ${table.length} regions; amp's virtqueues serve exactly one (boot UML without highmem, e.g. mem=256M)`,
     );
   }
   const r = table[0]!;
@@ -209,7 +209,7 @@ export function placeQueue(
   }
   throw new VhostError(
     "VHOST_RING_LAYOUT",
-    `queue ${index}: rings at desc ${hex(desc)}, avail ${hex(avail)}, used ${
+    `Queue ${index}: rings at desc ${hex(desc)}, avail ${hex(avail)}, used ${
       hex(used)
     } (num ${num}) are not one contiguous split ring (avail must follow the descriptors, used the avail ring at a power-of-two alignment)`,
   );
