@@ -35,17 +35,14 @@ import {
 import { checkMemTable, type GuestRegion, mapGuestMemory } from "./memory.ts";
 import { VringFdNotifier } from "./notifier.ts";
 import {
-  configPayload,
-  encodeReply,
   ProtocolFeature,
   requestName,
-  statePayload,
-  u64Payload,
   VHOST_USER_F_PROTOCOL_FEATURES,
   VhostError,
   type VhostRequest,
   VIRTIO_F_VERSION_1,
 } from "./protocol.ts";
+import { configPayload, encodeReply, statePayload, u64Payload } from "./encode.ts";
 import type { VhostConnectionEnd, VhostDevice, VhostSession } from "./types.ts";
 
 /** Protocol features offered. */

@@ -30,7 +30,7 @@ import {
   writeFd,
 } from "../sys/posix.ts";
 import { Connection } from "./_connection.ts";
-import { u64Payload } from "./protocol.ts";
+import { u64Payload } from "./encode.ts";
 import type { VhostConnectionEnd, VhostDevice, VhostServerOptions } from "./types.ts";
 
 export { OFFERED_PROTOCOL_FEATURES } from "./_connection.ts";

@@ -14,24 +14,17 @@
  */
 
 export {
-  addrPayload,
-  configPayload,
   decodeHeader,
   decodeRequest,
-  encodeMessage,
-  encodeReply,
   FLAG_NEED_REPLY,
   FLAG_REPLY,
   HEADER_SIZE,
   MAX_MEM_REGIONS,
   MAX_PAYLOAD,
   type MemRegionDesc,
-  memTablePayload,
   ProtocolFeature,
   Request,
   requestName,
-  statePayload,
-  u64Payload,
   VHOST_USER_F_PROTOCOL_FEATURES,
   VHOST_USER_VERSION,
   VhostError,
@@ -40,6 +33,15 @@ export {
   type VhostRequestBase,
   VIRTIO_F_VERSION_1,
 } from "./protocol.ts";
+export {
+  addrPayload,
+  configPayload,
+  encodeMessage,
+  encodeReply,
+  memTablePayload,
+  statePayload,
+  u64Payload,
+} from "./encode.ts";
 export {
   checkMemTable,
   type GuestRegion,

@@ -2,21 +2,23 @@ import assert from "node:assert/strict";
 import { isAmpError } from "../errors.ts";
 import { mulberry32, randInt } from "../util/random.ts";
 import {
-  addrPayload,
-  configPayload,
   decodeHeader,
   decodeRequest,
-  encodeMessage,
-  encodeReply,
   FLAG_NEED_REPLY,
   MAX_PAYLOAD,
-  memTablePayload,
   Request,
-  statePayload,
-  u64Payload,
   VhostError,
   type VhostRequest,
 } from "./protocol.ts";
+import {
+  addrPayload,
+  configPayload,
+  encodeMessage,
+  encodeReply,
+  memTablePayload,
+  statePayload,
+  u64Payload,
+} from "./encode.ts";
 import { checkMemTable } from "./memory.ts";
 
 function decode(bytes: Uint8Array, fds: number[] = []): VhostRequest {
