@@ -27,7 +27,7 @@ import {
   TimeoutError,
   UsageError,
 } from "../lib/errors.ts";
-import { ECHO_SERVICE } from "../lib/apps/msg_test.ts";
+import { ECHO_SERVICE } from "../lib/apps/echo.ts";
 import { HostSession } from "../lib/host/session.ts";
 import type { MachineProfile } from "../lib/machine/types.ts";
 import { validateProfile } from "../lib/machine/validate.ts";

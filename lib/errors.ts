@@ -33,6 +33,7 @@ export type {
   OsErrorCode,
   ResourceTableErrorCode,
   RpmsgErrorCode,
+  VhostErrorCode,
   VirtioErrorCode,
 } from "./error_codes.ts";
 

@@ -22,7 +22,7 @@ import type { Notifier } from "../lib/notify/types.ts";
 import { waitUntil } from "../lib/util/wait.ts";
 import { createRpmsgDevice } from "../lib/rpmsg/create.ts";
 import type { RpmsgDevice, RpmsgRxHandle } from "../lib/rpmsg/mod.ts";
-import { serveRpmsgRemote } from "../lib/rpmsg/remote.ts";
+import { serveRpmsgRemote } from "../lib/rpmsg/device_sessions.ts";
 import { RSC_VDEV, VIRTIO_ID_RPMSG, VIRTIO_RPMSG_F_NS } from "../lib/rsc/layout.ts";
 import { SharedVdev } from "../lib/virtio/vdev.ts";
 

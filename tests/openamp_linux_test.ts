@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { runMatrix } from "../lib/apps/matrix.ts";
-import { runMsgTest } from "../lib/apps/msg_test.ts";
+import { runMsgTest } from "../lib/apps/echo.ts";
 import { runSample } from "../lib/apps/sample.ts";
 import { HostSession } from "../lib/host/session.ts";
 import { openampLinuxProfile } from "../lib/machine/profiles/openamp_linux.ts";

@@ -26,7 +26,7 @@ import { buildElf } from "../lib/elf/writer.ts";
 import { attachHost, clearDiag } from "../lib/qemu/_testing_rpmsg.ts";
 import type { MemoryRegion } from "../lib/mem/region.ts";
 import { runSample, SAMPLE_SERVICE } from "../lib/apps/sample.ts";
-import { ECHO_SERVICE, runMsgTest } from "../lib/apps/msg_test.ts";
+import { ECHO_SERVICE, runMsgTest } from "../lib/apps/echo.ts";
 import { runMatrix } from "../lib/apps/matrix.ts";
 import { runShmemDemo } from "../lib/apps/shmem.ts";
 import type { DemoResult } from "../lib/apps/channel.ts";

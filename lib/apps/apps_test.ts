@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Channel, channelPair } from "./channel.ts";
-import { decodePing, encodePing, maxPingSize, runMsgTest } from "./msg_test.ts";
+import { decodePing, encodePing, maxPingSize, runMsgTest } from "./echo.ts";
 import { encodeMatrices, multiply, randomMatrix, runMatrix } from "./matrix.ts";
 import { runSample } from "./sample.ts";
 import {

@@ -6,7 +6,7 @@
  */
 
 export * from "./channel.ts";
-export * from "./msg_test.ts";
+export * from "./echo.ts";
 export * from "./matrix.ts";
 export * from "./sample.ts";
 export * from "./services.ts";

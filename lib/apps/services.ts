@@ -8,7 +8,7 @@
 import { TimeoutError } from "../errors.ts";
 import type { Channel } from "./channel.ts";
 import { decodeMatrices, encodeMatrices, MATRIX_SERVICE, multiply } from "./matrix.ts";
-import { ECHO_SERVICE, SHUTDOWN_MSG } from "./msg_test.ts";
+import { ECHO_SERVICE, SHUTDOWN_MSG } from "./echo.ts";
 import { SAMPLE_COUNT, SAMPLE_SERVICE } from "./sample.ts";
 
 /** A remote service: answers each message with zero or more replies. */
@@ -135,6 +135,18 @@ export function sampleService(): Service & { readonly count: number } {
 /**
  * Serve `service` on a channel until the returned stop function is called;
  * the promise it returns settles when the loop has ended.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channelPair } from "./channel.ts";
+ * import { echoService, serve } from "./services.ts";
+ * const [host, remote] = channelPair(496);
+ * const stop = serve(remote, echoService());
+ * await host.send(new Uint8Array([1, 2, 3]));
+ * assert.deepEqual([...await host.recv(1000)], [1, 2, 3]);
+ * await stop();
+ * ```
  */
 export function serve(ch: Channel, service: Service): () => Promise<void> {
   let running = true;
@@ -156,9 +168,52 @@ export function serve(ch: Channel, service: Service): () => Promise<void> {
   };
 }
 
-/** {@linkcode serve} with {@linkcode echoService}. */
+/**
+ * {@linkcode serve} with {@linkcode echoService}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channelPair } from "./channel.ts";
+ * import { serveEcho } from "./services.ts";
+ * const [host, remote] = channelPair(496);
+ * const stop = serveEcho(remote);
+ * await host.send(new TextEncoder().encode("hello"));
+ * assert.equal(new TextDecoder().decode(await host.recv(1000)), "hello");
+ * await stop();
+ * ```
+ */
 export const serveEcho = (ch: Channel): () => Promise<void> => serve(ch, echoService());
-/** {@linkcode serve} with {@linkcode matrixService}. */
+/**
+ * {@linkcode serve} with {@linkcode matrixService}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channelPair } from "./channel.ts";
+ * import { encodeMatrices, randomMatrix } from "./matrix.ts";
+ * import { serveMatrix } from "./services.ts";
+ * const [host, remote] = channelPair(496);
+ * const stop = serveMatrix(remote);
+ * await host.send(encodeMatrices([randomMatrix(), randomMatrix()]));
+ * assert.equal((await host.recv(1000)).length, 148);
+ * await stop();
+ * ```
+ */
 export const serveMatrix = (ch: Channel): () => Promise<void> => serve(ch, matrixService());
-/** {@linkcode serve} with {@linkcode sampleService}. */
+/**
+ * {@linkcode serve} with {@linkcode sampleService}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { channelPair } from "./channel.ts";
+ * import { serveSample } from "./services.ts";
+ * const [host, remote] = channelPair(496);
+ * const stop = serveSample(remote);
+ * await host.send(new TextEncoder().encode("hello world!"));
+ * assert.equal((await host.recv(1000)).length, 12);
+ * await stop();
+ * ```
+ */
 export const serveSample = (ch: Channel): () => Promise<void> => serve(ch, sampleService());

@@ -13,7 +13,7 @@ import { vhostLock } from "../runtime/locks.ts";
 import { dieWithParent } from "../util/orphans.ts";
 import { type Channel, type DemoResult, DemoRun } from "../apps/channel.ts";
 import { MATRIX_SERVICE, runMatrix } from "../apps/matrix.ts";
-import { ECHO_SERVICE, maxPingSize, runMsgTest } from "../apps/msg_test.ts";
+import { ECHO_SERVICE, maxPingSize, runMsgTest } from "../apps/echo.ts";
 import { runSample, SAMPLE_SERVICE } from "../apps/sample.ts";
 import { sampleService, type Service } from "../apps/services.ts";
 import {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { isAmpError } from "../errors.ts";
-import { runMsgTest } from "../apps/msg_test.ts";
+import { runMsgTest } from "../apps/echo.ts";
 import { HostSession } from "../host/session.ts";
 import { OPENAMP_LINUX, openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
 import { SIM } from "../machine/profiles/sim.ts";

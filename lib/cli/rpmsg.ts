@@ -10,7 +10,7 @@ import { DemoRun } from "../apps/channel.ts";
 import type { HostSession } from "../host/session.ts";
 import { type Command, type CommandContext, defineCommand } from "./_command.ts";
 import { MAX_SEND_FILE_BYTES, readInputFile } from "./_files.ts";
-import { maxPingSize } from "../apps/msg_test.ts";
+import { maxPingSize } from "../apps/echo.ts";
 import { RPMSG_HDR_SIZE } from "../rpmsg/mod.ts";
 import { type DemoName, failedDemo, openDemoSession, runDemo } from "../demos/run.ts";
 import {

@@ -13,7 +13,7 @@
 import { AmpError, ConfigError, isAmpError, TimeoutError, UsageError } from "../errors.ts";
 import type { DemoResult } from "../apps/channel.ts";
 import { MATRIX_SERVICE, runMatrix } from "../apps/matrix.ts";
-import { ECHO_SERVICE, maxPingSize, runMsgTest } from "../apps/msg_test.ts";
+import { ECHO_SERVICE, maxPingSize, runMsgTest } from "../apps/echo.ts";
 import { runSample, SAMPLE_SERVICE } from "../apps/sample.ts";
 import { runShmemDemo, SHM_CONTROL, SHM_DEMO_SIZE } from "../apps/shmem.ts";
 import { type AppStarter, HostSession, type HostSessionOptions } from "../host/session.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { isAmpError } from "../errors.ts";
 import { runMatrix } from "../apps/matrix.ts";
-import { runMsgTest } from "../apps/msg_test.ts";
+import { runMsgTest } from "../apps/echo.ts";
 import { runSample } from "../apps/sample.ts";
 import { HostSession } from "../host/session.ts";
 import { openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";

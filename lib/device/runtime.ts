@@ -30,7 +30,7 @@ import { RSC_HEADER_SIZE, VIRTIO_ID_RPMSG } from "../rsc/layout.ts";
 import { parseResourceTable, resourceTableExtent } from "../rsc/table.ts";
 import { createRpmsgDevice, type VringPlacement } from "../rpmsg/create.ts";
 import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/mod.ts";
-import { serveRpmsgRemote } from "../rpmsg/remote.ts";
+import { serveRpmsgRemote } from "../rpmsg/device_sessions.ts";
 import { sleep, yieldTurn } from "../util/wait.ts";
 import { vringLayout } from "../virtio/virtqueue.ts";
 import { SharedVdev } from "../virtio/vdev.ts";

@@ -13,7 +13,7 @@
 
 import { UsageError } from "../errors.ts";
 import { MATRIX_SERVICE } from "../apps/matrix.ts";
-import { ECHO_SERVICE } from "../apps/msg_test.ts";
+import { ECHO_SERVICE } from "../apps/echo.ts";
 import { SAMPLE_COUNT } from "../apps/sample.ts";
 import { echoService, matrixService, sampleService, type Service } from "../apps/services.ts";
 

@@ -44,7 +44,7 @@ import { RpmsgChannel } from "./channel.ts";
 import { probeRemote, type RemoteProbe } from "./probe.ts";
 
 /** Features the host accepts (name service). */
-export const HOST_FEATURES = VIRTIO_RPMSG_F_NS;
+export const HOST_FEATURES: number = VIRTIO_RPMSG_F_NS;
 
 /** Starts an application on the remote when none waits for a host. */
 export interface AppStarter {

@@ -63,7 +63,18 @@ function rootOf(o: KernelPaths | undefined): string {
   return r.endsWith("/") ? r : r + "/";
 }
 
-/** Parse an rpmsg sysfs address: `0x400`, `1024` or `-1` (ANY); undefined when malformed. */
+/**
+ * Parse an rpmsg sysfs address: `0x400`, `1024` or `-1` (ANY); undefined when malformed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseRpmsgAddr } from "./rpmsg_char.ts";
+ * assert.equal(parseRpmsgAddr("0x400\n"), 1024);
+ * assert.equal(parseRpmsgAddr("-1"), 0xffff_ffff);
+ * assert.equal(parseRpmsgAddr("0x1zz"), undefined);
+ * ```
+ */
 export function parseRpmsgAddr(text: string): number | undefined {
   const t = text.trim();
   let v: number;
@@ -142,6 +153,22 @@ export interface KernelEndpointDevice {
 /**
  * The endpoint devices rpmsg_char exposes (`/sys/class/rpmsg/rpmsgN`, not
  * the `rpmsg_ctrlN` control devices); `[]` when there are none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listRpmsgEndpoints } from "./rpmsg_char.ts";
+ * const root = Deno.makeTempDirSync();
+ * const dev = `${root}/sys/class/rpmsg/rpmsg0`;
+ * Deno.mkdirSync(dev, { recursive: true });
+ * Deno.mkdirSync(`${root}/sys/class/rpmsg/rpmsg_ctrl0`);
+ * Deno.writeTextFileSync(`${dev}/name`, "rpmsg-client-sample\n");
+ * Deno.writeTextFileSync(`${dev}/src`, "0x400\n");
+ * Deno.writeTextFileSync(`${dev}/dst`, "0x401\n");
+ * const eps = listRpmsgEndpoints({ root });
+ * assert.deepEqual(eps, [{ device: "rpmsg0", name: "rpmsg-client-sample", src: 0x400, dst: 0x401 }]);
+ * Deno.removeSync(root, { recursive: true });
+ * ```
  */
 export function listRpmsgEndpoints(paths?: KernelPaths): KernelEndpointDevice[] {
   const dir = `${rootOf(paths)}sys/class/rpmsg`;
@@ -162,7 +189,20 @@ export function listRpmsgEndpoints(paths?: KernelPaths): KernelEndpointDevice[] 
   return out;
 }
 
-/** The control devices (`/dev/rpmsg_ctrlN`) present, sorted by N. */
+/**
+ * The control devices (`/dev/rpmsg_ctrlN`) present, sorted by N.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listRpmsgControls } from "./rpmsg_char.ts";
+ * const root = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${root}/dev`);
+ * for (const n of ["rpmsg_ctrl10", "rpmsg_ctrl2", "rpmsg0"]) Deno.writeTextFileSync(`${root}/dev/${n}`, "");
+ * assert.deepEqual(listRpmsgControls({ root }), [`${root}/dev/rpmsg_ctrl2`, `${root}/dev/rpmsg_ctrl10`]);
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ */
 export function listRpmsgControls(paths?: KernelPaths): string[] {
   const dir = `${rootOf(paths)}dev`;
   try {
@@ -186,6 +226,22 @@ export interface FindChannelOptions extends KernelPaths {
  * and return it. Polls sysfs every few ms, under the deadline.
  *
  * @throws {TimeoutError} when no such channel appears in time.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findRpmsgChannel } from "./rpmsg_char.ts";
+ * const root = Deno.makeTempDirSync();
+ * await assert.rejects(() => findRpmsgChannel("rpmsg-client-sample", { root, timeoutMs: 20 }), /none/);
+ * const dev = `${root}/sys/bus/rpmsg/devices/virtio0.rpmsg-client-sample.-1.1025`;
+ * Deno.mkdirSync(dev, { recursive: true });
+ * Deno.writeTextFileSync(`${dev}/name`, "rpmsg-client-sample\n");
+ * Deno.writeTextFileSync(`${dev}/src`, "-1\n");
+ * Deno.writeTextFileSync(`${dev}/dst`, "0x401\n");
+ * const c = await findRpmsgChannel("rpmsg-client-sample", { root, timeoutMs: 1000 });
+ * assert.equal(c.dst, 0x401);
+ * Deno.removeSync(root, { recursive: true });
+ * ```
  */
 export async function findRpmsgChannel(
   name: string,

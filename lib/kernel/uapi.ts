@@ -44,9 +44,27 @@ export function ioc(dir: number, type: number, nr: number, size: number): number
   return ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
 }
 
-/** `_IO(type, nr)`. */
+/**
+ * `_IO(type, nr)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { io } from "./uapi.ts";
+ * assert.equal(io(0xb5, 0x2), 0xb502); // RPMSG_DESTROY_EPT_IOCTL
+ * ```
+ */
 export const io = (type: number, nr: number): number => ioc(IOC_NONE, type, nr, 0);
-/** `_IOW(type, nr, size)` (size = `sizeof` the argument). */
+/**
+ * `_IOW(type, nr, size)` (size = `sizeof` the argument).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { iow } from "./uapi.ts";
+ * assert.equal(iow(0xb5, 0x1, 40), 0x4028_b501); // RPMSG_CREATE_EPT_IOCTL
+ * ```
+ */
 export const iow = (type: number, nr: number, size: number): number =>
   ioc(IOC_WRITE, type, nr, size);
 

@@ -157,8 +157,9 @@ export interface AgentInfo {
   firstHart: number;
   /** SBI specification version, e.g. `"1.0"`. */
   specVersion: string;
-  /** SBI implementation id and its name, e.g. 1 `"OpenSBI"`. */
+  /** SBI implementation id, e.g. 1 (OpenSBI). */
   implId: number;
+  /** The implementation's name, e.g. `"OpenSBI"`. */
   implName: string;
   /** SBI implementation version as reported (OpenSBI: major << 16 | minor). */
   implVersion: number;

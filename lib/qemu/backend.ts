@@ -20,6 +20,7 @@ import { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import type { MachineProfile, RegionSpec } from "../machine/types.ts";
 import { checkCpu } from "../machine/validate.ts";
+import { QemuRv64 } from "./qemu.ts";
 import {
   type LoadRange,
   QEMU_DEFAULT_RAM_SIZE,
@@ -27,9 +28,8 @@ import {
   QEMU_RAM_BASE,
   type QemuBootMode,
   qemuReservedEnd,
-  QemuRv64,
   type QemuRv64Options,
-} from "./qemu.ts";
+} from "./types.ts";
 import { waitUntil } from "../util/wait.ts";
 import type { ConsoleEndpoint, LoadedFirmware, RemoteprocBackend } from "../remoteproc/types.ts";
 

@@ -17,12 +17,12 @@
  * @module
  */
 
+export { loadRangeOf, qemuAvailable, QemuRv64 } from "./qemu.ts";
 export {
   type HartState,
   type HartStatus,
   type HsmStatus,
   type LoadRange,
-  loadRangeOf,
   QEMU_BINARY,
   QEMU_BOOT_MODES,
   QEMU_DEFAULT_BIOS,
@@ -31,12 +31,10 @@ export {
   QEMU_RAM_BASE,
   QEMU_SBI_RESERVED_END,
   QEMU_STUB_END,
-  qemuAvailable,
   type QemuBootMode,
   qemuReservedEnd,
-  QemuRv64,
   type QemuRv64Options,
-} from "./qemu.ts";
+} from "./types.ts";
 export {
   AG_ACK_SEQ,
   AG_AGENT_HART,

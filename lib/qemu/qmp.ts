@@ -12,8 +12,11 @@ import { sleep } from "../util/wait.ts";
 
 /** One asynchronous QMP event, e.g. `{ event: "RESET", data: {...} }`. */
 export interface QmpEvent {
+  /** The event's name, e.g. `"RESET"` or `"SHUTDOWN"`. */
   event: string;
+  /** Its `data` member as QEMU sent it (unchecked). */
   data?: unknown;
+  /** Its `timestamp` member (`{ seconds, microseconds }`) as QEMU sent it (unchecked). */
   timestamp?: unknown;
 }
 

@@ -1,8 +1,10 @@
 /**
  * Remoteproc: load ELF firmware into a remote core's memory, process its
  * resource table for the machine layout, start and stop the core through a
- * machine-specific backend, and record ownership in the runtime state file
- * (`amp status`, `amp stop`).
+ * machine-specific backend (rv64 sysfs and kernel remoteproc here; `lib/sim`
+ * and `lib/qemu` bring their own), with the lifecycle offline → loaded →
+ * running → stopped/crashed. Which process owns a running core is
+ * `lib/runtime`'s concern.
  *
  * @example
  * ```ts

@@ -83,4 +83,4 @@ export {
   type RpmsgHeader,
   writeHeader,
 } from "./_wire.ts";
-export { type ServeRemoteOptions, serveRpmsgRemote } from "./remote.ts";
+export { type ServeRemoteOptions, serveRpmsgRemote } from "./device_sessions.ts";

@@ -26,3 +26,4 @@ export {
   yieldTurn,
 } from "./wait.ts";
 export { mulberry32, randInt, type Rng } from "./random.ts";
+export type { HeldLock } from "./lock.ts";

@@ -29,18 +29,14 @@ import {
   writeFd,
 } from "../sys/posix.ts";
 import {
-  addrPayload,
   decodeHeader,
-  encodeMessage,
   FLAG_NEED_REPLY,
   HEADER_SIZE,
-  memTablePayload,
   Request,
-  statePayload,
-  u64Payload,
   VHOST_USER_VERSION,
   type VhostHeader,
 } from "./protocol.ts";
+import { addrPayload, encodeMessage, memTablePayload, statePayload, u64Payload } from "./encode.ts";
 
 /** Guest physical base of the test RAM. */
 export const GUEST_BASE = 0x10_0000;

@@ -9,14 +9,14 @@ import assert from "node:assert/strict";
 import { echoService, sampleService } from "../apps/services.ts";
 import { runSample } from "../apps/sample.ts";
 import { closeFd, writeFd } from "../sys/posix.ts";
+import { Request } from "./protocol.ts";
 import {
   configPayload,
   encodeMessage,
   memTablePayload,
-  Request,
   statePayload,
   u64Payload,
-} from "./protocol.ts";
+} from "./encode.ts";
 import { serveVhostUserRpmsg } from "./rpmsg_backend.ts";
 import { GUEST_BASE, GUEST_SIZE, LAYOUT, TestFrontEnd, USER_BASE } from "./_testing.ts";
 

@@ -14,43 +14,50 @@
  */
 
 export {
-  addrPayload,
-  configPayload,
   decodeHeader,
   decodeRequest,
-  encodeMessage,
-  encodeReply,
   FLAG_NEED_REPLY,
   FLAG_REPLY,
   HEADER_SIZE,
   MAX_MEM_REGIONS,
   MAX_PAYLOAD,
   type MemRegionDesc,
-  memTablePayload,
   ProtocolFeature,
   Request,
   requestName,
-  statePayload,
-  u64Payload,
   VHOST_USER_F_PROTOCOL_FEATURES,
   VHOST_USER_VERSION,
   VhostError,
   type VhostHeader,
   type VhostRequest,
+  type VhostRequestBase,
   VIRTIO_F_VERSION_1,
 } from "./protocol.ts";
-export { checkMemTable, type GuestRegion, mapGuestMemory, userToGuest } from "./memory.ts";
-export { VringFdNotifier } from "./notifier.ts";
 export {
-  OFFERED_PROTOCOL_FEATURES,
+  addrPayload,
+  configPayload,
+  encodeMessage,
+  encodeReply,
+  memTablePayload,
+  statePayload,
+  u64Payload,
+} from "./encode.ts";
+export {
+  checkMemTable,
+  type GuestRegion,
+  mapGuestMemory,
   placeQueue,
-  type VhostConnectionEnd,
-  type VhostDevice,
-  type VhostQueue,
-  type VhostServerOptions,
-  type VhostSession,
-  VhostUserServer,
-} from "./backend.ts";
+  userToGuest,
+} from "./memory.ts";
+export { VringFdNotifier } from "./notifier.ts";
+export { OFFERED_PROTOCOL_FEATURES, VhostUserServer } from "./backend.ts";
+export type {
+  VhostConnectionEnd,
+  VhostDevice,
+  VhostQueue,
+  VhostServerOptions,
+  VhostSession,
+} from "./types.ts";
 export {
   rpmsgVhostDevice,
   serveVhostUserRpmsg,

@@ -1,7 +1,7 @@
 /**
- * The vhost-user protocol's messages, as pure data: a decoder that bounds
- * every field a front-end sends, and encoders for the replies (and, for
- * tests and hostile-peer drivers, for the requests).
+ * The vhost-user protocol's messages, as pure data: the codes, flags and
+ * shapes, and a decoder that bounds every field a front-end sends (the
+ * encoders are in `encode.ts`).
  *
  * Wire format (native byte order, little-endian on every target amp runs
  * on): a 12-byte header `{u32 request; u32 flags; u32 size}` followed by
@@ -21,7 +21,18 @@
 import { AmpError } from "../errors.ts";
 import type { VhostErrorCode } from "../error_codes.ts";
 
-/** A vhost-user protocol violation by the front-end (or a request amp cannot serve). */
+/**
+ * A vhost-user protocol violation by the front-end (or a request amp cannot serve).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isAmpError } from "../errors.ts";
+ * import { VhostError } from "./protocol.ts";
+ * const e = new VhostError("VHOST_BAD_INDEX", "SET_VRING_NUM: queue 9 does not exist");
+ * assert(isAmpError(e) && e.code === "VHOST_BAD_INDEX" && e.name === "VhostError");
+ * ```
+ */
 export class VhostError extends AmpError {
   /** Create an error with a stable `code` and a human message. */
   constructor(code: VhostErrorCode, message: string, options?: ErrorOptions) {
@@ -88,7 +99,17 @@ export const REQUEST_NAMES: Readonly<Record<number, string>> = Object.fromEntrie
   Object.entries(Request).map(([k, v]) => [v, k]),
 );
 
-/** Name of a request code for messages, e.g. `SET_MEM_TABLE (5)` or `request 99`. */
+/**
+ * Name of a request code for messages, e.g. `SET_MEM_TABLE (5)` or `request 99`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Request, requestName } from "./protocol.ts";
+ * assert.equal(requestName(Request.SET_MEM_TABLE), "SET_MEM_TABLE (5)");
+ * assert.equal(requestName(99), "request 99");
+ * ```
+ */
 export function requestName(code: number): string {
   const n = REQUEST_NAMES[code];
   return n ? `${n} (${code})` : `request ${code}`;
@@ -115,21 +136,28 @@ export const ProtocolFeature = {
 
 /** The 12-byte header. */
 export interface VhostHeader {
+  /** The request code ({@linkcode Request}). */
   request: number;
+  /** Flags: the version (bits 0..1), {@linkcode FLAG_REPLY}, {@linkcode FLAG_NEED_REPLY}. */
   flags: number;
+  /** Payload bytes that follow the header. */
   size: number;
 }
 
 /** One memory table entry (64-bit fields kept exact as bigint). */
 export interface MemRegionDesc {
+  /** Guest physical address of the first byte. */
   guestAddr: bigint;
+  /** Bytes. */
   size: bigint;
+  /** The front-end's own (user) address of the first byte. */
   userAddr: bigint;
+  /** Offset of the first byte in the region's file (its passed descriptor). */
   mmapOffset: bigint;
 }
 
 /** Fields every decoded request has. */
-interface Base {
+export interface VhostRequestBase {
   /** The request code. */
   request: number;
   /** The header flags. */
@@ -140,7 +168,7 @@ interface Base {
 
 /** A decoded front-end request. */
 export type VhostRequest =
-  | Base & {
+  | VhostRequestBase & {
     type:
       | "GET_FEATURES"
       | "GET_PROTOCOL_FEATURES"
@@ -148,13 +176,13 @@ export type VhostRequest =
       | "RESET_OWNER"
       | "GET_QUEUE_NUM";
   }
-  | Base & { type: "SET_FEATURES" | "SET_PROTOCOL_FEATURES"; value: bigint }
-  | Base & {
+  | VhostRequestBase & { type: "SET_FEATURES" | "SET_PROTOCOL_FEATURES"; value: bigint }
+  | VhostRequestBase & {
     type: "SET_VRING_NUM" | "SET_VRING_BASE" | "GET_VRING_BASE" | "SET_VRING_ENABLE" | "VRING_KICK";
     index: number;
     num: number;
   }
-  | Base & {
+  | VhostRequestBase & {
     type: "SET_VRING_ADDR";
     index: number;
     addrFlags: number;
@@ -163,22 +191,22 @@ export type VhostRequest =
     avail: bigint;
     log: bigint;
   }
-  | Base & {
+  | VhostRequestBase & {
     type: "SET_VRING_KICK" | "SET_VRING_CALL" | "SET_VRING_ERR";
     index: number;
     /** The passed descriptor, or null in poll mode (no descriptor). */
     fd: number | null;
   }
-  | Base & { type: "SET_MEM_TABLE"; regions: MemRegionDesc[]; fds: number[] }
-  | Base & { type: "SET_BACKEND_REQ_FD"; fd: number }
-  | Base & {
+  | VhostRequestBase & { type: "SET_MEM_TABLE"; regions: MemRegionDesc[]; fds: number[] }
+  | VhostRequestBase & { type: "SET_BACKEND_REQ_FD"; fd: number }
+  | VhostRequestBase & {
     type: "GET_CONFIG" | "SET_CONFIG";
     offset: number;
     size: number;
     configFlags: number;
     payload: Uint8Array;
   }
-  | Base & { type: "UNSUPPORTED"; name: string };
+  | VhostRequestBase & { type: "UNSUPPORTED"; name: string };
 
 /**
  * Decode and check a header.
@@ -190,7 +218,8 @@ export type VhostRequest =
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { decodeHeader, encodeMessage, Request } from "./protocol.ts";
+ * import { encodeMessage } from "./encode.ts";
+ * import { decodeHeader, Request } from "./protocol.ts";
  * const m = encodeMessage(Request.GET_FEATURES, 1, new Uint8Array(0));
  * assert.deepEqual(decodeHeader(m), { request: 1, flags: 1, size: 0 });
  * ```
@@ -269,7 +298,8 @@ function fdsAre(h: VhostHeader, fds: readonly number[], want: number): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { decodeHeader, decodeRequest, encodeMessage, Request, statePayload } from "./protocol.ts";
+ * import { encodeMessage, statePayload } from "./encode.ts";
+ * import { decodeHeader, decodeRequest, Request } from "./protocol.ts";
  * const m = encodeMessage(Request.SET_VRING_NUM, 1, statePayload(0, 256));
  * const r = decodeRequest(decodeHeader(m), m.subarray(12), []);
  * assert(r.type === "SET_VRING_NUM" && r.index === 0 && r.num === 256);
@@ -281,7 +311,7 @@ export function decodeRequest(
   fds: readonly number[],
 ): VhostRequest {
   const v = new DataView(payload.buffer, payload.byteOffset, payload.length);
-  const base: Base = {
+  const base: VhostRequestBase = {
     request: h.request,
     flags: h.flags,
     needReply: (h.flags & FLAG_NEED_REPLY) !== 0,
@@ -431,90 +461,4 @@ function checkIndex(h: VhostHeader, index: number): void {
       `${requestName(h.request)}: queue index ${index} is out of range 0..${VRING_INDEX_MASK}`,
     );
   }
-}
-
-/**
- * A whole message: header (`flags` as given) and payload.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { encodeMessage, u64Payload } from "./protocol.ts";
- * assert.equal(encodeMessage(2, 1, u64Payload(1n)).length, 20);
- * ```
- */
-export function encodeMessage(request: number, flags: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(HEADER_SIZE + payload.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, request >>> 0, true);
-  v.setUint32(4, flags >>> 0, true);
-  v.setUint32(8, payload.length, true);
-  out.set(payload, HEADER_SIZE);
-  return out;
-}
-
-/** A u64 payload. */
-export function u64Payload(value: bigint): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
-  return out;
-}
-
-/** A vring state payload `{index, num}`. */
-export function statePayload(index: number, num: number): Uint8Array {
-  const out = new Uint8Array(8);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, index >>> 0, true);
-  v.setUint32(4, num >>> 0, true);
-  return out;
-}
-
-/** A vring address payload. */
-export function addrPayload(
-  index: number,
-  a: { desc: bigint; used: bigint; avail: bigint; log?: bigint; flags?: number },
-): Uint8Array {
-  const out = new Uint8Array(40);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, index >>> 0, true);
-  v.setUint32(4, (a.flags ?? 0) >>> 0, true);
-  v.setBigUint64(8, BigInt.asUintN(64, a.desc), true);
-  v.setBigUint64(16, BigInt.asUintN(64, a.used), true);
-  v.setBigUint64(24, BigInt.asUintN(64, a.avail), true);
-  v.setBigUint64(32, BigInt.asUintN(64, a.log ?? (1n << 64n) - 1n), true);
-  return out;
-}
-
-/** A memory table payload; `slots` (>= regions) pads it as front-ends with fixed arrays do. */
-export function memTablePayload(
-  regions: readonly MemRegionDesc[],
-  slots = regions.length,
-): Uint8Array {
-  const out = new Uint8Array(8 + MEM_REGION_SIZE * Math.max(slots, regions.length));
-  const v = new DataView(out.buffer);
-  v.setUint32(0, regions.length, true);
-  regions.forEach((r, i) => {
-    const o = 8 + MEM_REGION_SIZE * i;
-    v.setBigUint64(o, BigInt.asUintN(64, r.guestAddr), true);
-    v.setBigUint64(o + 8, BigInt.asUintN(64, r.size), true);
-    v.setBigUint64(o + 16, BigInt.asUintN(64, r.userAddr), true);
-    v.setBigUint64(o + 24, BigInt.asUintN(64, r.mmapOffset), true);
-  });
-  return out;
-}
-
-/** A config payload `{offset, size, flags, payload}`. */
-export function configPayload(offset: number, data: Uint8Array, flags = 0): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, offset >>> 0, true);
-  v.setUint32(4, data.length, true);
-  v.setUint32(8, flags >>> 0, true);
-  out.set(data, 12);
-  return out;
-}
-
-/** A reply (`flags` = version | REPLY) to `request` with `payload`. */
-export function encodeReply(request: number, payload: Uint8Array): Uint8Array {
-  return encodeMessage(request, VHOST_USER_VERSION | FLAG_REPLY, payload);
 }

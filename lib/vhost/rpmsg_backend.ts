@@ -25,12 +25,8 @@ import type { Service } from "../apps/services.ts";
 import { createRpmsgDevice } from "../rpmsg/create.ts";
 import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/mod.ts";
 import { VIRTIO_RPMSG_F_NS } from "../rsc/layout.ts";
-import {
-  type VhostDevice,
-  type VhostServerOptions,
-  type VhostSession,
-  VhostUserServer,
-} from "./backend.ts";
+import { VhostUserServer } from "./backend.ts";
+import type { VhostDevice, VhostServerOptions, VhostSession } from "./types.ts";
 
 /** How long a session waits for the driver's first kick on queue 0 before announcing anyway, ms. */
 export const DRIVER_READY_GRACE_MS = 2000;

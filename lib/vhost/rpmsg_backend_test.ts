@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { echoService, matrixService, sampleService } from "../apps/services.ts";
 import { runSample } from "../apps/sample.ts";
-import { runMsgTest } from "../apps/msg_test.ts";
+import { runMsgTest } from "../apps/echo.ts";
 import { runMatrix } from "../apps/matrix.ts";
 import { serveVhostUserRpmsg } from "./rpmsg_backend.ts";
 import { TestFrontEnd } from "./_testing.ts";

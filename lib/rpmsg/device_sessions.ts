@@ -42,7 +42,7 @@ export interface ServeRemoteOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { serveRpmsgRemote } from "./remote.ts";
+ * import { serveRpmsgRemote } from "./device_sessions.ts";
  * import { createRpmsgDevice } from "./create.ts";
  * import { SharedVdev } from "../virtio/vdev.ts";
  * import { heapRegion } from "../mem/region.ts";

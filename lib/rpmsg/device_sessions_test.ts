@@ -3,7 +3,7 @@ import { heapRegion } from "../mem/region.ts";
 import { InProcessNotifier } from "../notify/in_process.ts";
 import { SharedVdev } from "../virtio/vdev.ts";
 import { createRpmsgDevice } from "./create.ts";
-import { serveRpmsgRemote } from "./remote.ts";
+import { serveRpmsgRemote } from "./device_sessions.ts";
 
 const VDEV = 0x14;
 const LAYOUT = {

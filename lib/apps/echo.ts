@@ -26,7 +26,7 @@ export type WordSize = 4 | 8;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { maxPingSize } from "./msg_test.ts";
+ * import { maxPingSize } from "./echo.ts";
  * assert(maxPingSize(496, 8) === 480);
  * assert(maxPingSize(496, 4) === 488);
  * ```
@@ -41,7 +41,7 @@ export function maxPingSize(maxPayload: number, wordSize: WordSize): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePing } from "./msg_test.ts";
+ * import { encodePing } from "./echo.ts";
  * const p = encodePing(3, 2, 8);
  * assert(p.length === 18 && p[0] === 3 && p[8] === 2 && p[17] === 0xa5);
  * ```
@@ -66,7 +66,7 @@ export function encodePing(num: number, size: number, wordSize: WordSize): Uint8
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { decodePing, encodePing } from "./msg_test.ts";
+ * import { decodePing, encodePing } from "./echo.ts";
  * assert(decodePing(encodePing(7, 5, 4), 4)?.size === 5);
  * ```
  */
@@ -118,7 +118,7 @@ export interface MsgTestOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import { channelPair } from "./channel.ts";
- * import { runMsgTest } from "./msg_test.ts";
+ * import { runMsgTest } from "./echo.ts";
  * import { serveEcho } from "./services.ts";
  * const [host, remote] = channelPair(496);
  * const stop = serveEcho(remote);
