@@ -16,7 +16,7 @@ import {
   runBench,
 } from "../apps/bench.ts";
 import { DemoRun } from "../apps/channel.ts";
-import { ECHO_SERVICE } from "../apps/msg_test.ts";
+import { ECHO_SERVICE } from "../apps/echo.ts";
 import { openDemoSession } from "../demos/run.ts";
 import type { MachineProfile } from "../machine/types.ts";
 import { RPMSG_HDR_SIZE } from "../rpmsg/mod.ts";
