@@ -37,7 +37,7 @@ import { processesMapping, QemuRv64Backend } from "../lib/qemu/backend.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
 import { HostSession } from "../lib/host/session.ts";
 import { openDemoSession } from "../lib/demos/run.ts";
-import { liveEntries } from "../lib/runtime/registry.ts";
+import { liveEntries } from "../lib/runtime/status.ts";
 import { readLiveTrace } from "../lib/diag/trace.ts";
 import { dumpVdev } from "../lib/diag/vring_dump.ts";
 

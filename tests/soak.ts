@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { openDemoSession } from "../lib/demos/run.ts";
 import { loadProfile } from "../lib/machine/load.ts";
 import { runProfilePath } from "../lib/runtime/owner.ts";
-import { liveEntries } from "../lib/runtime/registry.ts";
+import { liveEntries } from "../lib/runtime/status.ts";
 import { CLI, SEED_ELF } from "./_cli_env.ts";
 
 /** Header of every soak message: u32 sequence (low), u32 sequence (high), u32 checksum, u32 length. */

@@ -16,7 +16,7 @@ import {
 } from "../machine/mod.ts";
 import { type KernelPaths, listRpmsgControls } from "../kernel/rpmsg_char.ts";
 import { runProfilePath } from "../runtime/owner.ts";
-import { renameLinks } from "./remote.ts";
+import { renameLinks } from "./_links.ts";
 import { isStale } from "../runtime/process.ts";
 import { type CpuEntry, defaultStateDir, StateFile } from "../runtime/registry.ts";
 

@@ -11,7 +11,7 @@ import { UsageError } from "../errors.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { DEMO_NAMES, runDemo, verdictLine } from "../demos/run.ts";
 import { runOwner } from "../runtime/owner.ts";
-import { liveEntries } from "../runtime/registry.ts";
+import { liveEntries } from "../runtime/status.ts";
 import { selfSimCommand } from "../sim/process.ts";
 import { demoIo, intOption } from "./_demos.ts";
 import { resolveMachine } from "./_target.ts";

@@ -6,7 +6,7 @@ import { OPENAMP_LINUX, openampLinuxProfile } from "../machine/profiles/openamp_
 import { SIM } from "../machine/profiles/sim.ts";
 import { captureIo } from "./_io.ts";
 import { main } from "./mod.ts";
-import { renameLinks } from "./remote.ts";
+import { renameLinks } from "./_links.ts";
 
 Deno.test("amp remote: command-line mistakes exit 2, a machine it cannot serve exits 1", async () => {
   for (

@@ -6,7 +6,7 @@
  */
 
 import { liveStatus } from "../runtime/client.ts";
-import { statusReport } from "../runtime/registry.ts";
+import { statusReport } from "../runtime/status.ts";
 import { type Command, defineCommand } from "./_command.ts";
 import { table } from "./_format.ts";
 import { kernelStatusJson, kernelStatusLines } from "./_kernel.ts";

@@ -23,7 +23,8 @@ import type { MemoryMap } from "../mem/memory_map.ts";
 import { hex } from "../mem/region.ts";
 import { lastLines, readConsoleLog, typeLine } from "../runtime/console.ts";
 import { sessionLock } from "../runtime/locks.ts";
-import { type CpuEntry, whyStopped } from "../runtime/registry.ts";
+import type { CpuEntry } from "../runtime/registry.ts";
+import { whyStopped } from "../runtime/status.ts";
 import { waitUntil } from "../util/wait.ts";
 
 /** The demos by name. */

@@ -165,6 +165,50 @@ export interface LaunchPaths {
   agentPath: string;
 }
 
+/** Default guest RAM files: `amp-qemu-<pid>-<n>-<random>` in `/dev/shm`. */
+const RAM_FILE_RE = /^amp-qemu-(\d+)-\d+-\d+$/;
+
+/**
+ * Remove the default guest RAM files (`amp-qemu-<pid>-...` in `dir`) of
+ * processes that no longer exist: a launcher killed before it could clean
+ * up (QEMU itself dies with it) leaves its RAM file, up to the guest's RAM
+ * size, behind. A pid that runs (or was reused) keeps its files. Returns the
+ * paths removed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sweepStaleRamFiles } from "./_launch.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/amp-qemu-${Deno.pid}-1-7`, new Uint8Array());
+ * await Deno.writeFile(`${dir}/amp-qemu-999999999-1-7`, new Uint8Array());
+ * assert.deepEqual(sweepStaleRamFiles(dir), [`${dir}/amp-qemu-999999999-1-7`]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function sweepStaleRamFiles(dir = "/dev/shm", procDir = "/proc"): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = RAM_FILE_RE.exec(name);
+    if (!m) continue;
+    try {
+      Deno.statSync(`${procDir}/${m[1]}`);
+      continue; // its process runs
+    } catch { /* gone */ }
+    try {
+      Deno.removeSync(`${dir}/${name}`);
+      removed.push(`${dir}/${name}`);
+    } catch { /* raced with another sweeper, or not ours to remove */ }
+  }
+  return removed;
+}
+
 /**
  * Choose the launch's paths (making a temporary work dir unless one is
  * given) and check that QEMU's option syntax can carry them: no `,`, newline
@@ -173,6 +217,7 @@ export interface LaunchPaths {
 export async function launchPaths(options: QemuRv64Options): Promise<LaunchPaths> {
   const ownWorkDir = options.workDir === undefined;
   const workDir = options.workDir ?? await Deno.makeTempDir({ prefix: "amp-qemu-" });
+  if (options.ramFile === undefined) sweepStaleRamFiles();
   const ramFile = options.ramFile ??
     `/dev/shm/amp-qemu-${Deno.pid}-${++fileCounter}-${Math.floor(Math.random() * 1e9)}`;
   const qmpPath = options.qmpPath ?? `${workDir}/qmp.sock`;

@@ -97,20 +97,30 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Pro
   if (!(await waitUntil(cond, { deadlineMs: timeoutMs }))) throw new Error(`timed out: ${what}`);
 }
 
-/** Load the firmware, start hart 1 through SBI HSM, wait for the prompt. */
+/**
+ * Load the firmware, start hart 1 through SBI HSM, wait for the prompt. On a
+ * failure the machine is closed here (callers close it only once booted).
+ */
 async function bootShell(q: QemuRv64, arg = 0n, patch?: (img: ElfImage) => void) {
-  const img = firmware();
-  q.ram.fill(DIAG_BASE, DIAG_LEN, 0);
-  q.ram.fill(RSC_PA, 0x200, 0);
-  const map = new MemoryMap([q.region(0x9020_0000, 0x7f_f000, "90200000.rproc")]);
-  loadElf(img, map, { name: "amp-demo.elf" });
-  patch?.(img);
-  const con = await QemuConsole.connect(q.consolePath);
-  await q.startHart(1, img.entry, loadRangeOf(img), arg);
-  await waitPrompt(con);
-  assert.equal(q.ram.u32(DIAG_MAGIC), DIAG_MAGIC_VALUE);
-  assert.equal(q.ram.u32(DIAG_STATE), FW_SHELL);
-  return { img, con };
+  let con: QemuConsole | undefined;
+  try {
+    const img = firmware();
+    q.ram.fill(DIAG_BASE, DIAG_LEN, 0);
+    q.ram.fill(RSC_PA, 0x200, 0);
+    const map = new MemoryMap([q.region(0x9020_0000, 0x7f_f000, "90200000.rproc")]);
+    loadElf(img, map, { name: "amp-demo.elf" });
+    patch?.(img);
+    con = await QemuConsole.connect(q.consolePath);
+    await q.startHart(1, img.entry, loadRangeOf(img), arg);
+    await waitPrompt(con);
+    assert.equal(q.ram.u32(DIAG_MAGIC), DIAG_MAGIC_VALUE);
+    assert.equal(q.ram.u32(DIAG_STATE), FW_SHELL);
+    return { img, con };
+  } catch (e) {
+    con?.close();
+    await q.close();
+    throw e;
+  }
 }
 
 function matrixMessage(a: number[][], b: number[][]): Uint8Array {

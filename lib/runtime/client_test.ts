@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { AmpError, TimeoutError } from "../errors.ts";
 import { liveStatus, requestReload, stopCpu } from "./client.ts";
 import { processInfo } from "./process.ts";
-import { registerRun, StateFile, statusReport } from "./registry.ts";
+import { registerRun, StateFile } from "./registry.ts";
+import { statusReport } from "./status.ts";
 import { deadPid, entry, startScript, waitForLine, withDir } from "./_testing.ts";
 
 const REGISTRY = new URL("./registry.ts", import.meta.url).href;

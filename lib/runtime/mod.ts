@@ -22,3 +22,4 @@ export * from "./owner.ts";
 export * from "./process.ts";
 export * from "./registry.ts";
 export * from "./locks.ts";
+export * from "./status.ts";

@@ -7,7 +7,8 @@ import { runDemo } from "../demos/run.ts";
 import { controlRequest } from "./control.ts";
 import { runOwner } from "./owner.ts";
 import { processInfo } from "./process.ts";
-import { StateFile, statusReport } from "./registry.ts";
+import { StateFile } from "./registry.ts";
+import { statusReport } from "./status.ts";
 
 const SIM_MAIN = new URL("../sim/main.ts", import.meta.url).pathname;
 

@@ -7,9 +7,8 @@ import {
   registerRun,
   releaseStale,
   StateFile,
-  statusReport,
-  whyStopped,
 } from "./registry.ts";
+import { statusReport, whyStopped } from "./status.ts";
 
 import { deadPid, entry, startScript, withDir } from "./_testing.ts";
 
