@@ -125,7 +125,7 @@ Deno.test({
           } ms`,
           ...s2.filter((l) => /^(init|rpmsg up|sample |result |poweroff)/.test(l)),
           ...s2.filter((l) => /: PASS /.test(l)),
-          ...s2.filter((l) => /^stream: (stream|  latency)/.test(l)),
+          ...s2.filter((l) => /^stream: (stream| {2}latency)/.test(l)),
         ].map((l) => `  ${l}`).join("\n"),
       );
     } finally {

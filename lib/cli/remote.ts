@@ -7,11 +7,9 @@
  * @module
  */
 
-import { AmpError, ConfigError, UsageError } from "../errors.ts";
+import { AmpError, UsageError } from "../errors.ts";
 import { remoteLocks } from "../runtime/locks.ts";
 import { dieWithParent } from "../util/orphans.ts";
-import type { MachineProfile } from "../machine/types.ts";
-import { validateProfile } from "../machine/validate.ts";
 import { loadProfile } from "../machine/load.ts";
 import { type LinuxRemote, remoteServices, startLinuxRemote } from "../device/mod.ts";
 import { type Command, defineCommand } from "./_command.ts";

@@ -6,9 +6,7 @@
  * @module
  */
 
-import { AmpError } from "../errors.ts";
-import { sleep } from "../util/wait.ts";
-import { isStale, processInfo } from "./process.ts";
+import { isStale } from "./process.ts";
 import { type CpuEntry, releaseStale, StateFile, type StateFileOptions } from "./registry.ts";
 
 /** One line of `amp status`. */
