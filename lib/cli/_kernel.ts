@@ -235,7 +235,7 @@ export async function runKernelRpmsg(
       break;
     }
     default:
-      throw new UsageError(`rpmsg: unknown subcommand "${sub}" (ping, test, matrix, listen, send)`);
+      throw new UsageError(`Unknown rpmsg subcommand "${sub}" (ping, test, matrix, listen, send)`);
   }
   return finishDemo(ctx, r);
 }

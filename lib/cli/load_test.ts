@@ -8,11 +8,11 @@ Deno.test("runtime verbs: usage mistakes exit 2, a missing remote exits 1", asyn
   Deno.env.set("AMP_STATE_DIR", dir);
   try {
     const cases: [string[], number, RegExp][] = [
-      [["rpmsg", "frob"], 2, /unknown subcommand "frob"/],
+      [["rpmsg", "frob"], 2, /Unknown rpmsg subcommand "frob"/],
       [["rpmsg"], 2, /missing/],
       [["rpmsg", "send", "x"], 2, /give the text or --file/],
       [["rpmsg", "test", "--count", "0"], 2, /--count must be an integer/],
-      [["shmem", "run"], 2, /unknown subcommand "run"/],
+      [["shmem", "run"], 2, /Unknown shmem subcommand "run"/],
       [["load", "fw.elf"], 2, /missing <fw.elf> <cpu>/],
       [["load", "fw.elf", "one"], 2, /cpu must be a number/],
       [["load", "fw.elf", "1", "--timeout", "5"], 2, /--timeout is only for --reload/],

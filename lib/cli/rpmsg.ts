@@ -263,7 +263,7 @@ export const rpmsgCommand: Command = defineCommand({
     const demo = Object.hasOwn(SUBS, sub) ? SUBS[sub] : undefined;
     if (!demo) {
       throw new UsageError(
-        `rpmsg: unknown subcommand "${sub}" (ping, test, matrix, listen, send, bench)`,
+        `Unknown rpmsg subcommand "${sub}" (ping, test, matrix, listen, send, bench)`,
       );
     }
     if (rest.length > 0) throw new UsageError(`rpmsg ${sub}: unexpected argument "${rest[0]}"`);

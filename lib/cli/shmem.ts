@@ -38,7 +38,7 @@ export const shmemCommand: Command = defineCommand({
   args: { min: 1, max: 1, names: "demo" },
   async run(ctx) {
     if (ctx.positionals[0] !== "demo") {
-      throw new UsageError(`shmem: unknown subcommand "${ctx.positionals[0]}" (demo)`);
+      throw new UsageError(`Unknown shmem subcommand "${ctx.positionals[0]}" (demo)`);
     }
     const opts = {
       ...(ctx.values.count !== undefined ? { count: intOption(ctx.values.count, "count")! } : {}),

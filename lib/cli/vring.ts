@@ -58,7 +58,7 @@ export const vringCommand: Command = defineCommand({
     const sub = ctx.positionals[0]!;
     if (sub !== "dump") {
       throw new UsageError(
-        `vring: unknown subcommand "${sub}" (only "dump"; see amp vring --help)`,
+        `Unknown vring subcommand "${sub}" (only "dump"; see amp vring --help)`,
       );
     }
     let last = DEFAULT_LAST;

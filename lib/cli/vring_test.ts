@@ -92,7 +92,7 @@ Deno.test("amp vring dump decodes a live channel in another mapping, text and JS
 Deno.test("amp vring: usage errors exit 2", async () => {
   let r = await run(["vring", "show", "--machine", "qemu-rv64"]);
   assert.equal(r.code, 2);
-  assert.match(r.err, /unknown subcommand "show"/);
+  assert.match(r.err, /Unknown vring subcommand "show"/);
   r = await run(["vring", "dump", "--machine", "qemu-rv64", "--last", "x"]);
   assert.equal(r.code, 2);
   assert.match(r.err, /--last must be a number/);

@@ -111,7 +111,9 @@ function readImageTable(
   if (!region) {
     throw new ConfigError(
       "SIM_RSC_UNMAPPED",
-      `sim: the firmware's resource table address ${hex(rscAddr)} is not in any mapped region`,
+      `Cannot serve the remote: the firmware's resource table address ${
+        hex(rscAddr)
+      } is not in any mapped region`,
     );
   }
   const avail = Math.min(limit, region.end - rscAddr);
@@ -119,7 +121,9 @@ function readImageTable(
   if (!Number.isSafeInteger(size) || size < RSC_HEADER_SIZE || size > avail) {
     throw new ConfigError(
       "SIM_RSC_SIZE",
-      `sim: resource table size ${size} at ${hex(rscAddr)} is not in ${RSC_HEADER_SIZE}..${avail}`,
+      `Cannot serve the remote: the resource table size ${size} at ${
+        hex(rscAddr)
+      } is not in ${RSC_HEADER_SIZE}..${avail}`,
     );
   }
   region = memory.get(rscAddr, size);
@@ -129,7 +133,10 @@ function readImageTable(
   const bytes = rscSize === undefined ? raw.slice(0, resourceTableExtent(t)) : raw;
   const vdev = t.entries.find((e) => e.kind === "vdev" && e.id === VIRTIO_ID_RPMSG);
   if (!vdev) {
-    throw new VirtioError("SIM_NO_RPMSG_VDEV", `sim: ${name} has no rpmsg vdev`);
+    throw new VirtioError(
+      "SIM_NO_RPMSG_VDEV",
+      `Cannot serve the remote: ${name} has no rpmsg vdev`,
+    );
   }
   const placed = prepareHostTable({ imageAddr: rscAddr, bytes, table: t }, profile, memory, "sim")
     .vdevs.find((v) => v.offset === vdev.offset)!;
@@ -137,7 +144,7 @@ function readImageTable(
   if (placed.vrings.length !== 2 || !v0 || !v1) {
     throw new VirtioError(
       "SIM_VRING_COUNT",
-      `sim: the rpmsg vdev of ${name} has ${placed.vrings.length} vrings; rpmsg needs 2`,
+      `Cannot serve the remote: the rpmsg vdev of ${name} has ${placed.vrings.length} vrings; rpmsg needs 2`,
     );
   }
   const at = (v: VringPlacement): VringPlacement => ({ pa: v.pa, num: v.num, align: v.align });

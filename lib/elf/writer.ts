@@ -145,7 +145,10 @@ interface PlacedSection {
 export function buildElf(spec: ElfSpec): Uint8Array {
   const cls = spec.class ?? 32;
   if (cls !== 32 && cls !== 64) {
-    throw new ConfigError("ELF_SPEC_VALUE", `buildElf: class is ${cls}, expected 32 or 64`);
+    throw new ConfigError(
+      "ELF_SPEC_VALUE",
+      `Cannot build the ELF: class is ${cls}, expected 32 or 64`,
+    );
   }
   const L = layoutOf(cls);
   const wordMax = cls === 32 ? 0xffff_ffff : Number.MAX_SAFE_INTEGER;
@@ -153,7 +156,7 @@ export function buildElf(spec: ElfSpec): Uint8Array {
     if (!Number.isSafeInteger(v) || v < 0 || v > max) {
       throw new ConfigError(
         "ELF_SPEC_VALUE",
-        `buildElf: ${what} is ${v}, expected an integer in [0, ${hex(max)}]`,
+        `Cannot build the ELF: ${what} is ${v}, expected an integer in [0, ${hex(max)}]`,
       );
     }
     return v;
@@ -161,7 +164,10 @@ export function buildElf(spec: ElfSpec): Uint8Array {
   const checkAlign = (v: number, what: string): number => {
     const b = BigInt(check(v, what));
     if (b > 1n && (b & (b - 1n)) !== 0n) {
-      throw new ConfigError("ELF_SPEC_VALUE", `buildElf: ${what} is ${v}, not a power of two`);
+      throw new ConfigError(
+        "ELF_SPEC_VALUE",
+        `Cannot build the ELF: ${what} is ${v}, not a power of two`,
+      );
     }
     return v;
   };
@@ -173,7 +179,7 @@ export function buildElf(spec: ElfSpec): Uint8Array {
   }
   const secSpecs = spec.sections ?? [];
   if (segSpecs.length > 0xffff || secSpecs.length > 0xff00) {
-    throw new ConfigError("ELF_SPEC_VALUE", "buildElf: too many segments or sections");
+    throw new ConfigError("ELF_SPEC_VALUE", "Cannot build the ELF: too many segments or sections");
   }
 
   // --- layout ----------------------------------------------------------------
@@ -190,7 +196,9 @@ export function buildElf(spec: ElfSpec): Uint8Array {
     if (memsz < filesz) {
       throw new ConfigError(
         "ELF_SPEC_VALUE",
-        `buildElf: ${what}.memsz ${hex(memsz)} is smaller than its data (${hex(filesz)} bytes)`,
+        `Cannot build the ELF: ${what}.memsz ${hex(memsz)} is smaller than its data (${
+          hex(filesz)
+        } bytes)`,
       );
     }
     const align = checkAlign(s.align ?? 0x10, `${what}.align`);
@@ -222,7 +230,7 @@ export function buildElf(spec: ElfSpec): Uint8Array {
     if (name.includes("\0")) {
       throw new ConfigError(
         "ELF_SPEC_SECTION",
-        `buildElf: section name ${JSON.stringify(name)} contains NUL`,
+        `Cannot build the ELF: section name ${JSON.stringify(name)} contains NUL`,
       );
     }
     const off = strSize;
@@ -241,7 +249,9 @@ export function buildElf(spec: ElfSpec): Uint8Array {
     if (hasData === hasNobits) {
       throw new ConfigError(
         "ELF_SPEC_SECTION",
-        `buildElf: ${what} (${JSON.stringify(s.name)}) needs exactly one of data and nobitsSize`,
+        `Cannot build the ELF: ${what} (${
+          JSON.stringify(s.name)
+        }) needs exactly one of data and nobitsSize`,
       );
     }
     const align = checkAlign(s.align ?? 4, `${what}.align`);

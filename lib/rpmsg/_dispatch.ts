@@ -85,7 +85,7 @@ export class Dispatcher {
         t.drops.drop(
           null,
           "RPMSG_SHORT_BUFFER",
-          `rpmsg: received ${avail} bytes, less than the ${RPMSG_HDR_SIZE}-byte header`,
+          `Dropped a message: ${avail} bytes received, less than the ${RPMSG_HDR_SIZE}-byte header`,
         );
         return;
       }
@@ -95,7 +95,7 @@ export class Dispatcher {
         t.drops.drop(
           t.endpoints.get(dst) ?? null,
           "RPMSG_BAD_HDR_LEN",
-          `rpmsg: header len ${len} from ${src} to ${dst} exceeds the ${
+          `Dropped a message from ${src} to ${dst}: its header len ${len} exceeds the ${
             avail - RPMSG_HDR_SIZE
           } payload bytes received`,
         );
@@ -114,7 +114,7 @@ export class Dispatcher {
         t.drops.drop(
           null,
           "RPMSG_UNKNOWN_DST",
-          `rpmsg: message from ${src} to unknown endpoint ${dst}`,
+          `Dropped a message from ${src}: no endpoint ${dst}`,
         );
         return;
       }
@@ -157,11 +157,11 @@ export class Dispatcher {
     if (data === null || this.#curId < 0) {
       throw new RpmsgError(
         "RPMSG_NOT_IN_CALLBACK",
-        "rpmsg: holdRx() is only valid inside onMessage",
+        "Cannot hold an RX buffer: holdRx() is only valid inside onMessage",
       );
     }
     if (this.#held) {
-      throw new RpmsgError("RPMSG_ALREADY_HELD", "rpmsg: this RX buffer is already held");
+      throw new RpmsgError("RPMSG_ALREADY_HELD", "Cannot hold an RX buffer: it is already held");
     }
     this.#held = true;
     return new RxHandle(data, this.#curId, this.#curOff, this.#curLen, this.#gen);
@@ -177,7 +177,7 @@ export class Dispatcher {
     if (!(handle instanceof RxHandle) || !handle.live) {
       throw new RpmsgError(
         "RPMSG_BAD_HANDLE",
-        "rpmsg: releaseRx: not a held RX buffer, or released twice",
+        "Cannot release an RX buffer: it is not held, or was released twice",
       );
     }
     handle.live = false;

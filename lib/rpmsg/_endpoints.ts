@@ -45,24 +45,30 @@ export class EndpointTable {
       if (addr < 0) {
         throw new RpmsgError(
           "RPMSG_NO_ADDR",
-          `rpmsg: all ${this.#addrs.size} dynamic endpoint addresses are in use`,
+          `Cannot create an rpmsg endpoint: all ${this.#addrs.size} dynamic addresses are in use`,
         );
       }
     } else {
       if (!isU32(addr)) {
-        throw new RpmsgError("RPMSG_BAD_ADDR", `rpmsg: endpoint address ${addr} is not a u32`);
+        throw new RpmsgError(
+          "RPMSG_BAD_ADDR",
+          `Cannot create an rpmsg endpoint at ${addr}: the address is not a u32`,
+        );
       }
       if (addr === RPMSG_NS_ADDR || this.byAddr.has(addr) || !this.#addrs.take(addr)) {
         throw new RpmsgError(
           "RPMSG_ADDR_IN_USE",
-          `rpmsg: endpoint address ${addr} is already in use`,
+          `Cannot create an rpmsg endpoint at ${addr}: the address is already in use`,
         );
       }
     }
     const dst = options.dst ?? RPMSG_ADDR_ANY;
     if (!isU32(dst)) {
       this.#addrs.free(addr);
-      throw new RpmsgError("RPMSG_BAD_ADDR", `rpmsg: destination address ${dst} is not a u32`);
+      throw new RpmsgError(
+        "RPMSG_BAD_ADDR",
+        `Cannot create an rpmsg endpoint: its destination address ${dst} is not a u32`,
+      );
     }
     const ep = new RpmsgEndpoint(bus, addr, { ...options, name, dst });
     this.byAddr.set(addr, ep);
@@ -87,17 +93,17 @@ export class EndpointTable {
     if (ep.destroyed || this.byAddr.get(ep.addr) !== ep) {
       throw new RpmsgError(
         "RPMSG_EP_DESTROYED",
-        `rpmsg: endpoint ${ep.addr} "${ep.name}" is destroyed`,
+        `Cannot send from rpmsg endpoint ${ep.addr} "${ep.name}": it is destroyed`,
       );
     }
     if (dst === RPMSG_ADDR_ANY) {
       throw new RpmsgError(
         "RPMSG_NO_DST",
-        `rpmsg: endpoint ${ep.addr} "${ep.name}" has no destination yet (not bound)`,
+        `Cannot send from rpmsg endpoint ${ep.addr} "${ep.name}": it has no destination yet (not bound)`,
       );
     }
     if (!isU32(dst)) {
-      throw new RpmsgError("RPMSG_BAD_ADDR", `rpmsg: destination address ${dst} is not a u32`);
+      throw new RpmsgError("RPMSG_BAD_ADDR", `Cannot send to rpmsg address ${dst}: not a u32`);
     }
   }
 }

@@ -114,7 +114,7 @@ export class NameService {
       m = decodeNs(data);
     } catch (e) {
       if (e instanceof RpmsgError) {
-        this.#bus.drop(e.code, `rpmsg: malformed name-service message dropped: ${e.message}`);
+        this.#bus.drop(e.code, `Dropped a malformed name-service message: ${e.message}`);
         return;
       }
       throw e;
@@ -128,7 +128,7 @@ export class NameService {
     if (!services.has(name) && services.size >= RPMSG_MAX_REMOTE_SERVICES) {
       this.#bus.drop(
         "RPMSG_NS_TOO_MANY_SERVICES",
-        `rpmsg: name-service CREATE of "${name}" at ${addr} dropped: the peer already announced ${RPMSG_MAX_REMOTE_SERVICES} services`,
+        `Dropped the name-service CREATE of "${name}" at ${addr}: the peer already announced ${RPMSG_MAX_REMOTE_SERVICES} services`,
       );
       return;
     }

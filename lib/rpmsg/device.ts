@@ -358,7 +358,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
     if (!ok) {
       throw new RpmsgError(
         "RPMSG_NO_BUFFER",
-        `rpmsg: no free TX buffer for endpoint ${ep.addr} -> ${dst} within ${deadlineMs} ms${
+        `Cannot send from rpmsg endpoint ${ep.addr} to ${dst}: no free TX buffer within ${deadlineMs} ms${
           options.signal?.aborted ? " (aborted)" : ""
         }`,
       );
@@ -373,7 +373,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
   #tooLong(len: number, max: number): never {
     throw new RpmsgError(
       "RPMSG_TOO_LONG",
-      `rpmsg: payload of ${len} bytes exceeds the ${max} bytes a ${
+      `Cannot send ${len} bytes: more than the ${max} bytes a ${
         max + RPMSG_HDR_SIZE
       }-byte buffer holds`,
     );
@@ -435,7 +435,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
     if (!(buf instanceof TxBuf) || !buf.live || buf.gen !== this.#gen) {
       throw new RpmsgError(
         "RPMSG_BAD_BUFFER",
-        `rpmsg: ${op}: the buffer is not a live TX buffer of this bus (already sent or released, or from before a reset)`,
+        `Cannot ${op}: the buffer is not a live TX buffer of this bus (already sent or released, or from before a reset)`,
       );
     }
     return buf;
@@ -594,6 +594,8 @@ export abstract class RpmsgDevice implements RpmsgBus {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new RpmsgError("RPMSG_CLOSED", "rpmsg: the device is closed");
+    if (this.#closed) {
+      throw new RpmsgError("RPMSG_CLOSED", "Cannot use the rpmsg bus: it is closed");
+    }
   }
 }

@@ -216,7 +216,7 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     this.drop(
       null,
       reason,
-      `rpmsg device: ${vq.name} head ${head}: ${vq.chainLen} descriptor(s), first [${
+      `Dropped a buffer the driver posted: ${vq.name} head ${head}: ${vq.chainLen} descriptor(s), first [${
         hex(b.addr)
       }, +${hex(b.len)}) ${b.writable ? "writable" : "read-only"}; pool [${hex(pool.base)}, +${
         hex(pool.size)

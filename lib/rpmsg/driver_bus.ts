@@ -144,7 +144,10 @@ export class RpmsgDriverBus extends RpmsgDevice {
     const vq0 = this.#vq0;
     for (let i = 0; i < this.#nRx; i++) {
       if (vq0.addBuf(this.pool.base + i * this.#rxSz, this.#rxSz, true, i) < 0) {
-        throw new RpmsgError("RPMSG_VQ_FULL", `rpmsg: ${vq0.name} has no room for RX buffer ${i}`);
+        throw new RpmsgError(
+          "RPMSG_VQ_FULL",
+          `Cannot post RX buffer ${i}: ${vq0.name} has no room`,
+        );
       }
     }
   }
@@ -174,7 +177,7 @@ export class RpmsgDriverBus extends RpmsgDevice {
       this.#txFree[this.#txFreeTop++] = id;
       throw new RpmsgError(
         "RPMSG_VQ_FULL",
-        `rpmsg: ${vq1.name} has no free descriptor for TX buffer ${id}`,
+        `Cannot send TX buffer ${id}: ${vq1.name} has no free descriptor`,
       );
     }
     if (vq1.kickNeeded()) this.kick(1);
@@ -185,7 +188,7 @@ export class RpmsgDriverBus extends RpmsgDevice {
     if (this.#vq0.addBuf(this.pool.base + off, this.#rxSz, true, id) < 0) {
       throw new RpmsgError(
         "RPMSG_VQ_FULL",
-        `rpmsg: ${this.#vq0.name} has no room to re-post RX buffer ${id}`,
+        `Cannot re-post RX buffer ${id}: ${this.#vq0.name} has no room`,
       );
     }
   }
@@ -209,7 +212,7 @@ export class RpmsgDriverBus extends RpmsgDevice {
       this.drop(
         null,
         "RPMSG_BAD_USED_LEN",
-        `rpmsg: used len ${usedLen} > buffer size ${this.#rxSz}`,
+        `Dropped a received buffer: its used length ${usedLen} exceeds the ${this.#rxSz}-byte buffer`,
       );
       this.recycleRx(i, off);
       return;

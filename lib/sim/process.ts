@@ -224,7 +224,9 @@ export interface SimProcess {
  */
 export async function spawnSimRemote(options: SpawnSimOptions): Promise<SimProcess> {
   const [cmd, ...pre] = options.command;
-  if (cmd === undefined) throw new ConfigError("SIM_COMMAND", "sim: empty remote command");
+  if (cmd === undefined) {
+    throw new ConfigError("SIM_COMMAND", "Cannot start the simulated remote: its command is empty");
+  }
   const args = [
     ...pre,
     "--profile-json",
