@@ -18,20 +18,23 @@ Deno.test("amp status --help: the usage line names every option the verb takes",
 Deno.test("amp status -m NAME: only the cores of that machine", async () => {
   const { registerRun } = await import("../runtime/registry.ts");
   const dir = await Deno.makeTempDir();
-  const old = Deno.env.get("AMP_STATE_DIR");
-  Deno.env.set("AMP_STATE_DIR", dir);
+  // A child process with its own AMP_STATE_DIR: the environment is shared by
+  // the test files that run in parallel in this process.
+  const cli = new URL("../../cli.ts", import.meta.url).pathname;
   try {
     const a = await registerRun({ cpu: 1, machine: "sim", firmware: "a.elf" }, { dir });
     const b = await registerRun({ cpu: 2, machine: "qemu-rv64", firmware: "b.elf" }, { dir });
     const list = async (argv: string[]) => {
-      const io = captureIo();
-      const code = await runCli(["status", "--json", ...argv], {
-        commands: [statusCommand],
-        version: "t",
-        io,
-      });
-      assert.equal(code, 0, io.err);
-      return JSON.parse(io.out).entries.map((e: { cpu: number }) => e.cpu);
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", cli, "status", "--json", ...argv],
+        env: { AMP_STATE_DIR: dir, NO_COLOR: "1" },
+        stdin: "null",
+      }).output();
+      const err = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, err);
+      return JSON.parse(new TextDecoder().decode(out.stdout)).entries.map((e: { cpu: number }) =>
+        e.cpu
+      );
     };
     assert.deepEqual(await list([]), [2, 1]);
     assert.deepEqual(await list(["-m", "sim"]), [1]);
@@ -40,8 +43,6 @@ Deno.test("amp status -m NAME: only the cores of that machine", async () => {
     await a.release();
     await b.release();
   } finally {
-    if (old === undefined) Deno.env.delete("AMP_STATE_DIR");
-    else Deno.env.set("AMP_STATE_DIR", old);
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -29,7 +29,7 @@ import {
   prepareHostTable,
   writeHostTable,
 } from "../link/placement.ts";
-import { READY_WAITING, ReadyWord } from "../link/ready_word.ts";
+import { READY_IDLE, READY_WAITING, ReadyWord } from "../link/ready_word.ts";
 import type { MachineProfile } from "../machine/types.ts";
 import { MemoryMap } from "../mem/memory_map.ts";
 import { hex, type MemoryRegion } from "../mem/region.ts";
@@ -314,10 +314,28 @@ export class HostSession {
     const held = performance.now();
     const word = ReadyWord.find(this.#memory!, this.profile.demos?.readyWord);
     if (word?.read() !== undefined) {
+      // The remote answers a reset by waiting for a host again, or (amp's
+      // firmware, when its application ends with the session) by going idle.
       const ok = await waitUntil(() => {
         this.#o.check?.();
-        return word.read() === READY_WAITING;
+        const w = word.read();
+        return w === READY_WAITING || w === READY_IDLE;
       }, { deadlineMs: this.#timeoutMs, signal: this.#o.signal, spinUs: 0 });
+      if (ok && word.read() === READY_IDLE) {
+        const starter = this.#o.starter;
+        if (!starter) {
+          throw new AmpError(
+            "REMOTE_IDLE",
+            "The remote's application ended on the vdev reset and none waits for a host; start one with --start CMD or on its console",
+          );
+        }
+        this.#log("the remote's application ended on the vdev reset");
+        await this.#startApp(starter);
+        this.#vdevAccess = new SharedVdev(region, pa + this.#probe!.vdevOffset!, {
+          name: "rpmsg vdev",
+        });
+        return;
+      }
       if (!ok) {
         throw new TimeoutError(
           `waiting for the remote to acknowledge the vdev reset (readiness word at ${

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { echoService, matrixService, sampleService } from "../apps/services.ts";
 import { runMatrix, runMsgTest, runSample } from "../apps/mod.ts";
 import { runShmemDemo } from "../apps/shmem.ts";
-import { simTestSetup } from "../sim/_testing.ts";
+import { simTestSetup, TEST_RSC_ADDR } from "../sim/_testing.ts";
 import { HostSession } from "./session.ts";
-import { READY_RUNNING } from "../link/ready_word.ts";
+import { READY_IDLE, READY_RUNNING, READY_WAITING, ReadyWord } from "../link/ready_word.ts";
 
 const services = () => [echoService(), sampleService(), matrixService()];
 
@@ -112,4 +112,61 @@ Deno.test("host session: remoteReset names a vdev reset made by the remote durin
   assert.match(s.remoteReset() ?? "", /^reset its vdev during the session \(status 0x0/);
   await s.close();
   assert.equal(s.remoteReset(), undefined);
+});
+
+Deno.test("host session: an application that ends on the reset is started again (or the remote is idle)", async () => {
+  await using t = await simTestSetup({ services: [], start: false });
+  const pa = t.profile.layout.rscTable.pa;
+  const live = t.memory.get(pa, 0x100);
+  const image = t.memory.get(TEST_RSC_ADDR, 0x100).read(TEST_RSC_ADDR, 0x100);
+  const word = ReadyWord.find(t.memory, t.profile.demos?.readyWord)!;
+  const status = pa + 0x30 + 24;
+  // The state a session left: the application's table, DRIVER_OK, "running".
+  const running = () => {
+    live.write(pa, image);
+    live.setU8(status, 4);
+    word.publish(READY_RUNNING);
+  };
+  // The firmware: a vdev reset ends its application (the word goes idle).
+  let sawReset = 0;
+  const fw = setInterval(() => {
+    if (word.read() === READY_RUNNING && live.u8(status) === 0) {
+      sawReset++;
+      word.publish(READY_IDLE);
+    }
+  }, 1);
+  try {
+    running();
+    await assert.rejects(
+      HostSession.open(t.profile, { memory: t.memory, timeoutMs: 5000 }),
+      (e: Error & { code?: string }) =>
+        e.code === "REMOTE_IDLE" && /ended on the vdev reset/.test(e.message),
+    );
+    assert.equal(sawReset, 1);
+    running();
+    let started = 0;
+    const lines: string[] = [];
+    const s = await HostSession.open(t.profile, {
+      memory: t.memory,
+      timeoutMs: 5000,
+      log: (l) => lines.push(l),
+      starter: {
+        what: "a test command",
+        explicit: false,
+        start() {
+          started++;
+          live.write(pa, image); // the application publishes its table again
+          word.publish(READY_WAITING);
+          return Promise.resolve();
+        },
+      },
+    });
+    assert.equal(started, 1);
+    assert.equal(sawReset, 2);
+    assert(lines.includes("the remote's application ended on the vdev reset"), lines.join("\n"));
+    assert.equal(live.u8(status), 4); // DRIVER_OK on the new application's table
+    await s.close();
+  } finally {
+    clearInterval(fw);
+  }
 });
