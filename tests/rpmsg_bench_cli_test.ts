@@ -78,6 +78,7 @@ Deno.test({
       assert.equal(typeof x.msgsPerS, "number");
       assert.equal(typeof x.mbPerS, "number");
       assert.equal(x.roundTripsPerS, undefined);
+      assert.equal(x.warmup, 20_000); // the default, not counted in count
       assert.deepEqual(Object.keys(x.latencyUs).sort(), [
         "avg",
         "max",
@@ -102,12 +103,15 @@ Deno.test({
         "--duration",
         "0.2",
         "--no-limit",
+        "--warmup",
+        "0",
         "--json",
       );
       assert.equal(noLimit.code, 0, noLimit.out + noLimit.err);
       const n = JSON.parse(noLimit.out);
       assert.equal(n.limit, undefined);
       assert.equal(n.results[0].mode, "echo");
+      assert.equal(n.results[0].warmup, 0);
       assert.ok(n.results[0].count > 0);
       assert.equal(typeof n.results[0].roundTripsPerS, "number");
 

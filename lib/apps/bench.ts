@@ -207,6 +207,12 @@ export interface BenchOptions {
   window?: number;
   /** Longest wait for one echo, ms (default 5000). */
   timeoutMs?: number;
+  /**
+   * Echo round trips before the measured ones, not counted (default 0): a
+   * fresh process runs its first tens of thousands of messages while V8 is
+   * still compiling the path, with millisecond stalls.
+   */
+  warmup?: number;
   /** Called now and then (about 4 times a second) with the fraction done, 0..1. */
   onProgress?: (fraction: number) => void;
 }
@@ -231,8 +237,10 @@ export interface BenchResult {
   latencyUs: LatencyUs;
   /** Log-scale latency histogram. */
   histogram: HistogramBucket[];
-  /** Echoes that did not match what was sent. */
+  /** Echoes that did not match what was sent (warm-up included). */
   errors: number;
+  /** Warm-up round trips done before the measured ones. */
+  warmup: number;
 }
 
 /** Sequence numbers stay below the echo service's shutdown word. */
@@ -291,6 +299,12 @@ export async function runBench(ch: BenchChannel, options: BenchOptions): Promise
   const dv = new DataView(msg.buffer);
   const sentAt = new Float64Array(window);
   let errors = 0;
+  const warmup = Math.max(0, Math.floor(options.warmup ?? 0));
+  for (let i = 0; i < warmup; i++) {
+    stamp(msg, dv, i);
+    await ch.send(msg);
+    if (!matches(await ch.recv(timeoutMs), size, i)) errors++;
+  }
   let sent = 0, got = 0;
   const t0 = performance.now();
   const stopAt = durationMs === undefined ? Infinity : t0 + durationMs;
@@ -348,6 +362,7 @@ export async function runBench(ch: BenchChannel, options: BenchOptions): Promise
     latencyUs: latencyStats(sorted),
     histogram: latencyHistogram(sorted),
     errors,
+    warmup,
   };
 }
 

@@ -26,6 +26,9 @@ import { verdictLine } from "../demos/run.ts";
 import { findTarget } from "./_target.ts";
 import { KERNEL_RPMSG_MAX_PAYLOAD, RpmsgCharEndpoint } from "../kernel/rpmsg_char.ts";
 
+/** Unmeasured echo round trips before each size (`--warmup`). */
+export const DEFAULT_WARMUP = 20_000;
+
 /** Round trips of the raw limit measured before the sizes (at most 1 s of them). */
 const LIMIT_ROUND_TRIPS = 20_000;
 
@@ -203,6 +206,7 @@ export async function runBenchVerb(ctx: CommandContext, kernel = false): Promise
   if (durationS !== undefined && !(durationS > 0 && durationS <= 3600)) {
     throw new UsageError(`--duration must be seconds in (0, 3600], got "${String(v.duration)}"`);
   }
+  const warmup = intOption(v.warmup, "warmup", 0, 10_000_000) ?? DEFAULT_WARMUP;
   let sizes = parseSizes(v.size, v.sizes);
   const timeoutMs = intOption(v.timeout, "timeout") ?? 5000;
   const service = typeof v.service === "string" ? v.service : ECHO_SERVICE;
@@ -237,7 +241,7 @@ export async function runBenchVerb(ctx: CommandContext, kernel = false): Promise
       io.out(
         `rpmsg bench: "${service}" ${link.where} on machine "${target.machine}", ${mode}, ${
           durationS === undefined ? `${count} messages` : `${durationS} s`
-        } per size`,
+        } per size${warmup > 0 ? ` after ${warmup} warm-up round trips` : ""}`,
       );
       for (const size of sizes) {
         const r = await runBench(bc, {
@@ -246,6 +250,7 @@ export async function runBenchVerb(ctx: CommandContext, kernel = false): Promise
           count,
           ...(durationS !== undefined ? { durationMs: durationS * 1000 } : {}),
           timeoutMs,
+          warmup,
           onProgress: (f) => io.progress(`${mode} ${size} B: ${Math.floor(f * 100)}%`, false),
         });
         io.progress(`${mode} ${size} B: done`, true);

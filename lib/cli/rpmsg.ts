@@ -224,6 +224,11 @@ export const rpmsgCommand: Command = defineCommand({
       description: "bench: run each size S seconds instead of --count messages",
     },
     "no-limit": { type: "boolean", description: "bench: do not measure the raw limit" },
+    warmup: {
+      type: "string",
+      valueName: "N",
+      description: "bench: unmeasured echo round trips before each size (20000; 0: none)",
+    },
     file: {
       type: "string",
       valueName: "FILE",
@@ -246,7 +251,7 @@ export const rpmsgCommand: Command = defineCommand({
       if (rest.length > 0) throw new UsageError(`rpmsg bench: unexpected argument "${rest[0]}"`);
       return runBenchVerb(ctx, kernel);
     }
-    for (const o of ["sizes", "mode", "duration", "no-limit"]) {
+    for (const o of ["sizes", "mode", "duration", "no-limit", "warmup"]) {
       if (ctx.values[o] !== undefined) {
         throw new UsageError(`--${o} applies to rpmsg bench only`);
       }
