@@ -594,8 +594,6 @@ export abstract class RpmsgDevice implements RpmsgBus {
   }
 
   #checkOpen(): void {
-    if (this.#closed) {
-      throw new RpmsgError("RPMSG_CLOSED", "Cannot use the rpmsg bus: it is closed");
-    }
+    if (this.#closed) throw new RpmsgError("RPMSG_CLOSED", "Cannot use a closed rpmsg bus");
   }
 }
