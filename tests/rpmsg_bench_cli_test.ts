@@ -78,7 +78,7 @@ Deno.test({
       assert.equal(typeof x.msgsPerS, "number");
       assert.equal(typeof x.mbPerS, "number");
       assert.equal(x.roundTripsPerS, undefined);
-      assert.equal(x.warmup, 20_000); // the default, not counted in count
+      assert.ok(x.warmup > 0 && x.warmup <= 20_000, `warmup ${x.warmup}`); // the default (at most 2 s), not counted
       assert.deepEqual(Object.keys(x.latencyUs).sort(), [
         "avg",
         "max",

@@ -213,6 +213,8 @@ export interface BenchOptions {
    * still compiling the path, with millisecond stalls.
    */
   warmup?: number;
+  /** The warm-up ends after this long even if `warmup` round trips are not done, ms (default: no limit). */
+  warmupMs?: number;
   /** Called now and then (about 4 times a second) with the fraction done, 0..1. */
   onProgress?: (fraction: number) => void;
 }
@@ -239,7 +241,7 @@ export interface BenchResult {
   histogram: HistogramBucket[];
   /** Echoes that did not match what was sent (warm-up included). */
   errors: number;
-  /** Warm-up round trips done before the measured ones. */
+  /** Warm-up round trips done before the measured ones (fewer than asked when `warmupMs` ended it). */
   warmup: number;
 }
 
@@ -299,11 +301,13 @@ export async function runBench(ch: BenchChannel, options: BenchOptions): Promise
   const dv = new DataView(msg.buffer);
   const sentAt = new Float64Array(window);
   let errors = 0;
-  const warmup = Math.max(0, Math.floor(options.warmup ?? 0));
-  for (let i = 0; i < warmup; i++) {
-    stamp(msg, dv, i);
+  const warmupEnd = performance.now() + (options.warmupMs ?? Infinity);
+  let warmup = 0;
+  for (const n = Math.max(0, Math.floor(options.warmup ?? 0)); warmup < n; warmup++) {
+    if (performance.now() >= warmupEnd) break;
+    stamp(msg, dv, warmup);
     await ch.send(msg);
-    if (!matches(await ch.recv(timeoutMs), size, i)) errors++;
+    if (!matches(await ch.recv(timeoutMs), size, warmup)) errors++;
   }
   let sent = 0, got = 0;
   const t0 = performance.now();

@@ -82,3 +82,23 @@ Deno.test("bench: statistics and histogram of known samples", () => {
   assert.equal(h.reduce((a, b) => a + b.count, 0), 6);
   assert.deepEqual(latencyHistogram(new Float64Array(0)), []);
 });
+
+Deno.test("bench: warm-up round trips are checked, not counted, and end at warmupMs", async () => {
+  const [ch, remote] = benchPair();
+  const stop = serve(remote, echoService());
+  const r = await runBench(ch, { mode: "echo", size: 16, count: 50, warmup: 30 });
+  assert.equal(r.warmup, 30);
+  assert.equal(r.count, 50);
+  assert.equal(r.histogram.reduce((a, b) => a + b.count, 0), 50);
+  const capped = await runBench(ch, {
+    mode: "echo",
+    size: 16,
+    count: 5,
+    warmup: 10_000_000,
+    warmupMs: 30,
+  });
+  await stop();
+  assert.ok(capped.warmup > 0 && capped.warmup < 10_000_000, `warmup ${capped.warmup}`);
+  assert.equal(capped.count, 5);
+  assert.equal(r.errors + capped.errors, 0);
+});

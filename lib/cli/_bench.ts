@@ -28,6 +28,8 @@ import { KERNEL_RPMSG_MAX_PAYLOAD, RpmsgCharEndpoint } from "../kernel/rpmsg_cha
 
 /** Unmeasured echo round trips before each size (`--warmup`). */
 export const DEFAULT_WARMUP = 20_000;
+/** The warm-up of one size ends after this long, whatever `--warmup` says (a slow link), ms. */
+export const WARMUP_MAX_MS = 2000;
 
 /** Round trips of the raw limit measured before the sizes (at most 1 s of them). */
 const LIMIT_ROUND_TRIPS = 20_000;
@@ -241,7 +243,11 @@ export async function runBenchVerb(ctx: CommandContext, kernel = false): Promise
       io.out(
         `rpmsg bench: "${service}" ${link.where} on machine "${target.machine}", ${mode}, ${
           durationS === undefined ? `${count} messages` : `${durationS} s`
-        } per size${warmup > 0 ? ` after ${warmup} warm-up round trips` : ""}`,
+        } per size${
+          warmup > 0
+            ? ` after up to ${warmup} warm-up round trips (at most ${WARMUP_MAX_MS / 1000} s)`
+            : ""
+        }`,
       );
       for (const size of sizes) {
         const r = await runBench(bc, {
@@ -251,6 +257,7 @@ export async function runBenchVerb(ctx: CommandContext, kernel = false): Promise
           ...(durationS !== undefined ? { durationMs: durationS * 1000 } : {}),
           timeoutMs,
           warmup,
+          warmupMs: WARMUP_MAX_MS,
           onProgress: (f) => io.progress(`${mode} ${size} B: ${Math.floor(f * 100)}%`, false),
         });
         io.progress(`${mode} ${size} B: done`, true);

@@ -227,7 +227,8 @@ export const rpmsgCommand: Command = defineCommand({
     warmup: {
       type: "string",
       valueName: "N",
-      description: "bench: unmeasured echo round trips before each size (20000; 0: none)",
+      description:
+        "bench: unmeasured echo round trips before each size (20000, at most 2 s; 0: none)",
     },
     file: {
       type: "string",

@@ -102,11 +102,11 @@ fi
 
 if has bench; then
 	# No --machine: with no amp-owned remote and /dev/rpmsg_ctrl0 present, the kernel is the default.
-	amp rpmsg bench --sizes 16,496 --count 300 --timeout 30000 --json >/run/out.txt 2>&1
+	amp rpmsg bench --sizes 16,496 --count 300 --warmup 20 --timeout 30000 --json >/run/out.txt 2>&1
 	rc=$?
 	sed "s/^/AMP-E2E bench: /" /run/out.txt | tail -2
 	say "result bench rc=$rc"
-	amp rpmsg bench --mode stream --size 496 --count 300 --machine kernel --timeout 30000 >/run/out.txt 2>&1
+	amp rpmsg bench --mode stream --size 496 --count 300 --warmup 20 --machine kernel --timeout 30000 >/run/out.txt 2>&1
 	rc=$?
 	sed "s/^/AMP-E2E stream: /" /run/out.txt | grep -v '|' | tail -4
 	say "result stream rc=$rc"
