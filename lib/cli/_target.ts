@@ -17,8 +17,8 @@ import {
 import { type KernelPaths, listRpmsgControls } from "../kernel/rpmsg_char.ts";
 import { runProfilePath } from "../runtime/owner.ts";
 import { renameLinks } from "./_links.ts";
-import { isStale } from "../runtime/process.ts";
 import { type CpuEntry, defaultStateDir, StateFile } from "../runtime/registry.ts";
+import { liveEntries } from "../runtime/status.ts";
 
 /** Environment variable: prefix of the built-in `sim` machine's shm objects. */
 export const SIM_PREFIX_ENV = "AMP_SIM_PREFIX";
@@ -162,14 +162,10 @@ async function findTargetAs(
   if (options.machine !== undefined) {
     // A named machine; its running core (if amp runs one) gives console and firmware facts.
     const profile = await resolveMachine(options.machine);
-    const mine = (await sf.read()).entries.filter((e) =>
-      !isStale(e) && e.machine === profile.name && (cpu === undefined || e.cpu === cpu)
-    );
+    const mine = await liveEntries({ dir, machine: profile.name, cpu });
     return mine.length === 1 ? { profile, entry: mine[0]! } : { profile };
   }
-  const live = (await sf.read()).entries.filter((e) =>
-    !isStale(e) && (cpu === undefined || e.cpu === cpu)
-  );
+  const live = await liveEntries({ dir, cpu });
   if (live.length === 0) {
     throw new AmpError(
       "NO_REMOTE",
@@ -217,8 +213,7 @@ export async function kernelIsDefault(
 ): Promise<boolean> {
   if (options.machine !== undefined || options.cpu !== undefined) return false;
   if (listRpmsgControls(paths).length === 0) return false;
-  const sf = new StateFile({ dir: options.stateDir ?? defaultStateDir() });
-  return !(await sf.read()).entries.some((e) => !isStale(e));
+  return (await liveEntries({ dir: options.stateDir ?? defaultStateDir() })).length === 0;
 }
 
 /**

@@ -316,12 +316,13 @@ export class HostSession {
     if (word?.read() !== undefined) {
       // The remote answers a reset by waiting for a host again, or (amp's
       // firmware, when its application ends with the session) by going idle.
+      let answer: number | undefined;
       const ok = await waitUntil(() => {
         this.#o.check?.();
-        const w = word.read();
-        return w === READY_WAITING || w === READY_IDLE;
+        answer = word.read();
+        return answer === READY_WAITING || answer === READY_IDLE;
       }, { deadlineMs: this.#timeoutMs, signal: this.#o.signal, spinUs: 0 });
-      if (ok && word.read() === READY_IDLE) {
+      if (ok && answer === READY_IDLE) {
         const starter = this.#o.starter;
         if (!starter) {
           throw new AmpError(
@@ -331,10 +332,7 @@ export class HostSession {
         }
         this.#log("the remote's application ended on the vdev reset");
         await this.#startApp(starter);
-        this.#vdevAccess = new SharedVdev(region, pa + this.#probe!.vdevOffset!, {
-          name: "rpmsg vdev",
-        });
-        return;
+        return this.#reset(); // the new application waits: only its vdev is taken
       }
       if (!ok) {
         throw new TimeoutError(
