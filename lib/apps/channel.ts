@@ -15,6 +15,12 @@ export interface Channel {
   send(data: Uint8Array): Promise<void>;
   /** Receive the next message, or throw TimeoutError after `timeoutMs`. */
   recv(timeoutMs: number): Promise<Uint8Array>;
+  /**
+   * Optional: receive the next message into `into` (at least `maxPayload`
+   * bytes) and resolve its length, allocating nothing per message. Errors
+   * as {@linkcode Channel.recv}.
+   */
+  recvInto?(into: Uint8Array, timeoutMs: number): Promise<number>;
 }
 
 /** A line sink for progress and report lines. */

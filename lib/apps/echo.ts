@@ -48,16 +48,22 @@ export function maxPingSize(maxPayload: number, wordSize: WordSize): number {
  */
 export function encodePing(num: number, size: number, wordSize: WordSize): Uint8Array {
   const out = new Uint8Array(2 * wordSize + size);
-  const dv = new DataView(out.buffer);
-  if (wordSize === 8) {
-    dv.setBigUint64(0, BigInt(num), true);
-    dv.setBigUint64(8, BigInt(size), true);
-  } else {
-    dv.setUint32(0, num, true);
-    dv.setUint32(4, size, true);
-  }
+  writePingHeader(new DataView(out.buffer), num, size, wordSize);
   out.fill(PAYLOAD_FILL, 2 * wordSize);
   return out;
+}
+
+/** Write `num` and `size` (safe integers >= 0) as the two little-endian header words. */
+function writePingHeader(dv: DataView, num: number, size: number, wordSize: WordSize): void {
+  if (wordSize === 8) {
+    dv.setUint32(0, num % 0x1_0000_0000, true);
+    dv.setUint32(4, Math.floor(num / 0x1_0000_0000), true);
+    dv.setUint32(8, size % 0x1_0000_0000, true);
+    dv.setUint32(12, Math.floor(size / 0x1_0000_0000), true);
+  } else {
+    dv.setUint32(0, num >>> 0, true);
+    dv.setUint32(4, size >>> 0, true);
+  }
 }
 
 /**
@@ -86,9 +92,10 @@ export function decodePing(
   return { num: dv.getUint32(0, true), size: dv.getUint32(4, true) };
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** `a[0, len)` equals `b` byte for byte. */
+function equalPrefix(a: Uint8Array, len: number, b: Uint8Array): boolean {
+  if (len !== b.length) return false;
+  for (let i = 0; i < len; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
@@ -142,10 +149,19 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
   const run = new DemoRun("msg-test", log);
   const r = run.result;
   const fail = (msg: string) => run.fail(msg);
+  // One ping buffer (the fill never changes; only the two header words are
+  // rewritten) and one view of it per size, made on first use, and one
+  // receive buffer: nothing is allocated per message after the first round.
+  const hdr = 2 * wordSize;
+  const pingBuf = new Uint8Array(hdr + max).fill(PAYLOAD_FILL, hdr);
+  const pingView = new DataView(pingBuf.buffer);
+  const views: Uint8Array[] = [];
+  const rx = ch.recvInto ? new Uint8Array(ch.maxPayload) : null;
   let num = 0;
   for (let round = 0; round < rounds; round++) {
     for (let size = min; size <= max; size++, num++) {
-      const ping = encodePing(num, size, wordSize);
+      writePingHeader(pingView, num, size, wordSize);
+      const ping = views[size] ??= pingBuf.subarray(0, hdr + size);
       log?.(`sending payload number ${num} of size ${ping.length}`);
       try {
         await ch.send(ping);
@@ -155,9 +171,15 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
         return run.finish(total);
       }
       r.sent++;
-      let echo: Uint8Array;
+      let echo: Uint8Array, len: number;
       try {
-        echo = await ch.recv(timeoutMs);
+        if (rx !== null) {
+          len = await ch.recvInto!(rx, timeoutMs);
+          echo = rx;
+        } else {
+          echo = await ch.recv(timeoutMs);
+          len = echo.length;
+        }
       } catch (e) {
         if (!isAmpError(e)) throw e;
         fail(`payload ${num}: ${e.message}`);
@@ -165,12 +187,14 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
       }
       r.received++;
       log?.(
-        ` received payload number ${decodePing(echo, wordSize)?.num ?? "?"} of size ${echo.length}`,
+        ` received payload number ${
+          decodePing(echo.subarray(0, len), wordSize)?.num ?? "?"
+        } of size ${len}`,
       );
-      if (!equalBytes(echo, ping)) {
-        const h = decodePing(echo, wordSize);
+      if (!equalPrefix(echo, len, ping)) {
+        const h = decodePing(echo.subarray(0, len), wordSize);
         fail(
-          `payload ${num} of size ${ping.length}: echo differs (got ${echo.length} B, num ${
+          `payload ${num} of size ${ping.length}: echo differs (got ${len} B, num ${
             h?.num ?? "?"
           }, size ${h?.size ?? "?"})`,
         );

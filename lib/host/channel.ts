@@ -7,7 +7,7 @@
 
 import { AmpError, TimeoutError } from "../errors.ts";
 import type { Channel } from "../apps/channel.ts";
-import type { RpmsgDevice, RpmsgEndpoint } from "../rpmsg/mod.ts";
+import type { RpmsgDevice, RpmsgEndpoint, RpmsgWaitOptions } from "../rpmsg/mod.ts";
 
 /**
  * Messages a channel keeps received and not read yet. Past it, further
@@ -61,6 +61,13 @@ export class RpmsgChannel implements Channel {
   #dropped = 0;
   readonly #signal: AbortSignal | undefined;
   readonly #check: ((force?: boolean) => void) | undefined;
+  readonly #sendOptions: { signal?: AbortSignal };
+  // One options object for every wait of recv (its deadline is rewritten).
+  readonly #waitOptions: RpmsgWaitOptions;
+  // recvInto's buffer while it waits: a message for an empty queue is copied
+  // straight into it (no copy kept, nothing allocated).
+  #into: Uint8Array | null = null;
+  #intoLen = -1;
 
   /** @internal use {@linkcode HostSession.channel} */
   constructor(device: RpmsgDevice, name: string, options: RpmsgChannelOptions = {}) {
@@ -68,9 +75,18 @@ export class RpmsgChannel implements Channel {
     this.#signal = options.signal;
     this.#check = options.check;
     this.#limit = options.queueLimit ?? CHANNEL_QUEUE_LIMIT;
+    this.#sendOptions = this.#signal ? { signal: this.#signal } : {};
+    this.#waitOptions = this.#signal ? { deadlineMs: 0, signal: this.#signal } : { deadlineMs: 0 };
     this.endpoint = device.createEndpoint({
       name,
       onMessage: (d) => {
+        const into = this.#into;
+        if (into !== null && this.#head === this.#queue.length && d.length <= into.length) {
+          into.set(d);
+          this.#intoLen = d.length;
+          this.#into = null;
+          return;
+        }
         if (this.queued >= this.#limit) {
           this.#dropped++;
           return;
@@ -95,14 +111,25 @@ export class RpmsgChannel implements Channel {
     return this.#dropped;
   }
 
-  /** Send one message (waits for a free TX buffer up to 15 s). */
-  async send(data: Uint8Array): Promise<void> {
+  /**
+   * Send one message (waits for a free TX buffer up to 15 s). When a buffer
+   * is free the message is posted before this returns and nothing is
+   * allocated (the promise is a shared, already resolved one).
+   */
+  send(data: Uint8Array): Promise<void> {
     try {
-      await this.endpoint.send(data, this.#signal ? { signal: this.#signal } : {});
+      if (this.endpoint.trySend(data)) return RESOLVED;
     } catch (e) {
-      this.#check?.(true);
-      throw e;
+      return Promise.reject(this.#sendFailed(e));
     }
+    return this.endpoint.send(data, this.#sendOptions).catch((e) => {
+      throw this.#sendFailed(e);
+    });
+  }
+
+  #sendFailed(e: unknown): unknown {
+    this.#check?.(true); // a remote that went away is the better reason
+    return e;
   }
 
   /**
@@ -111,35 +138,87 @@ export class RpmsgChannel implements Channel {
    * check throws (the remote went away).
    */
   async recv(timeoutMs: number): Promise<Uint8Array> {
-    if (this.#dropped > 0) {
-      const n = this.#dropped;
-      this.#dropped = 0;
-      throw new AmpError(
-        "CHANNEL_OVERFLOW",
-        `Lost ${n} message(s) on rpmsg endpoint ${this.endpoint.addr} "${this.endpoint.name}": ` +
-          `its receive queue holds at most ${this.#limit}`,
+    this.#throwDropped();
+    if (this.queued === 0) await this.#waitQueued(timeoutMs);
+    return this.#shift();
+  }
+
+  /**
+   * Receive the next message into `into` and resolve its length: the form of
+   * {@linkcode recv} that allocates nothing per message (the message is
+   * copied from the receive buffer straight into `into` when nothing is
+   * queued before it). `into` must hold {@linkcode maxPayload} bytes; errors
+   * are those of `recv`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { RpmsgChannel } from "./channel.ts";
+   * assert.equal(typeof RpmsgChannel.prototype.recvInto, "function");
+   * ```
+   */
+  async recvInto(into: Uint8Array, timeoutMs: number): Promise<number> {
+    if (into.length < this.maxPayload) {
+      throw new RangeError(
+        `Cannot receive into ${into.length} B: a message on this channel can be ${this.maxPayload} B`,
       );
     }
-    if (this.queued === 0) this.#device.poll();
+    this.#throwDropped();
     if (this.queued === 0) {
-      const device = this.#device;
-      const end = performance.now() + timeoutMs;
-      while (this.queued === 0) {
-        const left = end - performance.now();
-        if (left <= 0 || this.#signal?.aborted) {
-          throw new TimeoutError(
-            `waiting for a message on rpmsg endpoint ${this.endpoint.addr} "${this.endpoint.name}"`,
-            timeoutMs,
-          );
-        }
-        this.#check?.();
-        await device.waitForWork({
-          deadlineMs: Math.min(left, 100),
-          ...(this.#signal ? { signal: this.#signal } : {}),
-        });
-        device.poll();
+      this.#into = into;
+      this.#intoLen = -1;
+      try {
+        await this.#waitQueued(timeoutMs);
+      } finally {
+        this.#into = null;
       }
+      const n = this.#intoLen;
+      this.#intoLen = -1;
+      if (n >= 0) return n;
     }
+    const m = this.#shift();
+    into.set(m);
+    return m.length;
+  }
+
+  #throwDropped(): void {
+    if (this.#dropped === 0) return;
+    const n = this.#dropped;
+    this.#dropped = 0;
+    throw new AmpError(
+      "CHANNEL_OVERFLOW",
+      `Lost ${n} message(s) on rpmsg endpoint ${this.endpoint.addr} "${this.endpoint.name}": ` +
+        `its receive queue holds at most ${this.#limit}`,
+    );
+  }
+
+  /** Until a message is queued or delivered to recvInto's buffer. */
+  async #waitQueued(timeoutMs: number): Promise<void> {
+    const device = this.#device;
+    device.poll();
+    if (this.#arrived()) return;
+    const end = performance.now() + timeoutMs;
+    const opts = this.#waitOptions;
+    while (!this.#arrived()) {
+      const left = end - performance.now();
+      if (left <= 0 || this.#signal?.aborted) {
+        throw new TimeoutError(
+          `waiting for a message on rpmsg endpoint ${this.endpoint.addr} "${this.endpoint.name}"`,
+          timeoutMs,
+        );
+      }
+      this.#check?.();
+      opts.deadlineMs = Math.min(left, 100);
+      await device.waitForWork(opts);
+      device.poll();
+    }
+  }
+
+  #arrived(): boolean {
+    return this.#intoLen >= 0 || this.#head < this.#queue.length;
+  }
+
+  #shift(): Uint8Array {
     const m = this.#queue[this.#head]!;
     this.#queue[this.#head++] = EMPTY;
     if (this.#head > 64 && this.#head * 2 > this.#queue.length) {
@@ -156,3 +235,4 @@ export class RpmsgChannel implements Channel {
 }
 
 const EMPTY = new Uint8Array(0);
+const RESOLVED: Promise<void> = Promise.resolve();

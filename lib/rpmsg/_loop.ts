@@ -10,6 +10,8 @@ import type { Notifier } from "../notify/types.ts";
 import { yieldTurn } from "../util/wait.ts";
 import type { RpmsgRunOptions, RpmsgWaitOptions } from "./types.ts";
 
+/** What a wait that found work at once resolves to (one promise for all). */
+const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true);
 /** Allocation-free ring checks at the start of a busy wait, ms. */
 const FAST_SPIN_MS = 0.05;
 /** Polls in a row after which a busy loop checks whether to yield. */
@@ -82,7 +84,7 @@ export function waitForWork(
     let now = performance.now();
     const spinEnd = now + FAST_SPIN_MS;
     do {
-      for (let i = 0; i < 16; i++) if (until()) return Promise.resolve(true);
+      for (let i = 0; i < 16; i++) if (until()) return RESOLVED_TRUE;
       now = performance.now();
     } while (now < spinEnd);
   }
