@@ -128,20 +128,29 @@ export class DriverQueue extends Virtqueue {
   }
 
   #writeDesc(d: number, addr: number, len: number, flags: number, next: number): void {
-    const lo = addr >>> 0;
     const u32 = this.u32;
     const w = d << 2;
-    u32[w] = lo;
-    u32[w + 1] = (addr - lo) / TWO32;
-    u32[w + 2] = len;
-    const u16 = this.u16;
-    const h = d << 3;
-    u16[h + 6] = flags;
-    u16[h + 7] = next;
-    this.#sAddr[d] = addr;
-    this.#sLen[d] = len;
-    this.#sFlags[d] = flags;
-    this.#sNext[d] = next;
+    // A field that already holds the value (per the shadow of what this side
+    // wrote) is not stored again: an unchanged descriptor line stays shared
+    // in the device's cache instead of moving to this core and back.
+    if (this.#sAddr[d] !== addr) {
+      const lo = addr >>> 0;
+      u32[w] = lo;
+      u32[w + 1] = (addr - lo) / TWO32;
+      this.#sAddr[d] = addr;
+    }
+    if (this.#sLen[d] !== len) {
+      u32[w + 2] = len;
+      this.#sLen[d] = len;
+    }
+    if (this.#sFlags[d] !== flags || this.#sNext[d] !== next) {
+      const u16 = this.u16;
+      const h = d << 3;
+      u16[h + 6] = flags;
+      u16[h + 7] = next;
+      this.#sFlags[d] = flags;
+      this.#sNext[d] = next;
+    }
   }
 
   /** Write `head` into the next avail slot; the index is published by {@linkcode publish}. */

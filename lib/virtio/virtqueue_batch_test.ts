@@ -154,3 +154,23 @@ Deno.test("publish after reset publishes nothing from before the reset", () => {
   assert.equal(availIdx(), 0);
   assert.equal(drv.numFree, NUM);
 });
+
+Deno.test("driver: re-posting a descriptor writes what changed and the device sees the new values", () => {
+  const { drv, dev } = pair();
+  for (const [addr, len] of [[BUF, 64], [BUF, 64], [BUF, 100], [BUF + 0x100, 100], [BUF, 8]]) {
+    const h = drv.addBuf(addr!, len!, true);
+    assert.equal(h, 0, "the same descriptor comes back each time");
+    assert.equal(dev.getAvail(), 0);
+    assert.deepEqual([dev.chain[0]!.addr, dev.chain[0]!.len, dev.chain[0]!.writable], [
+      addr,
+      len,
+      true,
+    ]);
+    dev.putUsed(0, 1);
+    assert.equal(drv.getUsed(), 0);
+  }
+  // Read-only after writable: the flags change too.
+  drv.addBuf(BUF, 8, false);
+  assert.equal(dev.getAvail(), 0);
+  assert.equal(dev.chain[0]!.writable, false);
+});
