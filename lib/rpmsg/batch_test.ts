@@ -161,6 +161,13 @@ Deno.test("received buffers go back with one index store per poll", () => {
   assert.equal(p.remote.poll(), 20);
   assert.equal(stores, 1);
   assert.equal(p.vring1Idx()[1], 20, "all 20 returned");
+  // A long drain hands them back in slices of 32, so the driver can refill meanwhile.
+  stores = 0;
+  for (let i = 0; i < 100; i++) assert(p.hep.trySend(new Uint8Array([20 + i, 0, 0, 0])));
+  assert.equal(p.remote.poll(), 100);
+  assert.equal(stores, 4, "32 + 32 + 32 + 4");
+  assert.equal(p.vring1Idx()[1], 120);
+  p.got.length = 0;
   // And the host's re-posted RX buffers likewise.
   for (let i = 0; i < 20; i++) assert(p.rep.trySend(new Uint8Array([i, 0, 0, 0])));
   const availBefore = p.vring0Idx()[0];

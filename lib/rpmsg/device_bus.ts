@@ -13,6 +13,9 @@ import { RpmsgDevice } from "./device.ts";
 import type { RpmsgDeviceOptions } from "./types.ts";
 import { RPMSG_DEFAULT_BUF_SIZE, RPMSG_HDR_SIZE } from "./_wire.ts";
 
+/** Buffers a drain gives back with one used.idx store at most. */
+const RECYCLE_BATCH = 32;
+
 /** Options of {@linkcode RpmsgDeviceBus}. */
 export interface RpmsgDeviceBusOptions extends RpmsgDeviceOptions {
   /**
@@ -174,8 +177,13 @@ export class RpmsgDeviceBus extends RpmsgDevice {
 
   /** Return vring1 buffer `id` (read: its length) to the driver (published at once outside receive). */
   protected recycleRx(id: number, _off: number, len: number): void {
-    if (this.#receiving) this.#vq1.stageUsed(id, len);
-    else this.#vq1.putUsed(id, len);
+    const vq1 = this.#vq1;
+    if (!this.#receiving) vq1.putUsed(id, len);
+    else {
+      vq1.stageUsed(id, len);
+      // Hand them back in slices while a long drain goes on: the driver refills meanwhile.
+      if (vq1.staged >= RECYCLE_BATCH) vq1.publish();
+    }
   }
 
   /**

@@ -13,6 +13,9 @@ import { RpmsgDevice } from "./device.ts";
 import type { RpmsgDeviceOptions } from "./types.ts";
 import { RPMSG_DEFAULT_BUF_SIZE, RPMSG_HDR_SIZE } from "./_wire.ts";
 
+/** RX buffers a drain re-posts with one avail.idx store at most. */
+const RECYCLE_BATCH = 32;
+
 /** Options of {@linkcode RpmsgDriverBus}. */
 export interface RpmsgDriverBusOptions extends RpmsgDeviceOptions {
   /** vring0 (device -> driver) and vring1 (driver -> device), driver ends. */
@@ -199,6 +202,8 @@ export class RpmsgDriverBus extends RpmsgDevice {
     const d = this.#receiving
       ? vq0.stageBuf(this.pool.base + off, this.#rxSz, true, id)
       : vq0.addBuf(this.pool.base + off, this.#rxSz, true, id);
+    // Re-post them in slices while a long drain goes on: the device refills meanwhile.
+    if (d >= 0 && vq0.staged >= RECYCLE_BATCH) vq0.publish();
     if (d < 0) {
       throw new RpmsgError(
         "RPMSG_VQ_FULL",
