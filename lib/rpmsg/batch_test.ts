@@ -270,3 +270,22 @@ Deno.test("a driver that breaks vring1 mid-batch breaks the device's ring and st
   assert.throws(() => p.remote.poll(), code("VQ_AVAIL_IDX_JUMP"));
   assert.deepEqual(p.got, [0, 1, 2, 3]);
 });
+
+Deno.test("reclaimed TX buffers get their header's reserved word cleared", () => {
+  const p = pair(8);
+  queue(p.host, p.hep, 0, 8);
+  p.host.flush();
+  // The remote scribbles on `reserved` as upstream receivers do, then returns the buffers.
+  const ring = p.remote.vrings[1];
+  const seen: number[] = [];
+  for (let h; (h = ring.getAvail()) >= 0;) {
+    p.shm.setU32(ring.chain[0]!.addr + 8, 0xdead_beef);
+    seen.push(ring.chain[0]!.addr);
+    ring.putUsed(h, 0);
+  }
+  assert.equal(seen.length, 8);
+  const b = p.host.getTxBuffer(); // reclaims all eight
+  assert(b !== null);
+  for (const a of seen) assert.equal(p.shm.u32(a + 8), 0);
+  p.host.releaseTxBuffer(b);
+});

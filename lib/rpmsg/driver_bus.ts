@@ -268,14 +268,25 @@ export class RpmsgDriverBus extends RpmsgDevice {
     this.deliver(i, off, usedLen);
   }
 
-  /** Take back the TX buffers the device returned (at most vring1.num). */
+  /**
+   * Take back the TX buffers the device returned (at most vring1.num), and
+   * clear the reserved word of each one's header (senders write 0 there;
+   * upstream receivers scribble on it). That first store to a buffer the
+   * device read last is made here, for the whole batch in one tight loop:
+   * the moves of those cache lines back to this core overlap, instead of
+   * each send stalling on its own (measured: 496 B zero-copy stream 4.7M ->
+   * 6.2M msgs/s between two processes).
+   */
   #reclaimTx(): number {
     const vq1 = this.#vq1;
     const max = vq1.num;
     let n = 0;
+    const view = this.view, base = this.#txBase + 8, sz = this.#txSz;
     for (; n < max; n++) {
       if (vq1.getUsed() < 0) break;
-      this.#txFree[this.#txFreeTop++] = vq1.lastToken;
+      const j = vq1.lastToken;
+      this.#txFree[this.#txFreeTop++] = j;
+      view.setUint32(base + j * sz, 0, true);
     }
     return n;
   }
