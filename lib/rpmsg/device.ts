@@ -423,8 +423,8 @@ export abstract class RpmsgDevice implements RpmsgBus {
 
   /**
    * As {@linkcode sendNoCopy}, but only staged: published (one index store,
-   * at most one kick) by {@linkcode flush}, an eager send, poll, running out
-   * of TX buffers, or after every 32 (`TX_BATCH`) queued.
+   * at most one kick) by {@linkcode flush}, an eager send, the end of a poll
+   * (callbacks may queue), running out of TX buffers, or every 32 queued.
    */
   queueNoCopy(ep: RpmsgEndpoint, buf: RpmsgTxBuffer, len: number, dst: number = ep.dst): void {
     this.#sendBuf(ep, buf, len, dst, true);
@@ -489,8 +489,8 @@ export abstract class RpmsgDevice implements RpmsgBus {
     this.#activate();
     this.#polling = true;
     try {
-      if (this.#queued > 0) this.flush();
       const n = this.receive();
+      if (this.#queued > 0) this.flush(); // what the caller and the callbacks queued
       if (this.#ns.pending) this.#ns.flush();
       if (n > 0) this.#lastActive = performance.now();
       return n;
