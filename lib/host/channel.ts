@@ -111,15 +111,7 @@ export class RpmsgChannel implements Channel {
    * check throws (the remote went away).
    */
   async recv(timeoutMs: number): Promise<Uint8Array> {
-    if (this.#dropped > 0) {
-      const n = this.#dropped;
-      this.#dropped = 0;
-      throw new AmpError(
-        "CHANNEL_OVERFLOW",
-        `Lost ${n} message(s) on rpmsg endpoint ${this.endpoint.addr} "${this.endpoint.name}": ` +
-          `its receive queue holds at most ${this.#limit}`,
-      );
-    }
+    this.#checkOverflow();
     if (this.queued === 0) this.#device.poll();
     if (this.queued === 0) {
       const device = this.#device;
@@ -140,6 +132,31 @@ export class RpmsgChannel implements Channel {
         device.poll();
       }
     }
+    return this.#take();
+  }
+
+  /**
+   * The next message if one is queued (after one poll of the bus), else
+   * null: never waits. Throws `CHANNEL_OVERFLOW` as {@linkcode recv} does.
+   */
+  tryRecv(): Uint8Array | null {
+    this.#checkOverflow();
+    if (this.queued === 0) this.#device.poll();
+    return this.queued === 0 ? null : this.#take();
+  }
+
+  #checkOverflow(): void {
+    if (this.#dropped === 0) return;
+    const n = this.#dropped;
+    this.#dropped = 0;
+    throw new AmpError(
+      "CHANNEL_OVERFLOW",
+      `Lost ${n} message(s) on rpmsg endpoint ${this.endpoint.addr} "${this.endpoint.name}": ` +
+        `its receive queue holds at most ${this.#limit}`,
+    );
+  }
+
+  #take(): Uint8Array {
     const m = this.#queue[this.#head]!;
     this.#queue[this.#head++] = EMPTY;
     if (this.#head > 64 && this.#head * 2 > this.#queue.length) {
