@@ -21,8 +21,9 @@
  * lost, repeated or reordered message fails instead of printing a rate.
  *
  * Run: `deno run -A bench/rpmsg_latency.ts [--rt N] [--stream N] [--spin-us N]
- * [--stream-warmup N]`. Before the (c) rows both stream paths run unmeasured,
- * `--stream-warmup` messages (default 200 000) at 16 and at 496 B, twice.
+ * [--stream-warmup N]`. Each stream path has a sink process of its own and,
+ * before its (c) rows, runs unmeasured `--stream-warmup` messages (default
+ * 200 000) at 16 and at 496 B, twice.
  * Both sides poll with spin-then-yield (no kernel wake-ups); numbers depend
  * heavily on how loaded the machine is.
  *
@@ -399,17 +400,18 @@ async function main(): Promise<void> {
   }
   await echo.stop();
 
-  const sink = await openLink("sink", spinUs);
-  // Unmeasured warm-up of both stream paths in both processes: with both
-  // cores spinning, V8's optimising compiler threads get little CPU, and the
-  // first few hundred thousand messages run on slower code.
-  for (let i = 0; i < 2; i++) {
-    for (const size of [16, 496]) {
-      await stream(sink, size, nWarm);
-      await streamZeroCopy(sink, size, nWarm);
-    }
-  }
+  let sink: BenchLink | undefined;
   for (const [what, run] of [["", stream], [" zero-copy", streamZeroCopy]] as const) {
+    // Each path streams to a sink of its own (a fresh peer process): a
+    // receiver that served the other path first runs measurably slower.
+    await sink?.stop();
+    sink = await openLink("sink", spinUs);
+    // Unmeasured warm-up of the path before its rows, in both processes:
+    // with both cores spinning, V8's optimising compiler threads get little
+    // CPU, and the first few hundred thousand messages run on slower code.
+    for (let i = 0; i < 2; i++) {
+      for (const size of [16, 496]) await run(sink, size, nWarm);
+    }
     for (const size of SIZES) {
       const ms = await run(sink, size, nStream);
       const rate = nStream / (ms / 1000);
@@ -423,6 +425,7 @@ async function main(): Promise<void> {
       ]);
     }
   }
+  if (sink === undefined) throw new Error("no sink");
   const shm = sink.h.shm;
   for (const size of SIZES) {
     const n = 2_000_000;
