@@ -10,7 +10,7 @@ import { heapRegion } from "../mem/region.ts";
 import { InProcessNotifier } from "../notify/in_process.ts";
 import { createRpmsgDevice } from "./create.ts";
 import type { RpmsgDevice } from "./device.ts";
-import { TX_BATCH } from "./_tx.ts";
+import { batchSize, MAX_BATCH as TX_BATCH } from "./_tx.ts";
 
 function code(c: string) {
   return (e: unknown) => {
@@ -98,7 +98,7 @@ Deno.test("queueNoCopy: a batch stays invisible until flush, then one store and 
   assert.equal(p.hep.stats.txMessages, n);
 });
 
-Deno.test("queueNoCopy publishes on its own every TX_BATCH buffers, and at poll and eager sends", () => {
+Deno.test("queueNoCopy publishes on its own every 64 buffers (256-entry ring), and at poll and eager sends", () => {
   const p = pair();
   queue(p.host, p.hep, 0, TX_BATCH + 3);
   assert.equal(p.vring1Idx()[0], TX_BATCH, "the full batch went out by itself");
@@ -116,12 +116,16 @@ Deno.test("queueNoCopy publishes on its own every TX_BATCH buffers, and at poll 
 });
 
 Deno.test("queueNoCopy: running out of TX buffers publishes the queued ones, so they can come back", () => {
-  const p = pair(8);
-  queue(p.host, p.hep, 0, 8);
-  assert.equal(p.vring1Idx()[0], 0);
+  const p = pair(16); // 16 TX buffers, a batch of 4
+  queue(p.host, p.hep, 0, 15);
+  assert.equal(p.vring1Idx()[0], 12, "three batches out, three buffers staged");
+  const last = p.host.getTxBuffer();
+  assert(last !== null);
+  assert.equal(p.vring1Idx()[0], 12);
   assert.equal(p.host.getTxBuffer(), null);
-  assert.equal(p.vring1Idx()[0], 8, "taking a buffer with none left flushed the queue");
-  assert.equal(p.remote.poll(), 8);
+  assert.equal(p.vring1Idx()[0], 15, "taking a buffer with none left published the staged ones");
+  p.host.releaseTxBuffer(last);
+  assert.equal(p.remote.poll(), 15);
   const b = p.host.getTxBuffer();
   assert(b !== null, "the returned buffers are reclaimed");
   p.host.releaseTxBuffer(b);
@@ -161,11 +165,11 @@ Deno.test("received buffers go back with one index store per poll", () => {
   assert.equal(p.remote.poll(), 20);
   assert.equal(stores, 1);
   assert.equal(p.vring1Idx()[1], 20, "all 20 returned");
-  // A long drain hands them back in slices of 32, so the driver can refill meanwhile.
+  // A long drain hands them back in slices of 64 (a quarter of the 256-entry ring), so the driver can refill meanwhile.
   stores = 0;
   for (let i = 0; i < 100; i++) assert(p.hep.trySend(new Uint8Array([20 + i, 0, 0, 0])));
   assert.equal(p.remote.poll(), 100);
-  assert.equal(stores, 4, "32 + 32 + 32 + 4");
+  assert.equal(stores, 2, "64 + 36");
   assert.equal(p.vring1Idx()[1], 120);
   p.got.length = 0;
   // And the host's re-posted RX buffers likewise.
@@ -288,4 +292,12 @@ Deno.test("reclaimed TX buffers get their header's reserved word cleared", () =>
   assert(b !== null);
   for (const a of seen) assert.equal(p.shm.u32(a + 8), 0);
   p.host.releaseTxBuffer(b);
+});
+
+Deno.test("the batch is a quarter of the ring, at most 64, at least 1", () => {
+  assert.deepEqual([1, 2, 4, 8, 16, 256, 1024].map(batchSize), [1, 1, 1, 2, 4, 64, 64]);
+  // An 8-entry ring publishes queued sends every 2.
+  const p = pair(8);
+  queue(p.host, p.hep, 0, 3);
+  assert.equal(p.vring1Idx()[0], 2);
 });

@@ -39,7 +39,7 @@ import type {
   RpmsgWaitOptions,
 } from "./types.ts";
 import { RPMSG_HDR_SIZE, RPMSG_NS_ADDR, writeHeader } from "./_wire.ts";
-import { liveTxBuf, TX_BATCH, TxBuf, TxViews } from "./_tx.ts";
+import { batchSize, liveTxBuf, TxBuf, TxViews } from "./_tx.ts";
 
 /**
  * An rpmsg bus over virtio: `RpmsgDriverBus` (the host) or `RpmsgDeviceBus`
@@ -121,6 +121,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
   readonly #rx: Dispatcher;
   readonly #txViews: TxViews;
   #queued = 0; // zero-copy sends staged since the last flush
+  readonly #batch: number; // queued sends published on their own
   readonly #activeWindowMs: number;
   readonly #hasWork = (): boolean => this.hasWork();
   #extra: (() => boolean) | undefined;
@@ -193,6 +194,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
       options.onUnbind,
     );
     this.#txViews = new TxViews(this.bytes);
+    this.#batch = batchSize(Math.min(options.vrings[0].num, options.vrings[1].num));
     this.#rx = new Dispatcher({
       view: this.view,
       bytes: this.bytes,
@@ -423,12 +425,12 @@ export abstract class RpmsgDevice implements RpmsgBus {
 
   /**
    * As {@linkcode sendNoCopy}, but only staged: published (one index store,
-   * at most one kick) by {@linkcode flush}, an eager send, the end of a poll
-   * (callbacks may queue), running out of TX buffers, or every 32 queued.
+   * at most one kick) by {@linkcode flush}, an eager send, the end of a poll,
+   * running out of TX buffers, or once a quarter ring (at most 64) is queued.
    */
   queueNoCopy(ep: RpmsgEndpoint, buf: RpmsgTxBuffer, len: number, dst: number = ep.dst): void {
     this.#sendBuf(ep, buf, len, dst, true);
-    if (++this.#queued >= TX_BATCH) this.flush();
+    if (++this.#queued >= this.#batch) this.flush();
   }
 
   /** Publish the buffers {@linkcode queueNoCopy} staged (one index store; a kick unless suppressed). */

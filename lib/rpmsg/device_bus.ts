@@ -12,9 +12,7 @@ import type { DeviceQueue } from "../virtio/device_queue.ts";
 import { RpmsgDevice } from "./device.ts";
 import type { RpmsgDeviceOptions } from "./types.ts";
 import { RPMSG_DEFAULT_BUF_SIZE, RPMSG_HDR_SIZE } from "./_wire.ts";
-
-/** Buffers a drain gives back with one used.idx store at most. */
-const RECYCLE_BATCH = 32;
+import { batchSize } from "./_tx.ts";
 
 /** Options of {@linkcode RpmsgDeviceBus}. */
 export interface RpmsgDeviceBusOptions extends RpmsgDeviceOptions {
@@ -87,6 +85,7 @@ export class RpmsgDeviceBus extends RpmsgDevice {
   #stashOff: number[] = [];
   #stashLen: number[] = [];
   #receiving = false; // inside receive: returned vring1 buffers are published once at its end
+  readonly #recycleBatch: number; // buffers a drain gives back with one used.idx store at most
 
   /**
    * Set up the bus; the rings stay untouched until the first reset (or use).
@@ -97,6 +96,7 @@ export class RpmsgDeviceBus extends RpmsgDevice {
   constructor(options: RpmsgDeviceBusOptions) {
     super(options, "device");
     [this.#vq0, this.#vq1] = options.vrings;
+    this.#recycleBatch = batchSize(this.#vq1.num);
     this.#fullUsed = (options.usedLength ?? "buffer") === "buffer";
     this.init();
   }
@@ -182,7 +182,7 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     else {
       vq1.stageUsed(id, len);
       // Hand them back in slices while a long drain goes on: the driver refills meanwhile.
-      if (vq1.staged >= RECYCLE_BATCH) vq1.publish();
+      if (vq1.staged >= this.#recycleBatch) vq1.publish();
     }
   }
 

@@ -12,9 +12,7 @@ import { vringLayout } from "../virtio/virtqueue.ts";
 import { RpmsgDevice } from "./device.ts";
 import type { RpmsgDeviceOptions } from "./types.ts";
 import { RPMSG_DEFAULT_BUF_SIZE, RPMSG_HDR_SIZE } from "./_wire.ts";
-
-/** RX buffers a drain re-posts with one avail.idx store at most. */
-const RECYCLE_BATCH = 32;
+import { batchSize } from "./_tx.ts";
 
 /** Options of {@linkcode RpmsgDriverBus}. */
 export interface RpmsgDriverBusOptions extends RpmsgDeviceOptions {
@@ -66,6 +64,7 @@ export class RpmsgDriverBus extends RpmsgDevice {
   readonly #txFree: Int32Array; // stack of free TX buffer indices
   #txFreeTop = 0;
   #receiving = false; // inside receive: re-posted RX buffers are published once at its end
+  readonly #recycleBatch: number; // RX buffers a drain re-posts with one avail.idx store at most
 
   /**
    * Set up the bus and post every RX buffer on vring0.
@@ -98,6 +97,7 @@ export class RpmsgDriverBus extends RpmsgDevice {
     }
     this.#vq0 = vq0;
     this.#vq1 = vq1;
+    this.#recycleBatch = batchSize(vq0.num);
     this.#rxSz = rxSz;
     this.#txSz = txSz;
     this.#nRx = nRx;
@@ -203,7 +203,7 @@ export class RpmsgDriverBus extends RpmsgDevice {
       ? vq0.stageBuf(this.pool.base + off, this.#rxSz, true, id)
       : vq0.addBuf(this.pool.base + off, this.#rxSz, true, id);
     // Re-post them in slices while a long drain goes on: the device refills meanwhile.
-    if (d >= 0 && vq0.staged >= RECYCLE_BATCH) vq0.publish();
+    if (d >= 0 && vq0.staged >= this.#recycleBatch) vq0.publish();
     if (d < 0) {
       throw new RpmsgError(
         "RPMSG_VQ_FULL",
