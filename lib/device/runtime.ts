@@ -220,18 +220,6 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
       }
       return k;
     };
-    /** Copy `data` into a free buffer and queue it for `dst`; false when no buffer (big enough) is free. */
-    const queueCopy = (ep: RpmsgEndpoint, data: Uint8Array, dst: number): boolean => {
-      const b = device.getTxBuffer();
-      if (b === null) return false;
-      if (b.payload.length < data.length) {
-        device.releaseTxBuffer(b);
-        return false;
-      }
-      b.payload.set(data);
-      device.queueNoCopy(ep, b, data.length, dst);
-      return true;
-    };
     const endpoints = new Map<Service, RpmsgEndpoint>();
     const open = (svc: Service) => {
       endpoints.set(
@@ -240,12 +228,10 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
           name: svc.name,
           onMessage: (data, src, ep) => {
             // An echo goes straight from the receive buffer into a send
-            // buffer when nothing waits before it (no allocation), staged:
-            // the echoes of one poll are published together at its end (one
-            // index store, at most one kick). Otherwise it is copied out and
-            // queued behind the others.
+            // buffer when nothing waits before it (no allocation); otherwise
+            // it is copied out and queued behind the others.
             if (svc.echoes?.(data)) {
-              if (pending.length === 0 && queueCopy(ep, data, src)) return;
+              if (pending.length === 0 && device.trySend(ep, data, src)) return;
               pending.push({ ep, dst: src, data: data.slice() });
               flush();
               return;
