@@ -301,3 +301,26 @@ Deno.test("the batch is a quarter of the ring, at most 64, at least 1", () => {
   queue(p.host, p.hep, 0, 3);
   assert.equal(p.vring1Idx()[0], 2);
 });
+
+Deno.test("flag-clear race on the driver side: a buffer returned between the last look and the clear is not lost", () => {
+  const p = pair();
+  assert(p.rep.trySend(new Uint8Array([0, 0, 0, 0])));
+  const vq = p.host.vrings[0];
+  const enable = vq.enableNotifications.bind(vq);
+  let armed = true;
+  vq.enableNotifications = () => {
+    if (armed) {
+      armed = false;
+      // The remote fills two RX buffers while the host still has NO_INTERRUPT set: no kick.
+      const k = p.remote.stats.kicks;
+      assert(p.rep.trySend(new Uint8Array([1, 0, 0, 0])));
+      assert(p.rep.trySend(new Uint8Array([2, 0, 0, 0])));
+      assert.equal(p.remote.stats.kicks, k);
+    }
+    enable();
+  };
+  p.host.poll();
+  assert.deepEqual(p.hostGot, [0, 1, 2], "taken by the look after the clear, in order");
+  assert.equal(p.host.hasWork(), false);
+  assert.equal(p.shm.u16(0x4000 + vq.layout.avail) & 1, 0, "NO_INTERRUPT clear after poll");
+});
