@@ -239,6 +239,12 @@ function vringDriver(seed: number, index: number, o: LiveOptions = {}): string[]
   if (!drv) return finish(a, codes);
   // Model: head -> [token, chain length, writable bytes or -1]
   const posted = new Map<number, [number, number, number]>();
+  // Staged (stageBuf) and not yet published: not returnable by the device.
+  const staged = new Map<number, [number, number, number]>();
+  const publishAll = () => {
+    for (const [h, m] of staged) posted.set(h, m);
+    staged.clear();
+  };
   let peerUsed = 0; // the hostile device's own used.idx
   let token = 1;
   const steps = 1 + randInt(rng, 48);
@@ -255,26 +261,41 @@ function vringDriver(seed: number, index: number, o: LiveOptions = {}): string[]
       }));
       const t = token++;
       trace?.push(`amp: add chain of ${n} (token ${t})`);
+      const how = n === 1 ? rng() : 1;
       const head = amp(
         codes,
         "add",
         () =>
-          n === 1 && rng() < 0.5
+          how < 0.35
             ? drv.addBuf(bufs[0]!.addr, bufs[0]!.len, bufs[0]!.writable, t)
+            : how < 0.7
+            ? drv.stageBuf(bufs[0]!.addr, bufs[0]!.len, bufs[0]!.writable, t)
             : drv.addChain(bufs, t),
       );
       stillBroken(drv, () => drv.addBuf(POOL.base, 1, false));
       if (head !== undefined && head >= 0) {
-        check(head < num && !posted.has(head), () => `addChain returned head ${head}`);
+        check(
+          head < num && !posted.has(head) && !staged.has(head),
+          () => `add returned head ${head}`,
+        );
         let w = -1;
         for (const b of bufs) if (b.writable) w = (w < 0 ? 0 : w) + b.len;
-        posted.set(head, [t, n, w]);
+        if (how < 0.35 || how >= 0.7) {
+          publishAll(); // addBuf and addChain publish what was staged before them
+          posted.set(head, [t, n, w]);
+        } else staged.set(head, [t, n, w]);
+        check(drv.staged === staged.size, () => `staged ${drv.staged}, model ${staged.size}`);
       }
     } else if (r < 0.55) {
-      // A plausible used element (a posted head, a length near the posted one) or not.
-      const heads = [...posted.keys()];
+      // A plausible used element (a posted head, a length near the posted one) or not;
+      // now and then a staged head, which amp must refuse until it is published.
+      const heads = [...posted.keys(), ...(rng() < 0.3 ? staged.keys() : [])];
       const id = heads.length > 0 && rng() < 0.8 ? pick(rng, heads) : around(rng, 0, 32);
-      const len = around(rng, heads.length > 0 ? (posted.get(id)?.[2] ?? 0) : 0, 32);
+      const len = around(
+        rng,
+        heads.length > 0 ? ((posted.get(id) ?? staged.get(id))?.[2] ?? 0) : 0,
+        32,
+      );
       const e = R0 + l.used + 4 + (peerUsed % num) * 8;
       shm.setU32(e, id);
       shm.setU32(e + 4, len);
@@ -282,6 +303,13 @@ function vringDriver(seed: number, index: number, o: LiveOptions = {}): string[]
       trace?.push(`peer: used {id ${id}, len ${len}}, used.idx = ${peerUsed}`);
       shm.atomicStoreU16(usedIdxPa, peerUsed);
     } else if (r < 0.75) {
+      if (rng() < 0.4) {
+        const n = amp(codes, "publish", () => drv.publish());
+        if (n !== undefined) {
+          check(n === staged.size, () => `publish published ${n}, model ${staged.size}`);
+          publishAll();
+        }
+      }
       const got = amp(codes, "getUsed", () => {
         for (let i = 0; i < num + 2; i++) {
           const id = drv.getUsed();
@@ -313,14 +341,16 @@ function vringDriver(seed: number, index: number, o: LiveOptions = {}): string[]
       trace?.push("amp: reset");
       amp(codes, "reset", () => drv.reset());
       posted.clear();
+      staged.clear();
       peerUsed = 0;
     }
     if (drv.broken === null) {
       let inChains = 0;
       for (const [, n] of posted.values()) inChains += n;
+      for (const [, n] of staged.values()) inChains += n;
       check(
         drv.numFree + inChains === num,
-        () => `numFree ${drv.numFree} + ${inChains} posted != num ${num}`,
+        () => `numFree ${drv.numFree} + ${inChains} posted or staged != num ${num}`,
       );
     }
   }
@@ -401,9 +431,11 @@ function vringDevice(seed: number, index: number, o: LiveOptions = {}): string[]
       const head = heads.length > 0 && rng() < 0.85 ? pick(rng, heads) : around(rng, 0, 16);
       const total = inFlight.get(head) ?? 0;
       const len = rng() < 0.85 ? randInt(rng, total + 1) : around(rng, total, 32);
-      trace?.push(`amp: putUsed(${head}, ${len})`);
+      const stage = rng() < 0.5;
+      trace?.push(`amp: ${stage ? "stageUsed" : "putUsed"}(${head}, ${len})`);
       const ok = amp(codes, "putUsed", () => {
-        dev.putUsed(head, len);
+        if (stage) dev.stageUsed(head, len);
+        else dev.putUsed(head, len);
         return true;
       });
       if (ok) {
@@ -416,6 +448,8 @@ function vringDevice(seed: number, index: number, o: LiveOptions = {}): string[]
     } else if (r < 0.97) {
       amp(codes, "flags", () => {
         dev.hasAvail();
+        dev.publish();
+        check(dev.staged === 0, () => `${dev.staged} staged after publish`);
         dev.kickNeeded();
         if (rng() < 0.5) dev.enableNotifications();
         else dev.disableNotifications();

@@ -228,7 +228,8 @@ async function main(): Promise<void> {
   const ep = dev.createEndpoint({
     name: SERVICE,
     onMessage: (d, _src, ep) => {
-      const seq = d.length >= 4 ? new DataView(d.buffer, d.byteOffset, 4).getUint32(0, true) : -1;
+      // The sequence number (first u32, little-endian) read byte by byte: nothing allocated per message.
+      const seq = d.length >= 4 ? (d[0]! | d[1]! << 8 | d[2]! << 16 | d[3]! << 24) >>> 0 : -1;
       if (seq === SHUTDOWN || (seq === SYNC && values.mode === "sink")) {
         const r = new Uint8Array(12);
         const dv = new DataView(r.buffer);

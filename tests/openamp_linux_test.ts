@@ -197,9 +197,12 @@ Deno.test({
       const sm = await runSample(await s.channel("rpmsg-client-sample"), { timeoutMs: 30_000 });
       assert.equal(sm.errors, 0, sm.failures.join("; "));
       assert.equal(sm.received, 100);
-      // One kick per message each way; the remote's kick bytes reach this side
-      // (the remote never kicks more often than it sends).
-      assert.equal(s.device.stats.kicks, s.device.stats.txMessages);
+      // At most one kick per message each way: none while the remote drains
+      // vring1 with NO_NOTIFY set (every message still arrived, see above);
+      // the remote's kick bytes reach this side (the remote never kicks more
+      // often than it sends).
+      assert.ok(s.device.stats.kicks > 0);
+      assert.ok(s.device.stats.kicks <= s.device.stats.txMessages);
       await waitFor("a kick byte from the remote", () => notifier.bytesReceived > 0);
       assert.ok(notifier.bytesReceived <= s.device.stats.rxMessages + 2);
       await s.close();

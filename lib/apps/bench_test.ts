@@ -102,3 +102,71 @@ Deno.test("bench: warm-up round trips are checked, not counted, and end at warmu
   assert.equal(capped.count, 5);
   assert.equal(r.errors + capped.errors, 0);
 });
+
+/**
+ * A channel whose peer echoes each message when the bench has sent a whole
+ * window of `w` (so echoes come back in batches); `corrupt` alters one echo.
+ */
+function windowEcho(w: number, corrupt = -1) {
+  const inbox: Uint8Array[] = [];
+  const held: Uint8Array[] = [];
+  const calls = { recv: 0, tryRecv: 0, clockReads: 0 };
+  let n = 0;
+  const release = () => {
+    for (const m of held.splice(0)) {
+      if (n++ === corrupt) m[0]! ^= 1;
+      inbox.push(m);
+    }
+  };
+  const ch: BenchChannel = {
+    maxPayload: 496,
+    get queued() {
+      return inbox.length;
+    },
+    poll() {},
+    trySend: (d) => {
+      held.push(d.slice());
+      if (held.length === w) release();
+      return true;
+    },
+    send: (d) => Promise.resolve(void inbox.push(d.slice())),
+    recv: (_t) => {
+      calls.recv++;
+      if (inbox.length === 0) release(); // the last, partial window
+      return Promise.resolve(inbox.shift()!);
+    },
+    tryRecv: () => (calls.tryRecv++, inbox.shift() ?? null),
+  };
+  return { ch, calls };
+}
+
+Deno.test("bench: a stream takes the echoes that are there without a wait for each", async () => {
+  const { ch, calls } = windowEcho(8);
+  const r = await runBench(ch, { mode: "stream", size: 64, count: 100, window: 8 });
+  assert.equal(r.count, 100);
+  assert.equal(r.errors, 0);
+  assert.equal(calls.recv, 13, "one awaited receive per window of 8 (100 = 12 x 8 + 4)");
+  assert.equal(r.histogram.reduce((a, b) => a + b.count, 0), 100);
+});
+
+Deno.test("bench: a stream does not read the clock per message", async () => {
+  const { ch } = windowEcho(16);
+  const now = performance.now;
+  let reads = 0;
+  performance.now = () => (reads++, now.call(performance));
+  try {
+    const r = await runBench(ch, { mode: "stream", size: 16, count: 320, window: 16 });
+    assert.equal(r.count, 320);
+  } finally {
+    performance.now = now;
+  }
+  // 20 windows: two reads per burst, one per batch of echoes, a few per run.
+  assert(reads < 320, `${reads} clock reads for 320 messages`);
+});
+
+Deno.test("bench: an altered echo in a stream taken in batches is counted", async () => {
+  const { ch } = windowEcho(16, 37);
+  const r = await runBench(ch, { mode: "stream", size: 16, count: 64, window: 16 });
+  assert.equal(r.count, 64);
+  assert.equal(r.errors, 1);
+});

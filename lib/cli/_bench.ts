@@ -152,6 +152,7 @@ async function machineTarget(ctx: CommandContext): Promise<BenchTarget> {
           send: (d: Uint8Array) => ch.send(d),
           recv: (t: number) => ch.recv(t),
           poll: () => void s.poll(),
+          tryRecv: () => ch.tryRecv(),
         };
         return { bc, where: `bound (remote address ${ch.endpoint.dst})`, close: () => s.close() };
       } catch (e) {

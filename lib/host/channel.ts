@@ -181,6 +181,16 @@ export class RpmsgChannel implements Channel {
     return m.length;
   }
 
+  /**
+   * The next message if one is queued (after one poll of the bus), else
+   * null: never waits. Throws `CHANNEL_OVERFLOW` as {@linkcode recv} does.
+   */
+  tryRecv(): Uint8Array | null {
+    this.#throwDropped();
+    if (this.queued === 0) this.#device.poll();
+    return this.queued === 0 ? null : this.#shift();
+  }
+
   #throwDropped(): void {
     if (this.#dropped === 0) return;
     const n = this.#dropped;

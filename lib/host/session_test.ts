@@ -170,3 +170,20 @@ Deno.test("host session: an application that ends on the reset is started again 
     clearInterval(fw);
   }
 });
+
+Deno.test("host session: tryRecv takes what is queued without waiting, null when nothing is", async () => {
+  await using t = await simTestSetup({ services: [echoService()] });
+  const s = await HostSession.open(t.profile, { memory: t.memory, timeoutMs: 10_000 });
+  const ch = await s.channel("rpmsg-openamp-demo-channel");
+  assert.equal(ch.tryRecv(), null);
+  for (let i = 1; i <= 3; i++) assert(ch.endpoint.trySend(Uint8Array.of(i, 0, 0, 0)));
+  const got = [(await ch.recv(5000))[0]];
+  for (let k = 0; got.length < 3 && k < 1000; k++) {
+    const m = ch.tryRecv();
+    if (m !== null) got.push(m[0]);
+    else await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.deepEqual(got, [1, 2, 3]);
+  assert.equal(ch.tryRecv(), null);
+  await s.close();
+});

@@ -6,10 +6,25 @@
  * @module
  */
 
-import type { RpmsgCounters } from "./types.ts";
+import type { RpmsgCounters, RpmsgDeviceCounters } from "./types.ts";
 
 /** Shortest time between two log lines of the same reason, ms. */
 const NO_LOG_WINDOW_MS = 1000;
+
+/** Fresh counters of a bus, all zero. */
+export function deviceCounters(): RpmsgDeviceCounters {
+  return {
+    rxMessages: 0,
+    rxBytes: 0,
+    txMessages: 0,
+    txBytes: 0,
+    drops: new Map(),
+    kicks: 0,
+    nsCreate: 0,
+    nsDestroy: 0,
+    resets: 0,
+  };
+}
 
 /** Add one to `reason` in a drop counter map. */
 export function countDrop(drops: Map<string, number>, reason: string): void {

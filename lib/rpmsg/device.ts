@@ -23,7 +23,7 @@ import {
   setDst,
 } from "./endpoint.ts";
 import { Dispatcher } from "./_dispatch.ts";
-import { DropLog } from "./_drop_log.ts";
+import { deviceCounters, DropLog } from "./_drop_log.ts";
 import { EndpointTable } from "./_endpoints.ts";
 import { runLoop, waitForWork } from "./_loop.ts";
 import { NameService } from "./_name_service.ts";
@@ -39,18 +39,7 @@ import type {
   RpmsgWaitOptions,
 } from "./types.ts";
 import { RPMSG_HDR_SIZE, RPMSG_NS_ADDR, writeHeader } from "./_wire.ts";
-
-class TxBuf implements RpmsgTxBuffer {
-  live = true;
-  constructor(
-    readonly payload: Uint8Array,
-    /** driver: TX buffer index; device: vring0 head. */
-    readonly id: number,
-    readonly off: number, // pool offset of the buffer
-    readonly len: number, // buffer length
-    readonly gen: number,
-  ) {}
-}
+import { batchSize, liveTxBuf, TxBuf, TxViews } from "./_tx.ts";
 
 /**
  * An rpmsg bus over virtio: `RpmsgDriverBus` (the host) or `RpmsgDeviceBus`
@@ -109,17 +98,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
   /** This side's role. */
   abstract readonly role: RpmsgRole;
   /** Device-level counters. */
-  readonly stats: RpmsgDeviceCounters = {
-    rxMessages: 0,
-    rxBytes: 0,
-    txMessages: 0,
-    txBytes: 0,
-    drops: new Map(),
-    kicks: 0,
-    nsCreate: 0,
-    nsDestroy: 0,
-    resets: 0,
-  };
+  readonly stats: RpmsgDeviceCounters = deviceCounters();
 
   /** Shared memory holding the pool. */
   protected readonly region: MemoryRegion;
@@ -140,6 +119,9 @@ export abstract class RpmsgDevice implements RpmsgBus {
   readonly #drops: DropLog;
   readonly #ns: NameService;
   readonly #rx: Dispatcher;
+  readonly #txViews: TxViews;
+  #queued = 0; // zero-copy sends staged since the last flush
+  readonly #batch: number; // queued sends published on their own
   readonly #activeWindowMs: number;
   readonly #hasWork = (): boolean => this.hasWork();
   #extra: (() => boolean) | undefined;
@@ -211,6 +193,8 @@ export abstract class RpmsgDevice implements RpmsgBus {
       options.onBind,
       options.onUnbind,
     );
+    this.#txViews = new TxViews(this.bytes);
+    this.#batch = batchSize(Math.min(options.vrings[0].num, options.vrings[1].num));
     this.#rx = new Dispatcher({
       view: this.view,
       bytes: this.bytes,
@@ -238,8 +222,10 @@ export abstract class RpmsgDevice implements RpmsgBus {
   protected abstract takeTx(): number;
   /** Give back a buffer {@linkcode takeTx} returned, unused. */
   protected abstract untakeTx(id: number, off: number, len: number): void;
-  /** Hand a filled buffer (header written, `msgLen` payload bytes) to the peer and kick if needed. */
+  /** Stage a filled buffer (header written, `msgLen` payload bytes) for the peer; {@linkcode flushTx} publishes. */
   protected abstract postTx(id: number, off: number, bufLen: number, msgLen: number): void;
+  /** Publish every staged TX buffer with one index store; kick unless the peer suppressed it. */
+  protected abstract flushTx(): void;
   /** Give a received buffer back to the peer. */
   protected abstract recycleRx(id: number, off: number, len: number): void;
   /** Take every received buffer (bounded by the ring size) through {@linkcode deliver}; items handled. */
@@ -392,11 +378,12 @@ export abstract class RpmsgDevice implements RpmsgBus {
     }
     this.bytes.set(data, off + RPMSG_HDR_SIZE);
     this.#post(id, off, bufLen, src, dst, len);
+    this.flushTx();
     this.#countTx(ep, len);
     return true;
   }
 
-  /** Write the header of a filled buffer and hand it to the peer. */
+  /** Write the header of a filled buffer and stage it for the peer ({@linkcode flushTx} publishes). */
   #post(id: number, off: number, bufLen: number, src: number, dst: number, len: number): void {
     writeHeader(this.view, off, src, dst, len);
     this.postTx(id, off, bufLen, len);
@@ -408,8 +395,8 @@ export abstract class RpmsgDevice implements RpmsgBus {
     this.#notifier.notify(this.#notifyIds[ring]);
   }
 
-  #countTx(ep: RpmsgEndpoint | null, len: number): void {
-    this.#lastActive = performance.now();
+  #countTx(ep: RpmsgEndpoint | null, len: number, stamp = true): void {
+    if (stamp) this.#lastActive = performance.now();
     const s = this.stats;
     s.txMessages++;
     s.txBytes += len;
@@ -428,34 +415,47 @@ export abstract class RpmsgDevice implements RpmsgBus {
     const id = this.takeTx();
     if (id < 0) return null;
     const off = this.txOff, len = this.txLen;
-    return new TxBuf(this.bytes.subarray(off + RPMSG_HDR_SIZE, off + len), id, off, len, this.#gen);
-  }
-
-  #txBuf(buf: RpmsgTxBuffer, op: string): TxBuf {
-    if (!(buf instanceof TxBuf) || !buf.live || buf.gen !== this.#gen) {
-      throw new RpmsgError(
-        "RPMSG_BAD_BUFFER",
-        `Cannot ${op}: the buffer is not a live TX buffer of this bus (already sent or released, or from before a reset)`,
-      );
-    }
-    return buf;
+    return new TxBuf(this.#txViews.payload(off, len), id, off, len, this.#gen);
   }
 
   /** Send the first `len` bytes of a buffer from {@linkcode getTxBuffer} without copying. */
   sendNoCopy(ep: RpmsgEndpoint, buf: RpmsgTxBuffer, len: number, dst: number = ep.dst): void {
+    this.#sendBuf(ep, buf, len, dst, false);
+  }
+
+  /**
+   * As {@linkcode sendNoCopy}, but only staged: published (one index store,
+   * at most one kick) by {@linkcode flush}, an eager send, the end of a poll,
+   * running out of TX buffers, or once a quarter ring (at most 64) is queued.
+   */
+  queueNoCopy(ep: RpmsgEndpoint, buf: RpmsgTxBuffer, len: number, dst: number = ep.dst): void {
+    this.#sendBuf(ep, buf, len, dst, true);
+    if (++this.#queued >= this.#batch) this.flush();
+  }
+
+  /** Publish the buffers {@linkcode queueNoCopy} staged (one index store; a kick unless suppressed). */
+  flush(): void {
+    if (this.#queued === 0 || this.#closed) return;
+    this.#queued = 0;
+    this.#lastActive = performance.now();
+    this.flushTx();
+  }
+
+  #sendBuf(ep: RpmsgEndpoint, buf: RpmsgTxBuffer, len: number, dst: number, defer: boolean): void {
     this.#checkSend(ep, dst);
-    const b = this.#txBuf(buf, "sendNoCopy");
+    const b = liveTxBuf(buf, this.#gen, defer ? "queueNoCopy" : "sendNoCopy");
     if (!Number.isSafeInteger(len) || len < 0 || len > b.len - RPMSG_HDR_SIZE) {
       this.#tooLong(len, b.len - RPMSG_HDR_SIZE);
     }
     b.live = false;
     this.#post(b.id, b.off, b.len, ep.addr, dst, len);
-    this.#countTx(ep, len);
+    if (!defer) this.flushTx();
+    this.#countTx(ep, len, !defer);
   }
 
   /** Give back an unsent buffer from {@linkcode getTxBuffer}. */
   releaseTxBuffer(buf: RpmsgTxBuffer): void {
-    const b = this.#txBuf(buf, "releaseTxBuffer");
+    const b = liveTxBuf(buf, this.#gen, "releaseTxBuffer");
     b.live = false;
     this.untakeTx(b.id, b.off, b.len);
   }
@@ -492,6 +492,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
     this.#polling = true;
     try {
       const n = this.receive();
+      if (this.#queued > 0) this.flush(); // what the caller and the callbacks queued
       if (this.#ns.pending) this.#ns.flush();
       if (n > 0) this.#lastActive = performance.now();
       return n;

@@ -12,6 +12,7 @@ import type { DeviceQueue } from "../virtio/device_queue.ts";
 import { RpmsgDevice } from "./device.ts";
 import type { RpmsgDeviceOptions } from "./types.ts";
 import { RPMSG_DEFAULT_BUF_SIZE, RPMSG_HDR_SIZE } from "./_wire.ts";
+import { batchSize } from "./_tx.ts";
 
 /** Options of {@linkcode RpmsgDeviceBus}. */
 export interface RpmsgDeviceBusOptions extends RpmsgDeviceOptions {
@@ -83,6 +84,8 @@ export class RpmsgDeviceBus extends RpmsgDevice {
   #stashHead: number[] = [];
   #stashOff: number[] = [];
   #stashLen: number[] = [];
+  #receiving = false; // inside receive: returned vring1 buffers are published once at its end
+  readonly #recycleBatch: number; // buffers a drain gives back with one used.idx store at most
 
   /**
    * Set up the bus; the rings stay untouched until the first reset (or use).
@@ -93,6 +96,7 @@ export class RpmsgDeviceBus extends RpmsgDevice {
   constructor(options: RpmsgDeviceBusOptions) {
     super(options, "device");
     [this.#vq0, this.#vq1] = options.vrings;
+    this.#recycleBatch = batchSize(this.#vq1.num);
     this.#fullUsed = (options.usedLength ?? "buffer") === "buffer";
     this.init();
   }
@@ -141,13 +145,15 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     const max = vq0.num;
     for (let k = 0; k < max; k++) {
       const head = vq0.getAvail();
-      if (head < 0) return -1;
+      if (head < 0) break;
       if (this.#checkBuf(vq0, head, true)) {
         this.txOff = this.#bufOff;
         this.txLen = this.#learnedTxLen = this.#bufLen;
         return head;
       }
     }
+    // None left: staged buffers must reach the driver before it can post them again.
+    this.flushTx();
     return -1;
   }
 
@@ -158,22 +164,61 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     this.#stashLen.push(len);
   }
 
-  /** Return vring0 buffer `id` filled (used length: the buffer, or header + `msgLen`); kick unless suppressed. */
+  /** Stage vring0 buffer `id` filled (used length: the buffer, or header + `msgLen`). */
   protected postTx(id: number, _off: number, bufLen: number, msgLen: number): void {
+    this.#vq0.stageUsed(id, this.#fullUsed ? bufLen : RPMSG_HDR_SIZE + msgLen);
+  }
+
+  /** Publish the staged vring0 buffers (one used.idx store); kick unless the driver set NO_INTERRUPT. */
+  protected flushTx(): void {
     const vq0 = this.#vq0;
-    vq0.putUsed(id, this.#fullUsed ? bufLen : RPMSG_HDR_SIZE + msgLen);
-    if (vq0.kickNeeded()) this.kick(0);
+    if (vq0.publish() > 0 && vq0.kickNeeded()) this.kick(0);
   }
 
-  /** Return vring1 buffer `id` (read: its length) to the driver. */
+  /** Return vring1 buffer `id` (read: its length) to the driver (published at once outside receive). */
   protected recycleRx(id: number, _off: number, len: number): void {
-    this.#vq1.putUsed(id, len);
+    const vq1 = this.#vq1;
+    if (!this.#receiving) vq1.putUsed(id, len);
+    else {
+      vq1.stageUsed(id, len);
+      // Hand them back in slices while a long drain goes on: the driver refills meanwhile.
+      if (vq1.staged >= this.#recycleBatch) vq1.publish();
+    }
   }
 
-  /** Deliver the buffers the driver sent on vring1 (at most vring1.num). */
+  /**
+   * Deliver the buffers the driver sent on vring1 (at most vring1.num).
+   * While it drains vring1 it asks the driver not to kick (used.flags
+   * NO_NOTIFY); it clears the flag before it returns and looks at the ring
+   * once more, so a buffer posted between its last look and the clear is not
+   * left without a kick. The buffers it gives back are published with one
+   * used.idx store at the end.
+   */
   protected receive(): number {
     const vq1 = this.#vq1;
+    if (!vq1.hasAvail()) return 0;
     const max = vq1.num;
+    let n = 0, done = false;
+    this.#receiving = true;
+    vq1.disableNotifications();
+    try {
+      n = this.#drain(max);
+      vq1.enableNotifications();
+      n += this.#drain(max - n);
+      done = true;
+    } finally {
+      this.#receiving = false;
+      if (vq1.broken === null) {
+        if (!done) vq1.enableNotifications();
+        vq1.publish();
+      }
+    }
+    return n;
+  }
+
+  /** Deliver up to `max` buffers from vring1. */
+  #drain(max: number): number {
+    const vq1 = this.#vq1;
     let n = 0;
     for (; n < max; n++) {
       const head = vq1.getAvail();

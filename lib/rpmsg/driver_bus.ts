@@ -12,6 +12,7 @@ import { vringLayout } from "../virtio/virtqueue.ts";
 import { RpmsgDevice } from "./device.ts";
 import type { RpmsgDeviceOptions } from "./types.ts";
 import { RPMSG_DEFAULT_BUF_SIZE, RPMSG_HDR_SIZE } from "./_wire.ts";
+import { batchSize } from "./_tx.ts";
 
 /** Options of {@linkcode RpmsgDriverBus}. */
 export interface RpmsgDriverBusOptions extends RpmsgDeviceOptions {
@@ -62,6 +63,8 @@ export class RpmsgDriverBus extends RpmsgDevice {
   readonly #txBase: number; // pool offset of TX buffer 0
   readonly #txFree: Int32Array; // stack of free TX buffer indices
   #txFreeTop = 0;
+  #receiving = false; // inside receive: re-posted RX buffers are published once at its end
+  readonly #recycleBatch: number; // RX buffers a drain re-posts with one avail.idx store at most
 
   /**
    * Set up the bus and post every RX buffer on vring0.
@@ -94,6 +97,7 @@ export class RpmsgDriverBus extends RpmsgDevice {
     }
     this.#vq0 = vq0;
     this.#vq1 = vq1;
+    this.#recycleBatch = batchSize(vq0.num);
     this.#rxSz = rxSz;
     this.#txSz = txSz;
     this.#nRx = nRx;
@@ -157,7 +161,11 @@ export class RpmsgDriverBus extends RpmsgDevice {
 
   /** Pop a free TX buffer (reclaiming returned ones when none is left). */
   protected takeTx(): number {
-    if (this.#txFreeTop === 0) this.#reclaimTx();
+    if (this.#txFreeTop === 0) {
+      // Staged buffers must reach the device before any of them can come back.
+      this.flushTx();
+      this.#reclaimTx();
+    }
     if (this.#txFreeTop === 0) return -1;
     const j = this.#txFree[--this.#txFreeTop]!;
     this.txOff = this.#txBase + j * this.#txSz;
@@ -170,22 +178,33 @@ export class RpmsgDriverBus extends RpmsgDevice {
     this.#txFree[this.#txFreeTop++] = id;
   }
 
-  /** Post TX buffer `id` (header + `msgLen` bytes, device-readable) on vring1; kick unless suppressed. */
+  /** Stage TX buffer `id` (header + `msgLen` bytes, device-readable) on vring1. */
   protected postTx(id: number, off: number, _bufLen: number, msgLen: number): void {
     const vq1 = this.#vq1;
-    if (vq1.addBuf(this.pool.base + off, RPMSG_HDR_SIZE + msgLen, false, id) < 0) {
+    if (vq1.stageBuf(this.pool.base + off, RPMSG_HDR_SIZE + msgLen, false, id) < 0) {
       this.#txFree[this.#txFreeTop++] = id;
       throw new RpmsgError(
         "RPMSG_VQ_FULL",
         `Cannot send TX buffer ${id}: ${vq1.name} has no free descriptor`,
       );
     }
-    if (vq1.kickNeeded()) this.kick(1);
   }
 
-  /** Re-post RX buffer `id` (its whole size, device-writable) on vring0. */
+  /** Publish the staged TX buffers on vring1 (one avail.idx store); kick unless the device set NO_NOTIFY. */
+  protected flushTx(): void {
+    const vq1 = this.#vq1;
+    if (vq1.publish() > 0 && vq1.kickNeeded()) this.kick(1);
+  }
+
+  /** Re-post RX buffer `id` (its whole size, device-writable) on vring0 (published at once outside receive). */
   protected recycleRx(id: number, off: number): void {
-    if (this.#vq0.addBuf(this.pool.base + off, this.#rxSz, true, id) < 0) {
+    const vq0 = this.#vq0;
+    const d = this.#receiving
+      ? vq0.stageBuf(this.pool.base + off, this.#rxSz, true, id)
+      : vq0.addBuf(this.pool.base + off, this.#rxSz, true, id);
+    // Re-post them in slices while a long drain goes on: the device refills meanwhile.
+    if (d >= 0 && vq0.staged >= this.#recycleBatch) vq0.publish();
+    if (d < 0) {
       throw new RpmsgError(
         "RPMSG_VQ_FULL",
         `Cannot re-post RX buffer ${id}: ${this.#vq0.name} has no room`,
@@ -193,17 +212,46 @@ export class RpmsgDriverBus extends RpmsgDevice {
     }
   }
 
-  /** Deliver the RX buffers the device filled (at most vring0.num), then reclaim TX buffers. */
+  /**
+   * Deliver the RX buffers the device filled (at most vring0.num), then
+   * reclaim TX buffers. While it drains vring0 it asks the device not to
+   * kick (avail.flags NO_INTERRUPT); it clears the flag before it returns
+   * and looks at the ring once more, so a buffer returned between its last
+   * look and the clear is not left without a kick. The RX buffers it hands
+   * back are published with one avail.idx store at the end.
+   */
   protected receive(): number {
     const vq0 = this.#vq0;
+    if (!vq0.hasUsed()) return this.#reclaimTx();
     const max = vq0.num;
     let n = 0;
-    for (let k = 0; k < max; k++) {
-      if (vq0.getUsed() < 0) break;
-      this.#rx(vq0.lastToken, vq0.lastLen);
-      n++;
+    let done = false;
+    this.#receiving = true;
+    vq0.disableNotifications();
+    try {
+      n = this.#drain(max);
+      vq0.enableNotifications();
+      n += this.#drain(max - n);
+      done = true;
+    } finally {
+      this.#receiving = false;
+      if (vq0.broken === null) {
+        if (!done) vq0.enableNotifications();
+        vq0.publish();
+      }
     }
     return n + this.#reclaimTx();
+  }
+
+  /** Deliver up to `max` filled RX buffers. */
+  #drain(max: number): number {
+    const vq0 = this.#vq0;
+    let n = 0;
+    for (; n < max; n++) {
+      if (vq0.getUsed() < 0) break;
+      this.#rx(vq0.lastToken, vq0.lastLen);
+    }
+    return n;
   }
 
   #rx(i: number, usedLen: number): void {
@@ -220,14 +268,25 @@ export class RpmsgDriverBus extends RpmsgDevice {
     this.deliver(i, off, usedLen);
   }
 
-  /** Take back the TX buffers the device returned (at most vring1.num). */
+  /**
+   * Take back the TX buffers the device returned (at most vring1.num), and
+   * clear the reserved word of each one's header (senders write 0 there;
+   * upstream receivers scribble on it). That first store to a buffer the
+   * device read last is made here, for the whole batch in one tight loop:
+   * the moves of those cache lines back to this core overlap, instead of
+   * each send stalling on its own (measured: 496 B zero-copy stream 4.7M ->
+   * 6.2M msgs/s between two processes).
+   */
   #reclaimTx(): number {
     const vq1 = this.#vq1;
     const max = vq1.num;
     let n = 0;
+    const view = this.view, base = this.#txBase + 8, sz = this.#txSz;
     for (; n < max; n++) {
       if (vq1.getUsed() < 0) break;
-      this.#txFree[this.#txFreeTop++] = vq1.lastToken;
+      const j = vq1.lastToken;
+      this.#txFree[this.#txFreeTop++] = j;
+      view.setUint32(base + j * sz, 0, true);
     }
     return n;
   }

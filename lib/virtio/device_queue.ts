@@ -26,7 +26,10 @@ const SAFE_HI_LIMIT = 0x20_0000;
  *
  * The fast path is allocation-free: {@linkcode getAvail} returns a head id
  * (or -1) and copies the chain's descriptors into the reused
- * `chain[0..chainLen)`.
+ * `chain[0..chainLen)`. Batches: {@linkcode getAvail} reads avail.idx once
+ * and takes every entry up to it (each entry still checked) before it reads
+ * the index again; {@linkcode stageUsed} writes used elements and
+ * {@linkcode publish} makes them visible with one store of used.idx.
  *
  * A driver that breaks the protocol breaks the queue with one of:
  * `VQ_AVAIL_IDX_JUMP` (avail.idx moved by more than `num`),
@@ -70,7 +73,9 @@ export class DeviceQueue extends Virtqueue {
   readonly #bufSize: number;
   readonly #checkRange: boolean;
   #lastAvail = 0; // avail entries consumed
-  #usedIdx = 0; // shadow of the used.idx this side published
+  #availSeen = 0; // the last avail.idx read and checked (lastAvail..availSeen are valid entries)
+  #usedIdx = 0; // shadow of the used.idx this side wrote elements up to (published or staged)
+  #published = 0; // shadow of the used.idx this side last release-stored
   readonly #inFlight: Uint8Array; // 1 for a head taken and not yet returned
   readonly #total: Float64Array; // chain bytes per head in flight
   readonly #chain: VqBuf[] = [];
@@ -138,7 +143,8 @@ export class DeviceQueue extends Virtqueue {
   /** True when the driver posted chains not yet taken with getAvail (cheap poll). */
   hasAvail(): boolean {
     this.enter();
-    return Atomics.load(this.u16, this.availIdxI) !== this.#lastAvail;
+    return this.#availSeen !== this.#lastAvail ||
+      Atomics.load(this.u16, this.availIdxI) !== this.#lastAvail;
   }
 
   /**
@@ -150,15 +156,20 @@ export class DeviceQueue extends Virtqueue {
     this.enter();
     const last = this.#lastAvail;
     const u16 = this.u16;
-    const availIdx = Atomics.load(u16, this.availIdxI);
-    if (availIdx === last) return -1;
     const num = this.num;
-    const pending = (availIdx - last) & 0xffff;
-    if (pending > num) {
-      this.fail(
-        "VQ_AVAIL_IDX_JUMP",
-        `avail.idx ${availIdx} is ${pending} entries past the last seen ${last} (num ${num})`,
-      );
+    if (this.#availSeen === last) {
+      // One acquire-load of avail.idx covers every entry up to it: later calls
+      // take those entries without touching the index again.
+      const availIdx = Atomics.load(u16, this.availIdxI);
+      if (availIdx === last) return -1;
+      const pending = (availIdx - last) & 0xffff;
+      if (pending > num) {
+        this.fail(
+          "VQ_AVAIL_IDX_JUMP",
+          `avail.idx ${availIdx} is ${pending} entries past the last seen ${last} (num ${num})`,
+        );
+      }
+      this.#availSeen = availIdx;
     }
     const head = u16[this.availRingI + (last & this.mask)]!;
     if (head >= num) this.fail("VQ_AVAIL_HEAD_RANGE", `avail head ${head} >= num ${num}`);
@@ -231,9 +242,40 @@ export class DeviceQueue extends Virtqueue {
 
   /**
    * Return a chain taken by getAvail, with the number of bytes written into
-   * it, and publish it (release-store of used.idx).
+   * it, and publish it (release-store of used.idx, which also publishes
+   * anything staged before it).
    */
   putUsed(head: number, len: number): void {
+    this.stageUsed(head, len);
+    this.publish();
+  }
+
+  /** Used elements written by {@linkcode stageUsed} and not yet published. */
+  get staged(): number {
+    return (this.#usedIdx - this.#published) & 0xffff;
+  }
+
+  /**
+   * Publish every staged used element with one release-store of used.idx.
+   * Returns how many it published (0: nothing was staged, nothing written).
+   */
+  publish(): number {
+    this.enter();
+    const to = this.#usedIdx;
+    const n = (to - this.#published) & 0xffff;
+    if (n === 0) return 0;
+    this.#published = to;
+    Atomics.store(this.u16, this.usedIdxI, to);
+    return n;
+  }
+
+  /**
+   * Return a chain like {@linkcode putUsed} but leave it unpublished: the
+   * used element is written, used.idx is not, so a batch of returns becomes
+   * visible to the driver with one {@linkcode publish}. The same checks as
+   * putUsed apply; the head is no longer in flight at once.
+   */
+  stageUsed(head: number, len: number): void {
     this.enter();
     if (!(head >= 0 && head < this.num && (head | 0) === head) || this.#inFlight[head] === 0) {
       throw new VirtioError(
@@ -254,9 +296,7 @@ export class DeviceQueue extends Virtqueue {
     u32[e] = head;
     u32[e + 1] = len;
     this.#inFlight[head] = 0;
-    const n = (idx + 1) & 0xffff;
-    this.#usedIdx = n;
-    Atomics.store(this.u16, this.usedIdxI, n);
+    this.#usedIdx = (idx + 1) & 0xffff;
   }
 
   /** Device's part of a reset: zeroes the used ring, expects avail.idx to restart at 0. */
@@ -265,7 +305,9 @@ export class DeviceQueue extends Virtqueue {
     u16.fill(0, this.usedFlagsI, u16.length);
     Atomics.store(u16, this.usedIdxI, 0);
     this.#usedIdx = 0;
+    this.#published = 0;
     this.#lastAvail = 0;
+    this.#availSeen = 0;
     this.#chainLen = 0;
     this.#inFlight.fill(0);
     this.#total.fill(0);

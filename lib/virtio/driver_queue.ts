@@ -21,12 +21,17 @@ const TWO32 = 4294967296;
  * A split virtqueue in shared memory, driver end.
  *
  * The fast path is allocation-free: calls return a descriptor head id (or -1)
- * and put the details in reused fields (`lastLen`, `lastToken`).
+ * and put the details in reused fields (`lastLen`, `lastToken`). Batches:
+ * {@linkcode stageBuf} writes descriptors and avail slots and
+ * {@linkcode publish} makes them visible with one store of avail.idx;
+ * {@linkcode getUsed} reads used.idx once and takes every entry up to it
+ * (each entry still checked) before it reads the index again.
  *
  * A device that breaks the protocol breaks the queue with one of:
  * `VQ_USED_IDX_JUMP` (used.idx moved by more than `num`), `VQ_USED_ID_RANGE`
- * (used id >= num), `VQ_USED_ID_NOT_POSTED` (an id not posted, or returned
- * twice), `VQ_USED_LEN` (used length larger than the writable bytes posted).
+ * (used id >= num), `VQ_USED_ID_NOT_POSTED` (an id not posted, staged but
+ * not yet published, or returned twice), `VQ_USED_LEN` (used length larger
+ * than the writable bytes posted).
  * Local mistakes throw `VQ_BAD_ARG` (bad address, length or chain) and leave
  * the queue usable (nothing was written).
  *
@@ -60,8 +65,10 @@ export class DriverQueue extends Virtqueue {
   /** This side's role. */
   readonly role = "driver" as const;
 
-  #availIdx = 0; // shadow of the avail.idx this side published
+  #availIdx = 0; // shadow of the avail.idx this side wrote slots up to (published or staged)
+  #published = 0; // shadow of the avail.idx this side last release-stored
   #lastUsed = 0; // used entries consumed
+  #usedSeen = 0; // the last used.idx read and checked (lastUsed..usedSeen are valid entries)
   #freeHead = 0;
   #numFree = 0;
   #lastLen = 0;
@@ -71,7 +78,8 @@ export class DriverQueue extends Virtqueue {
   readonly #sLen: Uint32Array;
   readonly #sFlags: Uint16Array;
   readonly #sNext: Uint16Array;
-  readonly #posted: Uint8Array; // 1 for a head posted and not yet returned
+  readonly #posted: Uint8Array; // 1 for a head published and not yet returned
+  readonly #sRing: Uint16Array; // shadow of the avail slots this side wrote
   readonly #wlen: Float64Array; // device-writable bytes per head, -1 when read-only
   readonly #token: Float64Array;
 
@@ -93,6 +101,7 @@ export class DriverQueue extends Virtqueue {
     this.#sFlags = new Uint16Array(num);
     this.#sNext = new Uint16Array(num);
     this.#posted = new Uint8Array(num);
+    this.#sRing = new Uint16Array(num);
     this.#wlen = new Float64Array(num);
     this.#token = new Float64Array(num);
     this.reset();
@@ -119,37 +128,83 @@ export class DriverQueue extends Virtqueue {
   }
 
   #writeDesc(d: number, addr: number, len: number, flags: number, next: number): void {
-    const lo = addr >>> 0;
     const u32 = this.u32;
     const w = d << 2;
-    u32[w] = lo;
-    u32[w + 1] = (addr - lo) / TWO32;
-    u32[w + 2] = len;
-    const u16 = this.u16;
-    const h = d << 3;
-    u16[h + 6] = flags;
-    u16[h + 7] = next;
-    this.#sAddr[d] = addr;
-    this.#sLen[d] = len;
-    this.#sFlags[d] = flags;
-    this.#sNext[d] = next;
+    // A field that already holds the value (per the shadow of what this side
+    // wrote) is not stored again: an unchanged descriptor line stays shared
+    // in the device's cache instead of moving to this core and back.
+    if (this.#sAddr[d] !== addr) {
+      const lo = addr >>> 0;
+      u32[w] = lo;
+      u32[w + 1] = (addr - lo) / TWO32;
+      this.#sAddr[d] = addr;
+    }
+    if (this.#sLen[d] !== len) {
+      u32[w + 2] = len;
+      this.#sLen[d] = len;
+    }
+    if (this.#sFlags[d] !== flags || this.#sNext[d] !== next) {
+      const u16 = this.u16;
+      const h = d << 3;
+      u16[h + 6] = flags;
+      u16[h + 7] = next;
+      this.#sFlags[d] = flags;
+      this.#sNext[d] = next;
+    }
   }
 
-  #publish(head: number): void {
+  /** Write `head` into the next avail slot; the index is published by {@linkcode publish}. */
+  #stage(head: number): void {
     const idx = this.#availIdx;
-    const u16 = this.u16;
-    u16[this.availRingI + (idx & this.mask)] = head;
-    const n = (idx + 1) & 0xffff;
-    this.#availIdx = n;
-    Atomics.store(u16, this.availIdxI, n);
+    const slot = idx & this.mask;
+    this.u16[this.availRingI + slot] = head;
+    this.#sRing[slot] = head;
+    this.#availIdx = (idx + 1) & 0xffff;
+  }
+
+  /** Avail entries written by {@linkcode stageBuf} and not yet published. */
+  get staged(): number {
+    return (this.#availIdx - this.#published) & 0xffff;
   }
 
   /**
-   * Post one buffer and publish it (release-store of avail.idx). Returns the
-   * head id, or -1 when no descriptor is free. `token` (default: the head id)
-   * comes back in `lastToken`.
+   * Publish every staged entry with one release-store of avail.idx. Returns
+   * how many entries it published (0: nothing was staged, nothing written).
+   */
+  publish(): number {
+    this.enter();
+    const to = this.#availIdx;
+    let i = this.#published;
+    const n = (to - i) & 0xffff;
+    if (n === 0) return 0;
+    // A head counts as posted (the device may return it) only once published.
+    const sRing = this.#sRing, posted = this.#posted, mask = this.mask;
+    for (; i !== to; i = (i + 1) & 0xffff) posted[sRing[i & mask]!] = 1;
+    this.#published = to;
+    Atomics.store(this.u16, this.availIdxI, to);
+    return n;
+  }
+
+  /**
+   * Post one buffer and publish it (release-store of avail.idx, which also
+   * publishes anything staged before it). Returns the head id, or -1 when no
+   * descriptor is free. `token` (default: the head id) comes back in
+   * `lastToken`.
    */
   addBuf(addr: number, len: number, writable: boolean, token?: number): number {
+    const d = this.stageBuf(addr, len, writable, token);
+    if (d >= 0) this.publish();
+    return d;
+  }
+
+  /**
+   * Post one buffer like {@linkcode addBuf} but leave it unpublished: the
+   * descriptor and the avail slot are written, avail.idx is not. A batch of
+   * staged buffers becomes visible to the device with one
+   * {@linkcode publish} (the split ring allows several slots, then one index
+   * store). Staged entries count against the free descriptors at once.
+   */
+  stageBuf(addr: number, len: number, writable: boolean, token?: number): number {
     this.enter();
     this.#checkBuf(addr, len);
     if (this.#numFree === 0) return -1;
@@ -157,10 +212,9 @@ export class DriverQueue extends Virtqueue {
     this.#freeHead = this.#link[d]!;
     this.#numFree--;
     this.#writeDesc(d, addr, len, writable ? VRING_DESC_F_WRITE : 0, 0);
-    this.#posted[d] = 1;
     this.#wlen[d] = writable ? len : -1;
     this.#token[d] = token ?? d;
-    this.#publish(d);
+    this.#stage(d);
     return d;
   }
 
@@ -196,17 +250,18 @@ export class DriverQueue extends Virtqueue {
       d = next;
     }
     this.#numFree -= n;
-    this.#posted[head] = 1;
     this.#wlen[head] = wlen;
     this.#token[head] = token ?? head;
-    this.#publish(head);
+    this.#stage(head);
+    this.publish();
     return head;
   }
 
   /** True when the device returned buffers not yet taken with getUsed (cheap poll). */
   hasUsed(): boolean {
     this.enter();
-    return Atomics.load(this.u16, this.usedIdxI) !== this.#lastUsed;
+    return this.#usedSeen !== this.#lastUsed ||
+      Atomics.load(this.u16, this.usedIdxI) !== this.#lastUsed;
   }
 
   /**
@@ -217,15 +272,20 @@ export class DriverQueue extends Virtqueue {
   getUsed(): number {
     this.enter();
     const last = this.#lastUsed;
-    const usedIdx = Atomics.load(this.u16, this.usedIdxI);
-    if (usedIdx === last) return -1;
     const num = this.num;
-    const pending = (usedIdx - last) & 0xffff;
-    if (pending > num) {
-      this.fail(
-        "VQ_USED_IDX_JUMP",
-        `used.idx ${usedIdx} is ${pending} entries past the last seen ${last} (num ${num})`,
-      );
+    if (this.#usedSeen === last) {
+      // One acquire-load of used.idx covers every entry up to it: later calls
+      // take those entries without touching the index again.
+      const usedIdx = Atomics.load(this.u16, this.usedIdxI);
+      if (usedIdx === last) return -1;
+      const pending = (usedIdx - last) & 0xffff;
+      if (pending > num) {
+        this.fail(
+          "VQ_USED_IDX_JUMP",
+          `used.idx ${usedIdx} is ${pending} entries past the last seen ${last} (num ${num})`,
+        );
+      }
+      this.#usedSeen = usedIdx;
     }
     const e = this.usedRingI + ((last & this.mask) << 1);
     const u32 = this.u32;
@@ -271,7 +331,9 @@ export class DriverQueue extends Virtqueue {
     u16.fill(0, 0, this.usedEventI + 1);
     Atomics.store(u16, this.availIdxI, 0);
     this.#availIdx = 0;
+    this.#published = 0;
     this.#lastUsed = 0;
+    this.#usedSeen = 0;
     this.#lastLen = 0;
     this.#lastToken = 0;
     for (let i = 0; i < num; i++) this.#link[i] = i + 1;
@@ -282,6 +344,7 @@ export class DriverQueue extends Virtqueue {
     this.#sFlags.fill(0);
     this.#sNext.fill(0);
     this.#posted.fill(0);
+    this.#sRing.fill(0);
     this.#wlen.fill(0);
     this.#token.fill(0);
   }

@@ -8,8 +8,11 @@
  * - The geometry is validated once; a queue then keeps one zero-copy
  *   `Uint16Array` and one `Uint32Array` over the ring bytes and uses direct
  *   offsets, with no per-access bounds check. Indices are published with
- *   `Atomics.store` after plain stores of the descriptors and ring slots, and
- *   the peer's index is read with `Atomics.load` before its slots.
+ *   `Atomics.store` after plain stores of the descriptors and ring slots
+ *   (once per buffer, or once per batch of staged ones), and the peer's
+ *   index is read with `Atomics.load` before its slots (once per batch:
+ *   every entry up to the index read is taken, each checked, before the
+ *   index is read again).
  * - Everything a side writes has a private shadow (descriptor fields, the
  *   published index, the flags word, which heads are posted or in flight).
  *   Decisions never read this side's own fields back from shared memory.
