@@ -13,7 +13,8 @@
  *   limit of a shared-memory round trip), and their ratio.
  *
  * Run: `deno run -A bench/qemu_bench.ts [--rt N] [--ping N] [--size B]
- * [--cycles N] [--idle S]`. Skips (exit 0) when qemu-system-riscv64 is
+ * [--cycles N] [--idle S] [--fw amp-demo.elf]` (`--fw`: another build of the
+ * demo firmware, e.g. an older one to compare). Skips (exit 0) when qemu-system-riscv64 is
  * missing. The host polls with spin-then-yield; numbers depend on how loaded
  * the machine is (QEMU's vCPU threads and this process share the cores).
  *
@@ -197,6 +198,7 @@ async function main(): Promise<number> {
       size: { type: "string", default: "16" },
       cycles: { type: "string", default: "10" },
       idle: { type: "string", default: "5" },
+      fw: { type: "string", default: FW.pathname },
     },
   });
   const rtN = Number(values.rt), pingN = Number(values.ping), size = Number(values.size);
@@ -205,7 +207,7 @@ async function main(): Promise<number> {
     ![rtN, pingN, size, cycles, idleS].every((x) => Number.isSafeInteger(x) && x > 0) || size > 496
   ) {
     console.error(
-      "usage: qemu_bench.ts [--rt N] [--ping N] [--size 1..496] [--cycles N] [--idle S]",
+      "usage: qemu_bench.ts [--rt N] [--ping N] [--size 1..496] [--cycles N] [--idle S] [--fw ELF]",
     );
     return 2;
   }
@@ -222,7 +224,7 @@ async function main(): Promise<number> {
   const profile = qemuRv64Profile({ name: `amp-bench-${Deno.pid}` });
   const rp = new Remoteproc(profile, new QemuRv64Backend(profile));
   try {
-    await rp.load(FW.pathname, { name: "amp-demo.elf" });
+    await rp.load(values.fw, { name: "amp-demo.elf" });
     const backend = rp.backend as QemuRv64Backend;
     const con = await QemuConsole.connect(backend.consolePath!);
     try {
