@@ -10,10 +10,15 @@
  *   QEMU's CPU use with the firmware idle at the prompt (`--idle` seconds);
  * - rpmsg: echo round trips/s with p50/p99 through lib/rpmsg inside
  *   `rpmsg_update`, next to a raw polled ping-pong with the same remote (the
- *   limit of a shared-memory round trip), and their ratio.
+ *   limit of a shared-memory round trip), and their ratio; and one echo split
+ *   in three (median of each): the host's send up to its return, the
+ *   firmware's turnaround (from there until vring0's used index moves, seen by
+ *   a spin on that word alone) and the host's receive (from there until the
+ *   echo is delivered).
  *
  * Run: `deno run -A bench/qemu_bench.ts [--rt N] [--ping N] [--size B]
- * [--cycles N] [--idle S]`. Skips (exit 0) when qemu-system-riscv64 is
+ * [--cycles N] [--idle S] [--fw amp-demo.elf]` (`--fw`: another build of the
+ * demo firmware, e.g. an older one to compare). Skips (exit 0) when qemu-system-riscv64 is
  * missing. The host polls with spin-then-yield; numbers depend on how loaded
  * the machine is (QEMU's vCPU threads and this process share the cores).
  *
@@ -38,6 +43,7 @@ import { attachHost, clearDiag } from "../lib/qemu/_testing_rpmsg.ts";
 import { sleep, yieldThread, yieldTurn } from "../lib/util/wait.ts";
 import { QemuRv64Backend } from "../lib/qemu/backend.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
+import { vringLayout } from "../lib/virtio/virtqueue.ts";
 
 /** Echo service of the demo firmware. */
 export const SERVICE = "rpmsg-openamp-demo-channel";
@@ -77,6 +83,24 @@ export function stats(lat: Float64Array, totalMs: number): Stats {
   const s = lat.slice().sort();
   const at = (q: number) => (s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN) * 1000;
   return { n: lat.length, perSec: lat.length / (totalMs / 1000), p50: at(0.5), p99: at(0.99) };
+}
+
+/** Medians (µs) of the three parts of an echo round trip. */
+export interface EchoSplit {
+  /** Round trips. */
+  n: number;
+  /** Host: from the send call to its return (the message posted and kicked). */
+  sendUs: number;
+  /** Firmware: from there until the reply's used index is visible. */
+  firmwareUs: number;
+  /** Host: from there until the echo was delivered to the endpoint. */
+  recvUs: number;
+  /** The whole round trip. */
+  totalUs: number;
+}
+
+function median(a: Float64Array): number {
+  return (a.slice().sort()[Math.floor(a.length / 2)] ?? NaN) * 1000;
 }
 
 /** Raw ping-pong: write PING, spin until the firmware copied it to PONG. */
@@ -197,6 +221,7 @@ async function main(): Promise<number> {
       size: { type: "string", default: "16" },
       cycles: { type: "string", default: "10" },
       idle: { type: "string", default: "5" },
+      fw: { type: "string", default: FW.pathname },
     },
   });
   const rtN = Number(values.rt), pingN = Number(values.ping), size = Number(values.size);
@@ -205,7 +230,7 @@ async function main(): Promise<number> {
     ![rtN, pingN, size, cycles, idleS].every((x) => Number.isSafeInteger(x) && x > 0) || size > 496
   ) {
     console.error(
-      "usage: qemu_bench.ts [--rt N] [--ping N] [--size 1..496] [--cycles N] [--idle S]",
+      "usage: qemu_bench.ts [--rt N] [--ping N] [--size 1..496] [--cycles N] [--idle S] [--fw ELF]",
     );
     return 2;
   }
@@ -222,7 +247,7 @@ async function main(): Promise<number> {
   const profile = qemuRv64Profile({ name: `amp-bench-${Deno.pid}` });
   const rp = new Remoteproc(profile, new QemuRv64Backend(profile));
   try {
-    await rp.load(FW.pathname, { name: "amp-demo.elf" });
+    await rp.load(values.fw, { name: "amp-demo.elf" });
     const backend = rp.backend as QemuRv64Backend;
     const con = await QemuConsole.connect(backend.consolePath!);
     try {
@@ -247,7 +272,7 @@ async function main(): Promise<number> {
 
       await typeDemoCommand(con, map.get(0x9010_0000, 0x8_0000), "rpmsg_update");
       const host = await attachHost(rp);
-      let rpmsg: Stats, raw: Stats;
+      let rpmsg: Stats, raw: Stats, split: EchoSplit;
       try {
         let got = 0;
         const ep = host.dev.createEndpoint({ name: SERVICE, onMessage: () => got++ });
@@ -275,8 +300,46 @@ async function main(): Promise<number> {
           }
           return stats(lat, performance.now() - t0);
         };
+        // The split: the same echo, with a spin on vring0's used index between send and receive.
+        const v0 = rp.resourceTable!.vdevs[0]!.vrings[0]!;
+        const usedIdxPa = v0.pa + vringLayout(v0.num, v0.align, v0.pa).used + 2;
+        const usedWordPa = usedIdxPa - (usedIdxPa % 4), usedShift = (usedIdxPa % 4) * 8;
+        const usedWord = map.get(usedWordPa, 4);
+        const usedIdx = () => (usedWord.atomicLoadU32(usedWordPa) >>> usedShift) & 0xffff;
+        const splitTrips = async (n: number): Promise<EchoSplit> => {
+          const snd = new Float64Array(n), fw = new Float64Array(n), rcv = new Float64Array(n);
+          const tot = new Float64Array(n);
+          for (let i = 0; i < n; i++) {
+            const target = got + 1, u0 = usedIdx();
+            const t0 = performance.now();
+            while (!ep.trySend(msg)) host.dev.poll();
+            const t1 = performance.now();
+            // A pure spin first (a yield inside the turnaround would be counted as the firmware's).
+            let s = 0;
+            while (usedIdx() === u0) {
+              if (++s < 4096) continue;
+              const p = pause(s);
+              if (p) await p;
+            }
+            const t2 = performance.now();
+            while (got < target) host.dev.poll();
+            const t3 = performance.now();
+            snd[i] = t1 - t0;
+            fw[i] = t2 - t1;
+            rcv[i] = t3 - t2;
+            tot[i] = t3 - t0;
+          }
+          return {
+            n,
+            sendUs: median(snd),
+            firmwareUs: median(fw),
+            recvUs: median(rcv),
+            totalUs: median(tot),
+          };
+        };
         await roundTrips(Math.min(500, rtN)); // warm-up: QEMU translates the hot paths
         rpmsg = await roundTrips(rtN);
+        split = await splitTrips(rtN);
         await rawPingPong(host.notifyRegion, Math.min(2000, pingN));
         raw = await rawPingPong(host.notifyRegion, pingN);
       } finally {
@@ -321,6 +384,14 @@ async function main(): Promise<number> {
       console.log(
         `rpmsg / raw: ${fmt((rpmsg.perSec / raw.perSec) * 100)}% of the raw round-trip rate ` +
           `(${fmt(raw.perSec / rpmsg.perSec, 2)}x slower; p50 ${fmt(rpmsg.p50 / raw.p50, 2)}x)`,
+      );
+      console.log(
+        `echo split (${split.n}, medians): host send ${fmt(split.sendUs, 2)} us, firmware ` +
+          `turnaround ${fmt(split.firmwareUs, 2)} us (${
+            fmt(split.firmwareUs / raw.p50, 2)
+          }x the raw p50), host receive ${fmt(split.recvUs, 2)} us; total ${
+            fmt(split.totalUs, 2)
+          } us`,
       );
     } finally {
       con.close();

@@ -7,6 +7,8 @@
 
 import assert from "node:assert/strict";
 import { cleanup, DEMO_ELF, type Env, LoadProcess, runAmp, setup } from "./_cli_env.ts";
+import { qemuRv64Profile } from "../lib/machine/profiles/qemu_rv64.ts";
+import { qemuAvailable } from "../lib/qemu/qemu.ts";
 
 const amp = (e: Env, ...args: string[]) => runAmp(e, args);
 
@@ -151,6 +153,80 @@ Deno.test({
       assert.equal(r.err.trim().split("\n").length, 1, r.err);
     } finally {
       await cleanup(e);
+    }
+  },
+});
+
+Deno.test({
+  name: "rpmsg bench on qemu-rv64: the firmware's own PING/PONG is the limit, text and JSON",
+  ignore: !qemuAvailable() && Deno.env.get("CI") !== "true",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const e = await setup("bench", "qemu");
+    const name = `amp-bench-${Deno.pid}-${crypto.randomUUID().slice(0, 6)}`;
+    const profilePath = `${e.dir}/machine.json`;
+    await Deno.writeTextFile(profilePath, JSON.stringify(qemuRv64Profile({ name })));
+    let load: LoadProcess | undefined;
+    try {
+      load = new LoadProcess(e, [DEMO_ELF, "1", "--machine", profilePath]);
+      await load.waitFor(/^Remote cpu 1 running /m);
+
+      const bench = ["rpmsg", "bench", "--size", "16", "--count", "300", "--warmup", "100"];
+      const text = await amp(e, ...bench);
+      assert.equal(text.code, 0, text.out + text.err);
+      const out = text.out;
+      assert.match(out, /^rpmsg bench: "rpmsg-openamp-demo-channel" bound .* "qemu-rv64", echo/m);
+      assert.match(
+        out,
+        new RegExp(`^echo 16 B: 300 round trips in ${NUM} ms: ${NUM}[kM]? round trips/s$`, "m"),
+      );
+      assert.match(
+        out,
+        new RegExp(
+          `^limit: raw PING/PONG with the firmware's hart .*, same run: ${NUM}[kM]? round trips/s, p50 ${NUM} µs$`,
+          "m",
+        ),
+      );
+      assert.match(
+        out,
+        new RegExp(`^echo 16 B: ${NUM}x the limit's time per round trip \\(p50 ${NUM}x\\)$`, "m"),
+      );
+      assert.match(out, /^PASS bench: 300 sent, 300 received, 0 errors in [0-9]+ ms$/m);
+
+      const json = await amp(e, ...bench, "--json");
+      assert.equal(json.code, 0, json.out + json.err);
+      const r = JSON.parse(json.out);
+      assert.equal(r.machine, "qemu-rv64");
+      assert.equal(r.passed, true);
+      assert.equal(r.results.length, 1);
+      assert.equal(typeof r.results[0].vsLimit, "number");
+      assert.match(r.limit.what, /PING\/PONG/);
+      assert.equal(typeof r.limit.roundTripsPerS, "number");
+      assert.ok(r.limit.count > 0 && r.limit.count <= 20_000, `limit count ${r.limit.count}`);
+      assert.deepEqual(Object.keys(r.limit).sort(), [
+        "count",
+        "latencyUs",
+        "roundTripsPerS",
+        "what",
+      ]);
+      assert.deepEqual(
+        Object.keys(r.limit.latencyUs).sort(),
+        Object.keys(r.results[0].latencyUs).sort(),
+      );
+
+      const noLimit = await amp(e, ...bench, "--no-limit", "--json");
+      assert.equal(noLimit.code, 0, noLimit.out + noLimit.err);
+      const n = JSON.parse(noLimit.out);
+      assert.equal(n.limit, undefined);
+      assert.equal(n.results[0].vsLimit, undefined);
+
+      load.child.kill("SIGTERM");
+      assert.equal(await load.done, 0, load.out + load.err);
+      load = undefined;
+    } finally {
+      await cleanup(e, load);
+      await Deno.remove(`/dev/shm/${name}`).catch(() => {});
     }
   },
 });

@@ -25,6 +25,7 @@ import { demoIo, finishDemo, intOption, startOptions, targetOptions } from "./_d
 import { verdictLine } from "../demos/run.ts";
 import { findTarget } from "./_target.ts";
 import { KERNEL_RPMSG_MAX_PAYLOAD, RpmsgCharEndpoint } from "../kernel/rpmsg_char.ts";
+import { firmwareDiag, firmwarePingPong } from "../qemu/diag_ping.ts";
 
 /** Unmeasured echo round trips before each size (`--warmup`). */
 export const DEFAULT_WARMUP = 20_000;
@@ -36,6 +37,11 @@ const LIMIT_ROUND_TRIPS = 20_000;
 
 /** Machines whose link is two processes on this host polling shared memory. */
 const HOST_LINK_KINDS = new Set(["sim", "openamp-linux"]);
+/**
+ * Machines whose remote hart may run amp's demo firmware, whose diag word
+ * ping-pong (measured once the echo demo runs) is the link's raw limit.
+ */
+const FIRMWARE_PING_KINDS = new Set(["qemu-rv64"]);
 
 /** The JSON `amp rpmsg bench --json` prints. */
 export interface BenchReport {
@@ -108,6 +114,8 @@ interface BenchLink {
   bc: BenchChannel;
   /** "bound (remote address N)" or "over /dev/rpmsgN (remote address N)". */
   where: string;
+  /** The raw limit of this link measured over it (amp's firmware on QEMU), when there is one. */
+  limit?: (n: number) => Promise<RawLimit>;
   close(): Promise<void>;
 }
 
@@ -117,7 +125,7 @@ interface BenchTarget {
   machine: string;
   /** Largest payload of one message. */
   payload: number;
-  /** Measure the raw limit of the link before the sizes (false: not measurable). */
+  /** Measure the raw limit of the link (two threads) before the link opens (false: not so). */
   limit: boolean;
   open(service: string, timeoutMs: number, log: (l: string) => void): Promise<BenchLink>;
 }
@@ -154,7 +162,15 @@ async function machineTarget(ctx: CommandContext): Promise<BenchTarget> {
           poll: () => void s.poll(),
           tryRecv: () => ch.tryRecv(),
         };
-        return { bc, where: `bound (remote address ${ch.endpoint.dst})`, close: () => s.close() };
+        const diag = FIRMWARE_PING_KINDS.has(profile.control.kind)
+          ? firmwareDiag(s.memory)
+          : undefined;
+        return {
+          bc,
+          where: `bound (remote address ${ch.endpoint.dst})`,
+          ...(diag ? { limit: (n: number) => firmwarePingPong(diag, n, { timeoutMs }) } : {}),
+          close: () => s.close(),
+        };
       } catch (e) {
         await s.close();
         throw e;
@@ -240,6 +256,10 @@ export async function runBenchVerb(ctx: CommandContext, kernel = false): Promise
     }
     const link = await target.open(service, timeoutMs, (l) => io.detail(l));
     try {
+      if (v["no-limit"] !== true && link.limit) {
+        // The remote's own raw round trip, now that its echo demo runs.
+        report.limit = await link.limit(LIMIT_ROUND_TRIPS);
+      }
       const bc = link.bc;
       io.out(
         `rpmsg bench: "${service}" ${link.where} on machine "${target.machine}", ${mode}, ${

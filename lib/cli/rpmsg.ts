@@ -181,7 +181,8 @@ export const rpmsgCommand: Command = defineCommand({
     "bench   measure the echo service: --mode echo (one round trip at a time) or stream\n" +
     "        (a window of messages in flight), per size: round trips/s or msgs/s and MB/s,\n" +
     "        latency min/avg/p50/p99/p99.9/max in us and a log-scale histogram; on sim and\n" +
-    "        openamp-linux also the raw limit (two threads ping-ponging one shared word)\n" +
+    "        openamp-linux also the raw limit (two threads ping-ponging one shared word),\n" +
+    "        on qemu-rv64 with amp's firmware its raw PING/PONG inside the echo demo,\n" +
     "        measured in the same run, and the ratio. Every echo is checked (also over\n" +
     "        rpmsg_char with --machine kernel, against an echo service of the remote).\n" +
     "With --machine kernel (the default when no amp-owned remote runs and a\n" +

@@ -19,6 +19,15 @@
 
 export { loadRangeOf, qemuAvailable, QemuRv64 } from "./qemu.ts";
 export {
+  firmwareDiag,
+  type FirmwarePingOptions,
+  firmwarePingPong,
+  FW_DIAG_MAGIC,
+  FW_DIAG_MAGIC_VALUE,
+  FW_DIAG_PING,
+  FW_DIAG_PONG,
+} from "./diag_ping.ts";
+export {
   type HartState,
   type HartStatus,
   type HsmStatus,

@@ -109,10 +109,19 @@ void sleep_ticks(uint64_t ticks); /* timed WFI through the SBI timer */
 void con_putc(char c); /* "\n" is enough: the SBI sends "\r\n" */
 void con_puts(const char *s);
 void con_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The next input byte, or -1. Polls the SBI at most every CON_POLL_TICKS
- * unless `now` is set. */
-int con_getc(int now);
+/* The next input byte, or -1. Unless `now` is set it asks the SBI at most
+ * every CON_POLL_TICKS, and reads the clock for that only every
+ * CON_POLL_ROUNDS calls: a polling loop calls it every round, and under an
+ * emulator both the SBI call and the clock read are slow. */
 #define CON_POLL_TICKS 10000u /* 1 ms */
+#define CON_POLL_ROUNDS 64u   /* a power of two */
+extern unsigned con_rounds;
+int con_poll(int now); /* the clock check and the SBI call */
+static inline int con_getc(int now)
+{
+    if (!now && (++con_rounds & (CON_POLL_ROUNDS - 1u)) != 0) return -1;
+    return con_poll(now);
+}
 #define CTRL_C 0x03
 
 /* printf-like formatting for the console and the trace. Formats: %s %c, %u %d %x
@@ -132,12 +141,35 @@ void trace_init(int to_console);
 /* One line per call. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- Main loop helpers (main.c) ---- */
+/* ---- Main loop helpers (main.c), inline: every loop round runs them ---- */
 void set_state(enum fw_state s);
+extern uint32_t diag_last_ping;
 /* One round of the always-on duties: answer PING. 1 if it did something. */
-int diag_poll(void);
-/* Account one loop round; sleeps when nothing happened for a while. */
-void idle_round(int did);
+static inline int diag_poll(void)
+{
+    uint32_t p = rd32(DIAG_PING);
+    if (p == diag_last_ping) return 0;
+    diag_last_ping = p;
+    wr32(DIAG_PONG, p);
+    return 1;
+}
+/* Rounds between looks at the clock of the idle policy. */
+#define IDLE_CHECK_ROUNDS 256u
+extern unsigned idle_spins;
+extern int idle_busy;
+void idle_check(void); /* the clock and the timed WFI */
+/* Account one loop round; sleeps when nothing happened for a while. The
+ * clock is read once per IDLE_CHECK_ROUNDS quiet rounds, not per message:
+ * the first look after activity takes the time the idle stretch starts. */
+static inline void idle_round(int did)
+{
+    if (did) {
+        idle_spins = 0;
+        idle_busy = 1;
+        return;
+    }
+    if (++idle_spins >= IDLE_CHECK_ROUNDS) idle_check();
+}
 
 /* ---- Shell (shell.c) ---- */
 struct shell_cmd {
@@ -176,10 +208,11 @@ struct vq_buf {
 
 int vq_setup(struct vq *q, const char *name, uint32_t da, uint32_t align, uint32_t num);
 int vq_setup_check_overlap(const struct vq *a, const struct vq *b);
-/* 1 and fills *b when a buffer is available, 0 when not, -1 when the ring is broken. */
-int vq_peek(struct vq *q, struct vq_buf *b, uint32_t min_len);
-void vq_take_and_return(struct vq *q, const struct vq_buf *b);
-int vq_want_kick(const struct vq *q);
+/* Mark the queue broken (traced once). */
+void vq_broken(struct vq *q, const char *why, uint32_t a, uint32_t b) __attribute__((cold));
+/* The per-buffer operations (vq_peek, vq_take_and_return, vq_want_kick) are
+ * inline, in vring.h: the polling loop runs them every round and, under an
+ * emulator, a call's return is an indirect jump that costs a lookup. */
 
 /* ---- rpmsg device (rpmsg.c) ---- */
 #define RPMSG_HDR_SIZE 16u

@@ -20,9 +20,8 @@ static const char *const app_names[] = {"", "rpmsg_echo", "rpmsg_update", "matri
 
 static int starts_with_shutdown(const uint8_t *d, uint32_t len)
 {
-    uint32_t w;
     if (len < 4) return 0;
-    memcpy(&w, d, 4);
+    uint32_t w = d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
     return w == SHUTDOWN_MSG;
 }
 
@@ -111,17 +110,14 @@ static struct endpoint app_ep;
  * destroy announced, or no name service to announce it. */
 static int ep_finished(const struct endpoint *ep) { return ep->closed && ep->announce < 0; }
 
-/* Input while a demo runs: Ctrl+C abandons the demo while it still waits for
- * the host (returns 1); anything else waits for the shell. */
-static int aborted(int waiting)
+/* Input while a demo runs: 1 for Ctrl+C (it abandons the demo while that
+ * still waits for the host, and is dropped otherwise); anything else waits
+ * for the shell. */
+static int ctrl_c(void)
 {
     int c = con_getc(0);
     if (c < 0) return 0;
-    if (c == CTRL_C) {
-        if (!waiting) return 0;
-        con_puts("^C\n");
-        return 1;
-    }
+    if (c == CTRL_C) return 1;
     shell_typeahead(c);
     return 0;
 }
@@ -140,7 +136,8 @@ static int run_rpmsg(const char *service, ept_cb cb, const char *destroyed_line,
     int created = 0, result = 0;
     for (;;) {
         int did = diag_poll();
-        if (aborted(rpmsg_state() != FW_RUNNING)) {
+        if (ctrl_c() && rpmsg_state() != FW_RUNNING) {
+            con_puts("^C\n");
             trace("%s: abandoned by Ctrl+C", service);
             result = -1;
             break;
@@ -196,7 +193,8 @@ static int run_shmem(void)
     int running = 0, result = 0;
     for (;;) {
         int did = diag_poll();
-        if (aborted(!running)) {
+        if (ctrl_c() && !running) {
+            con_puts("^C\n");
             result = -1;
             break;
         }

@@ -21,8 +21,9 @@ void con_printf(const char *fmt, ...)
 }
 
 static uint64_t last_poll;
+unsigned con_rounds;
 
-int con_getc(int now)
+int con_poll(int now)
 {
     uint64_t t = rdtime();
     if (!now && t - last_poll < CON_POLL_TICKS) return -1;

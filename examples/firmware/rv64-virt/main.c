@@ -14,31 +14,23 @@
  * driver): a standard SBI has no such extension and must fail it cleanly. */
 #define SBI_CUSTOM_SDCARD 10
 
-static uint32_t last_ping;
+uint32_t diag_last_ping;
+unsigned idle_spins;
+int idle_busy;
 static uint64_t last_activity;
-static unsigned spins;
 
 void set_state(enum fw_state s) { wr32(DIAG_STATE, (uint32_t)s); }
 
-int diag_poll(void)
+void idle_check(void)
 {
-    uint32_t p = rd32(DIAG_PING);
-    if (p == last_ping) return 0;
-    last_ping = p;
-    wr32(DIAG_PONG, p);
-    return 1;
-}
-
-void idle_round(int did)
-{
-    if (did) {
-        spins = 0;
-        last_activity = rdtime();
+    idle_spins = 0;
+    uint64_t now = rdtime();
+    if (idle_busy) {
+        idle_busy = 0;
+        last_activity = now;
         return;
     }
-    if (++spins < 256) return;
-    spins = 0;
-    uint64_t idle = rdtime() - last_activity;
+    uint64_t idle = now - last_activity;
     if (idle > IDLE_LONG)
         sleep_ticks(SLEEP_LONG);
     else if (idle > IDLE_SPIN)
@@ -82,8 +74,8 @@ void fw_main(uint64_t hartid, uint64_t arg)
         con_printf("sdcard: SBI call %d answered 0 (ignored)\n", SBI_CUSTOM_SDCARD);
     }
 
-    last_ping = rd32(DIAG_PING);
-    wr32(DIAG_PONG, last_ping);
+    diag_last_ping = rd32(DIAG_PING);
+    wr32(DIAG_PONG, diag_last_ping);
     last_activity = rdtime();
     shell_run();
 }

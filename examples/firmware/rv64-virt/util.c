@@ -1,10 +1,16 @@
 /* The few C library functions the firmware (and GCC's code generation) needs. */
 #include "amp.h"
 
+typedef uint64_t __attribute__((may_alias)) word_t;
+
+/* Eight bytes at a time when both ends are 8-byte aligned (rpmsg buffers
+ * are), then the tail byte by byte. */
 void *memcpy(void *d, const void *s, size_t n)
 {
     uint8_t *dp = d;
     const uint8_t *sp = s;
+    if ((((uintptr_t)dp | (uintptr_t)sp) & 7u) == 0)
+        for (; n >= 8; n -= 8, dp += 8, sp += 8) *(word_t *)dp = *(const word_t *)sp;
     while (n--) *dp++ = *sp++;
     return d;
 }

@@ -1,15 +1,15 @@
 /*
- * Split virtqueue, device side. Everything the driver (host) wrote is checked
- * before use: ring placement, index jumps, head ids and buffer addresses. A
- * check that fails marks the queue broken until the vdev is reset.
+ * Split virtqueue, device side: ring setup, with the ring placement the host
+ * chose checked, and the broken state. The per-buffer operations are inline
+ * in vring.h.
  */
-#include "amp.h"
+#include "vring.h"
 
-#define DESC_SIZE 16u
+#define DESC_SIZE VQ_DESC_SIZE
 
 static int is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
 
-static void broken(struct vq *q, const char *why, uint32_t a, uint32_t b)
+void vq_broken(struct vq *q, const char *why, uint32_t a, uint32_t b)
 {
     if (!q->broken) trace("%s: broken: %s (%u, %u)", q->name, why, a, b);
     q->broken = 1;
@@ -59,55 +59,3 @@ int vq_setup_check_overlap(const struct vq *a, const struct vq *b)
     }
     return 0;
 }
-
-int vq_peek(struct vq *q, struct vq_buf *b, uint32_t min_len)
-{
-    if (q->broken) return -1;
-    uint16_t idx = rd16(q->avail + 2);
-    fence_acquire();
-    uint16_t pending = (uint16_t)(idx - q->last_avail);
-    if (pending == 0) return 0;
-    if (pending > q->num) {
-        broken(q, "avail idx jumped", idx, q->last_avail);
-        return -1;
-    }
-    uint16_t head = rd16(q->avail + 4u + 2u * (q->last_avail & (q->num - 1)));
-    if (head >= q->num) {
-        broken(q, "head out of range", head, q->num);
-        return -1;
-    }
-    uintptr_t d = q->desc + (uintptr_t)DESC_SIZE * head;
-    uint64_t addr = rd64(d);
-    uint32_t len = rd32(d + 8);
-    uint16_t flags = rd16(d + 12);
-    if (flags & 4u) {
-        broken(q, "indirect descriptor", head, flags);
-        return -1;
-    }
-    /* Only the head buffer is used; rpmsg never chains. */
-    if (addr < POOL_ADDR || addr > POOL_ADDR + POOL_SIZE || len > POOL_ADDR + POOL_SIZE - addr) {
-        broken(q, "buffer outside the pool", (uint32_t)addr, len);
-        return -1;
-    }
-    if (len < min_len) {
-        broken(q, "buffer too small", len, min_len);
-        return -1;
-    }
-    b->head = head;
-    b->addr = (uintptr_t)addr;
-    b->len = len;
-    return 1;
-}
-
-void vq_take_and_return(struct vq *q, const struct vq_buf *b)
-{
-    uintptr_t e = q->used + 4u + 8u * (q->used_idx & (q->num - 1));
-    wr32(e, b->head);
-    wr32(e + 4, b->len); /* the full buffer length, as upstream reports it */
-    q->last_avail++;
-    q->used_idx++;
-    fence_release();
-    wr16(q->used + 2, q->used_idx);
-}
-
-int vq_want_kick(const struct vq *q) { return !(rd16(q->avail) & 1u); }
