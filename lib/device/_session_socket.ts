@@ -44,6 +44,8 @@ function removeQuietly(path: string): void {
  * ```
  */
 export class SessionSocket implements Notifier {
+  /** Waits block on an event a kick sets (see {@linkcode Notifier.eventDriven}). */
+  readonly eventDriven = true;
   /** Socket path. */
   readonly path: string;
   #cur: UnixSocketNotifier | null = null;

@@ -77,8 +77,9 @@ export class KickSignal {
     return waitUntil(check, {
       deadlineMs: options.deadlineMs,
       signal: options.signal,
-      // Nothing in this thread can raise the flag while we spin; only `until` can change.
-      spinUs: until ? 50 : 0,
+      // Nothing in this thread can raise the flag while we spin; only `until`
+      // can change. A caller that passes busyUs 0 wants no spinning at all.
+      spinUs: until && options.busyUs !== 0 ? 50 : 0,
       yieldUs: until ? options.busyUs ?? DEFAULT_BUSY_US : 0,
       sleepMs: until ? 1 : options.deadlineMs,
       maxSleepMs: until ? MAX_SLEEP_MS : options.deadlineMs,

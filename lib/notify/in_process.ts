@@ -24,6 +24,8 @@ import type { Notifier, NotifyWaitOptions } from "./types.ts";
  * ```
  */
 export class InProcessNotifier implements Notifier {
+  /** Waits block on an event a kick sets (see {@linkcode Notifier.eventDriven}). */
+  readonly eventDriven = true;
   readonly #own = new KickSignal();
   #peer: InProcessNotifier | null = null;
   /** Kicks sent by this end. */

@@ -46,4 +46,12 @@ export interface Notifier {
   pending(): boolean;
   /** Release resources; later `wait`s resolve false and `notify` does nothing. */
   close(): void;
+  /**
+   * True when a wait past its busy phase blocks on an event that a kick sets
+   * at once (a socket or eventfd read, an in-process wake-up); absent or
+   * false when a sleeping wait only looks again after a timer (a polled
+   * word). A bus stops spinning for a peer that answers slowly only over an
+   * event-driven notifier: anything else would answer it a timer tick late.
+   */
+  readonly eventDriven?: boolean;
 }

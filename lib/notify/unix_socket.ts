@@ -55,6 +55,8 @@ function osError(e: unknown, syscall: string, path: string): OsError {
  * ```
  */
 export class UnixSocketNotifier implements Notifier {
+  /** Waits block on an event a kick sets (see {@linkcode Notifier.eventDriven}). */
+  readonly eventDriven = true;
   /** Socket path. */
   readonly path: string;
   /** `"device"` when listening, `"driver"` when connected out. */

@@ -36,6 +36,8 @@ const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
  * ```
  */
 export class VringFdNotifier implements Notifier {
+  /** Waits block on an event a kick sets (see {@linkcode Notifier.eventDriven}). */
+  readonly eventDriven = true;
   /** Calls written. */
   calls = 0;
   /** Calls not written: the descriptor was full (the front-end had one pending already) or gone. */
