@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-all
+#!/usr/bin/env -S deno run --allow-all --v8-flags=--single-threaded,--max-opt=2
 /**
  * The `amp` command. Run `amp --help` for the verbs.
  *

@@ -21,7 +21,12 @@ Deno.test("bundle: deno task bundle builds an executable dist/amp.js that runs b
   assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
 
   const text = await Deno.readTextFile(BUNDLE);
-  assert.ok(text.startsWith("#!/usr/bin/env -S deno run --allow-all\n"), text.slice(0, 80));
+  assert.ok(
+    text.startsWith(
+      "#!/usr/bin/env -S deno run --allow-all --v8-flags=--single-threaded,--max-opt=2\n",
+    ),
+    text.slice(0, 100),
+  );
   assert.doesNotMatch(text, /^import .* from "\.\.?\//m, "the bundle must not import local files");
   const mode = (await Deno.stat(BUNDLE)).mode ?? 0;
   assert.equal(mode & 0o111, 0o111, `dist/amp.js mode ${mode.toString(8)} is not executable`);
