@@ -431,13 +431,17 @@ self.onmessage = (e) => {
 };
 `;
 
+/** Timed bursts of {@linkcode rawPingPong}; the fastest is reported. */
+export const LIMIT_BURSTS = 4;
+
 /**
  * The raw limit of two cores talking through memory: up to `n` round trips
  * of one 32-bit word between this thread and a worker thread that spins on
  * it, for at most `maxMs` (a loaded machine gets fewer round trips, not a
  * longer run), the host side polling as amp's waits do (spin, then
  * `sched_yield`, then an event-loop turn). What no protocol over the same
- * shared memory can beat. TimeoutError when one round trip takes longer
+ * shared memory can beat: after an unmeasured warm-up, the fastest of
+ * {@linkcode LIMIT_BURSTS} bursts of `n / LIMIT_BURSTS` round trips. TimeoutError when one round trip takes longer
  * than `timeoutMs` (the thread does not answer).
  *
  * @example
@@ -469,31 +473,54 @@ export async function rawPingPong(
     });
     worker.postMessage(sab);
     await ready;
-    const samples = new Samples(n);
-    const t0 = performance.now();
-    const stopAt = t0 + maxMs;
-    let done = 0;
-    for (let i = 1; i <= n; i++) {
-      const a = performance.now();
-      if (a > stopAt && done > 0) break;
-      Atomics.store(w, 0, i);
+    // Unmeasured first (this thread's loop is cold code), then LIMIT_BURSTS
+    // timed bursts of which the fastest is the limit: a burst that a
+    // scheduling stall of this shared machine hit says nothing of the link.
+    let seq = 0;
+    // Spin (then sched_yield) until the worker echoed `v`; false when an
+    // event-loop turn is due. No promise per round trip.
+    const answered = (v: number, a: number): boolean => {
       let spins = 0;
-      while (Atomics.load(w, 1) !== i) {
+      while (Atomics.load(w, 1) !== v) {
         if ((++spins & 0xff) !== 0) continue;
         if ((spins & 0x3fff) !== 0 && yieldThread()) continue;
         if (performance.now() - a > timeoutMs) {
           throw new TimeoutError("waiting for the raw ping-pong thread", timeoutMs);
         }
-        await yieldTurn();
+        return false;
       }
-      samples.push(performance.now() - a);
-      done++;
+      return true;
+    };
+    const t0 = performance.now();
+    const stopAt = t0 + maxMs;
+    for (let i = Math.min(2000, n); i > 0 && performance.now() < stopAt; i--) {
+      const a = performance.now();
+      Atomics.store(w, 0, ++seq);
+      while (!answered(seq, a)) await yieldTurn();
     }
-    const ms = performance.now() - t0;
+    const per = Math.max(1, Math.ceil(n / LIMIT_BURSTS));
+    let best: { count: number; ms: number; samples: Samples } | undefined;
+    for (let b = 0; b < LIMIT_BURSTS && (best === undefined || performance.now() < stopAt); b++) {
+      const samples = new Samples(per);
+      const tb = performance.now();
+      let done = 0;
+      for (; done < per; done++) {
+        const a = performance.now();
+        if (a > stopAt && done > 0) break;
+        Atomics.store(w, 0, ++seq);
+        while (!answered(seq, a)) await yieldTurn();
+        samples.push(performance.now() - a);
+      }
+      const ms = performance.now() - tb;
+      if (best === undefined || done / ms > best.count / best.ms) {
+        best = { count: done, ms, samples };
+      }
+    }
+    const { count, ms, samples } = best!;
     return {
       what: "raw polled u32 ping-pong between two threads",
-      count: done,
-      roundTripsPerS: Math.round(done / (ms / 1000)),
+      count,
+      roundTripsPerS: Math.round(count / (ms / 1000)),
       latencyUs: latencyStats(samples.sorted()),
     };
   } finally {
