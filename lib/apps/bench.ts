@@ -193,6 +193,8 @@ export interface BenchChannel {
   poll(): void;
   /** Optional: the next received message if one is queued now, else null (no wait). */
   tryRecv?(): Uint8Array | null;
+  /** Optional: the next message copied into `into` (its length), allocating nothing. */
+  recvInto?(into: Uint8Array, timeoutMs: number): Promise<number>;
 }
 
 /** Options of {@linkcode runBench}. */
@@ -259,8 +261,8 @@ function stamp(msg: Uint8Array, dv: DataView, seq: number): void {
   else if (msg.length > 0) msg[0] = seq & 0xff;
 }
 
-function matches(echo: Uint8Array, size: number, seq: number): boolean {
-  if (echo.length !== size) return false;
+function matches(echo: Uint8Array, len: number, size: number, seq: number): boolean {
+  if (len !== size) return false;
   if (size >= 4) {
     const s = (echo[0]! | echo[1]! << 8 | echo[2]! << 16 | echo[3]! << 24) >>> 0;
     return s === (seq & SEQ_MASK);
@@ -307,6 +309,19 @@ export async function runBench(ch: BenchChannel, options: BenchOptions): Promise
   const msg = new Uint8Array(size).fill(0x5a);
   const dv = new DataView(msg.buffer);
   const sentAt = new Float64Array(window);
+  // Echo mode receives into one buffer when the channel can (nothing
+  // allocated per round trip); `rxLen` is the length of what `next` got.
+  const rx = mode === "echo" && ch.recvInto ? new Uint8Array(ch.maxPayload) : null;
+  let rxLen = 0;
+  const next = async (): Promise<Uint8Array> => {
+    if (rx !== null) {
+      rxLen = await ch.recvInto!(rx, timeoutMs);
+      return rx;
+    }
+    const m = await ch.recv(timeoutMs);
+    rxLen = m.length;
+    return m;
+  };
   let errors = 0;
   const warmupEnd = performance.now() + (options.warmupMs ?? Infinity);
   let warmup = 0;
@@ -314,7 +329,7 @@ export async function runBench(ch: BenchChannel, options: BenchOptions): Promise
     if (performance.now() >= warmupEnd) break;
     stamp(msg, dv, warmup);
     await ch.send(msg);
-    if (!matches(await ch.recv(timeoutMs), size, warmup)) errors++;
+    if (!matches(await next(), rxLen, size, warmup)) errors++;
   }
   let sent = 0, got = 0;
   const t0 = performance.now();
@@ -361,11 +376,11 @@ export async function runBench(ch: BenchChannel, options: BenchOptions): Promise
     }
     if (got === sent) break;
     // Take every echo that is there, waiting for the first.
-    let echo: Uint8Array | null = await ch.recv(timeoutMs);
+    let echo: Uint8Array | null = await next();
     const now = performance.now();
     do {
       samples.push(now - sentAt[got % window]!);
-      if (!matches(echo, size, got)) errors++;
+      if (!matches(echo, rxLen, size, got)) errors++;
       got++;
       if (got >= sent) break;
       echo = ch.tryRecv !== undefined
@@ -373,6 +388,7 @@ export async function runBench(ch: BenchChannel, options: BenchOptions): Promise
         : ch.queued > 0
         ? await ch.recv(timeoutMs)
         : null;
+      rxLen = echo?.length ?? 0;
     } while (echo !== null);
     if (now >= stopAt) stopSending = true;
     progress(now);
@@ -435,6 +451,60 @@ self.onmessage = (e) => {
 export const LIMIT_BURSTS = 4;
 
 /**
+ * Time up to `n` round trips of a ping-pong for at most `maxMs`: `warmup`
+ * unmeasured ones, then {@linkcode LIMIT_BURSTS} bursts of which the fastest
+ * is the result (a burst that a scheduling stall of a shared machine hit
+ * says nothing of the link). `post(a)` sends the next ping (`a`: its start,
+ * for a timeout) and `answered(a)` polls for its pong: each true when it
+ * came, false when an event-loop turn is due first. Neither allocates.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pingPongBursts } from "./bench.ts";
+ * let sent = 0, seen = 0;
+ * const r = await pingPongBursts(100, 1000, 10, "self", () => (seen = ++sent, true), () => seen === sent);
+ * assert(r.count === 25 && r.what === "self");
+ * ```
+ */
+export async function pingPongBursts(
+  n: number,
+  maxMs: number,
+  warmup: number,
+  what: string,
+  post: (a: number) => boolean,
+  answered: (a: number) => boolean,
+): Promise<RawLimit> {
+  const stopAt = performance.now() + maxMs;
+  for (let i = warmup; i > 0 && performance.now() < stopAt; i--) {
+    const a = performance.now();
+    if (!post(a)) { while (!answered(a)) await yieldTurn(); }
+  }
+  const per = Math.max(1, Math.ceil(n / LIMIT_BURSTS));
+  let best: { count: number; ms: number; samples: Samples } | undefined;
+  for (let b = 0; b < LIMIT_BURSTS && (best === undefined || performance.now() < stopAt); b++) {
+    const samples = new Samples(per);
+    const tb = performance.now();
+    let done = 0;
+    for (; done < per; done++) {
+      const a = performance.now();
+      if (a > stopAt && done > 0) break;
+      if (!post(a)) { while (!answered(a)) await yieldTurn(); }
+      samples.push(performance.now() - a);
+    }
+    const ms = performance.now() - tb;
+    if (best === undefined || done / ms > best.count / best.ms) best = { count: done, ms, samples };
+  }
+  const { count, ms, samples } = best!;
+  return {
+    what,
+    count,
+    roundTripsPerS: Math.round(count / (ms / 1000)),
+    latencyUs: latencyStats(samples.sorted()),
+  };
+}
+
+/**
  * The raw limit of two cores talking through memory: up to `n` round trips
  * of one 32-bit word between this thread and a worker thread that spins on
  * it, for at most `maxMs` (a loaded machine gets fewer round trips, not a
@@ -491,38 +561,17 @@ export async function rawPingPong(
       }
       return true;
     };
-    const t0 = performance.now();
-    const stopAt = t0 + maxMs;
-    for (let i = Math.min(2000, n); i > 0 && performance.now() < stopAt; i--) {
-      const a = performance.now();
-      Atomics.store(w, 0, ++seq);
-      while (!answered(seq, a)) await yieldTurn();
-    }
-    const per = Math.max(1, Math.ceil(n / LIMIT_BURSTS));
-    let best: { count: number; ms: number; samples: Samples } | undefined;
-    for (let b = 0; b < LIMIT_BURSTS && (best === undefined || performance.now() < stopAt); b++) {
-      const samples = new Samples(per);
-      const tb = performance.now();
-      let done = 0;
-      for (; done < per; done++) {
-        const a = performance.now();
-        if (a > stopAt && done > 0) break;
+    return await pingPongBursts(
+      n,
+      maxMs,
+      Math.min(2000, n),
+      "raw polled u32 ping-pong between two threads",
+      (a) => {
         Atomics.store(w, 0, ++seq);
-        while (!answered(seq, a)) await yieldTurn();
-        samples.push(performance.now() - a);
-      }
-      const ms = performance.now() - tb;
-      if (best === undefined || done / ms > best.count / best.ms) {
-        best = { count: done, ms, samples };
-      }
-    }
-    const { count, ms, samples } = best!;
-    return {
-      what: "raw polled u32 ping-pong between two threads",
-      count,
-      roundTripsPerS: Math.round(count / (ms / 1000)),
-      latencyUs: latencyStats(samples.sorted()),
-    };
+        return answered(seq, a);
+      },
+      (a) => answered(seq, a),
+    );
   } finally {
     Atomics.store(w, 0, -1);
     worker.terminate();

@@ -161,6 +161,7 @@ async function machineTarget(ctx: CommandContext): Promise<BenchTarget> {
           recv: (t: number) => ch.recv(t),
           poll: () => void s.poll(),
           tryRecv: () => ch.tryRecv(),
+          recvInto: (b: Uint8Array, t: number) => ch.recvInto(b, t),
         };
         const diag = FIRMWARE_PING_KINDS.has(profile.control.kind)
           ? firmwareDiag(s.memory)

@@ -10,11 +10,11 @@
  * @module
  */
 
-import { latencyStats, type RawLimit, Samples } from "../apps/bench.ts";
+import { pingPongBursts, type RawLimit } from "../apps/bench.ts";
 import { TimeoutError } from "../errors.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import type { MemoryRegion } from "../mem/region.ts";
-import { yieldThread, yieldTurn } from "../util/wait.ts";
+import { yieldThread } from "../util/wait.ts";
 
 /** The firmware's diagnostics block: u32 PING (host writes), u32 PONG, ..., u32 magic at +0x0C. */
 export const FW_DIAG_PING = 0x9000_2000,
@@ -81,19 +81,7 @@ export async function firmwarePingPong(
   const timeoutMs = options.timeoutMs ?? 5000;
   const warmup = Math.max(0, Math.floor(options.warmup ?? Math.min(2000, n / 10)));
   let v = diag.atomicLoadU32(FW_DIAG_PONG);
-  const samples = new Samples(n);
-  let t0 = performance.now();
-  let stopAt = Infinity;
-  let done = 0;
-  for (let i = -warmup; i < n; i++) {
-    if (i === 0) {
-      t0 = performance.now();
-      stopAt = t0 + maxMs;
-    }
-    const a = performance.now();
-    if (a > stopAt && done > 0) break;
-    v = (v + 1) >>> 0 || 1;
-    diag.atomicStoreU32(FW_DIAG_PING, v);
+  const answered = (a: number): boolean => {
     let spins = 0;
     while (diag.atomicLoadU32(FW_DIAG_PONG) !== v) {
       if ((++spins & 0xff) !== 0) continue;
@@ -101,17 +89,20 @@ export async function firmwarePingPong(
       if (performance.now() - a > timeoutMs) {
         throw new TimeoutError("waiting for the firmware's PONG", timeoutMs);
       }
-      await yieldTurn();
+      return false;
     }
-    if (i < 0) continue;
-    samples.push(performance.now() - a);
-    done++;
-  }
-  const ms = performance.now() - t0;
-  return {
-    what: "raw PING/PONG with the firmware's hart (its polled diag word, inside the demo)",
-    count: done,
-    roundTripsPerS: Math.round(done / (ms / 1000)),
-    latencyUs: latencyStats(samples.sorted()),
+    return true;
   };
+  return await pingPongBursts(
+    n,
+    maxMs,
+    warmup,
+    "raw PING/PONG with the firmware's hart (its polled diag word, inside the demo)",
+    (a) => {
+      v = (v + 1) >>> 0 || 1;
+      diag.atomicStoreU32(FW_DIAG_PING, v);
+      return answered(a);
+    },
+    answered,
+  );
 }
