@@ -324,3 +324,25 @@ Deno.test("flag-clear race on the driver side: a buffer returned between the las
   assert.equal(p.host.hasWork(), false);
   assert.equal(p.shm.u16(0x4000 + vq.layout.avail) & 1, 0, "NO_INTERRUPT clear after poll");
 });
+
+Deno.test("device: returned vring1 buffers kick a driver that unmasked its TX-complete interrupt, and only then", () => {
+  const p = pair();
+  p.remote.poll();
+  p.host.poll();
+  const l1 = p.host.vrings[1].layout;
+  const availFlags = 0x8000 + l1.avail;
+  assert.equal(p.shm.u16(availFlags) & 1, 1, "amp's driver masks it (NO_INTERRUPT)");
+  const before = p.remote.stats.kicks;
+  queue(p.host, p.hep, 0, 3);
+  p.host.flush();
+  assert.equal(p.remote.poll(), 3);
+  assert.equal(p.remote.stats.kicks, before, "masked: the buffers go back without a kick");
+  // A driver out of TX buffers (Linux's virtio_rpmsg) clears the flag and sleeps.
+  p.shm.setU16(availFlags, 0);
+  queue(p.host, p.hep, 3, 3);
+  p.host.flush();
+  assert.equal(p.remote.poll(), 3);
+  assert.equal(p.remote.stats.kicks, before + 1, "one kick for the three buffers given back");
+  assert.equal(p.vring1Idx()[1], 6, "all six back in vring1's used ring");
+  assert.deepEqual(p.got, [0, 1, 2, 3, 4, 5]);
+});

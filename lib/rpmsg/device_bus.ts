@@ -178,12 +178,22 @@ export class RpmsgDeviceBus extends RpmsgDevice {
   /** Return vring1 buffer `id` (read: its length) to the driver (published at once outside receive). */
   protected recycleRx(id: number, _off: number, len: number): void {
     const vq1 = this.#vq1;
-    if (!this.#receiving) vq1.putUsed(id, len);
-    else {
-      vq1.stageUsed(id, len);
-      // Hand them back in slices while a long drain goes on: the driver refills meanwhile.
-      if (vq1.staged >= this.#recycleBatch) vq1.publish();
-    }
+    vq1.stageUsed(id, len);
+    // Outside receive at once; inside it in slices while a long drain goes
+    // on (the driver refills meanwhile) and the rest at its end.
+    if (!this.#receiving || vq1.staged >= this.#recycleBatch) this.#publishRx();
+  }
+
+  /**
+   * Publish the vring1 buffers given back (one used.idx store) and kick the
+   * driver unless it set NO_INTERRUPT: a driver out of TX buffers unmasks
+   * that interrupt and sleeps until it comes (Linux's virtio_rpmsg does), so
+   * buffers returned without it would leave the sender waiting out its
+   * timeout. amp's and OpenAMP's drivers keep it masked.
+   */
+  #publishRx(): void {
+    const vq1 = this.#vq1;
+    if (vq1.publish() > 0 && vq1.kickNeeded()) this.kick(1);
   }
 
   /**
@@ -210,7 +220,7 @@ export class RpmsgDeviceBus extends RpmsgDevice {
       this.#receiving = false;
       if (vq1.broken === null) {
         if (!done) vq1.enableNotifications();
-        vq1.publish();
+        this.#publishRx();
       }
     }
     return n;
