@@ -450,35 +450,58 @@ self.onmessage = (e) => {
 /** Timed bursts of {@linkcode rawPingPong}; the fastest is reported. */
 export const LIMIT_BURSTS = 4;
 
+/** One side of a polled ping-pong, for {@linkcode pingPongBursts}. */
+export interface PingPongLink {
+  /** What the result measured (its `what`). */
+  what: string;
+  /** What a round trip that times out was waiting for (the TimeoutError's text). */
+  waiting: string;
+  /** Send the next ping. */
+  post(): void;
+  /** True once the answer to the last ping is there (cheap; called while spinning). */
+  pong(): boolean;
+}
+
 /**
- * Time up to `n` round trips of a ping-pong for at most `maxMs`: `warmup`
+ * Time up to `n` round trips of `link` for at most `maxMs`: `warmup`
  * unmeasured ones, then {@linkcode LIMIT_BURSTS} bursts of which the fastest
  * is the result (a burst that a scheduling stall of a shared machine hit
- * says nothing of the link). `post(a)` sends the next ping (`a`: its start,
- * for a timeout) and `answered(a)` polls for its pong: each true when it
- * came, false when an event-loop turn is due first. Neither allocates.
+ * says nothing of the link). Each round trip polls as amp's waits do (spin,
+ * then `sched_yield`, then an event-loop turn) and allocates nothing;
+ * TimeoutError when one takes longer than `timeoutMs`.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { pingPongBursts } from "./bench.ts";
  * let sent = 0, seen = 0;
- * const r = await pingPongBursts(100, 1000, 10, "self", () => (seen = ++sent, true), () => seen === sent);
+ * const link = { what: "self", waiting: "myself", post: () => void (seen = ++sent), pong: () => seen === sent };
+ * const r = await pingPongBursts(link, { n: 100, maxMs: 1000, warmup: 10, timeoutMs: 1000 });
  * assert(r.count === 25 && r.what === "self");
  * ```
  */
 export async function pingPongBursts(
-  n: number,
-  maxMs: number,
-  warmup: number,
-  what: string,
-  post: (a: number) => boolean,
-  answered: (a: number) => boolean,
+  link: PingPongLink,
+  options: { n: number; maxMs: number; warmup: number; timeoutMs: number },
 ): Promise<RawLimit> {
+  const { n, maxMs, warmup, timeoutMs } = options;
+  const { post, pong } = link;
+  // Spin (then sched_yield) until the pong; false when an event-loop turn is due.
+  const answered = (a: number): boolean => {
+    let spins = 0;
+    while (!pong()) {
+      if ((++spins & 0xff) !== 0) continue;
+      if ((spins & 0x3fff) !== 0 && yieldThread()) continue;
+      if (performance.now() - a > timeoutMs) throw new TimeoutError(link.waiting, timeoutMs);
+      return false;
+    }
+    return true;
+  };
   const stopAt = performance.now() + maxMs;
   for (let i = warmup; i > 0 && performance.now() < stopAt; i--) {
     const a = performance.now();
-    if (!post(a)) { while (!answered(a)) await yieldTurn(); }
+    post();
+    while (!answered(a)) await yieldTurn();
   }
   const per = Math.max(1, Math.ceil(n / LIMIT_BURSTS));
   let best: { count: number; ms: number; samples: Samples } | undefined;
@@ -489,7 +512,8 @@ export async function pingPongBursts(
     for (; done < per; done++) {
       const a = performance.now();
       if (a > stopAt && done > 0) break;
-      if (!post(a)) { while (!answered(a)) await yieldTurn(); }
+      post();
+      while (!answered(a)) await yieldTurn();
       samples.push(performance.now() - a);
     }
     const ms = performance.now() - tb;
@@ -497,7 +521,7 @@ export async function pingPongBursts(
   }
   const { count, ms, samples } = best!;
   return {
-    what,
+    what: link.what,
     count,
     roundTripsPerS: Math.round(count / (ms / 1000)),
     latencyUs: latencyStats(samples.sorted()),
@@ -543,35 +567,13 @@ export async function rawPingPong(
     });
     worker.postMessage(sab);
     await ready;
-    // Unmeasured first (this thread's loop is cold code), then LIMIT_BURSTS
-    // timed bursts of which the fastest is the limit: a burst that a
-    // scheduling stall of this shared machine hit says nothing of the link.
     let seq = 0;
-    // Spin (then sched_yield) until the worker echoed `v`; false when an
-    // event-loop turn is due. No promise per round trip.
-    const answered = (v: number, a: number): boolean => {
-      let spins = 0;
-      while (Atomics.load(w, 1) !== v) {
-        if ((++spins & 0xff) !== 0) continue;
-        if ((spins & 0x3fff) !== 0 && yieldThread()) continue;
-        if (performance.now() - a > timeoutMs) {
-          throw new TimeoutError("waiting for the raw ping-pong thread", timeoutMs);
-        }
-        return false;
-      }
-      return true;
-    };
-    return await pingPongBursts(
-      n,
-      maxMs,
-      Math.min(2000, n),
-      "raw polled u32 ping-pong between two threads",
-      (a) => {
-        Atomics.store(w, 0, ++seq);
-        return answered(seq, a);
-      },
-      (a) => answered(seq, a),
-    );
+    return await pingPongBursts({
+      what: "raw polled u32 ping-pong between two threads",
+      waiting: "waiting for the raw ping-pong thread",
+      post: () => Atomics.store(w, 0, ++seq),
+      pong: () => Atomics.load(w, 1) === seq,
+    }, { n, maxMs, warmup: Math.min(2000, n), timeoutMs });
   } finally {
     Atomics.store(w, 0, -1);
     worker.terminate();

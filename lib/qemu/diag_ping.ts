@@ -11,10 +11,8 @@
  */
 
 import { pingPongBursts, type RawLimit } from "../apps/bench.ts";
-import { TimeoutError } from "../errors.ts";
 import type { MemoryMap } from "../mem/memory_map.ts";
 import type { MemoryRegion } from "../mem/region.ts";
-import { yieldThread } from "../util/wait.ts";
 
 /** The firmware's diagnostics block: u32 PING (host writes), u32 PONG, ..., u32 magic at +0x0C. */
 export const FW_DIAG_PING = 0x9000_2000,
@@ -81,28 +79,13 @@ export async function firmwarePingPong(
   const timeoutMs = options.timeoutMs ?? 5000;
   const warmup = Math.max(0, Math.floor(options.warmup ?? Math.min(2000, n / 10)));
   let v = diag.atomicLoadU32(FW_DIAG_PONG);
-  const answered = (a: number): boolean => {
-    let spins = 0;
-    while (diag.atomicLoadU32(FW_DIAG_PONG) !== v) {
-      if ((++spins & 0xff) !== 0) continue;
-      if ((spins & 0x3fff) !== 0 && yieldThread()) continue;
-      if (performance.now() - a > timeoutMs) {
-        throw new TimeoutError("waiting for the firmware's PONG", timeoutMs);
-      }
-      return false;
-    }
-    return true;
-  };
-  return await pingPongBursts(
-    n,
-    maxMs,
-    warmup,
-    "raw PING/PONG with the firmware's hart (its polled diag word, inside the demo)",
-    (a) => {
+  return await pingPongBursts({
+    what: "raw PING/PONG with the firmware's hart (its polled diag word, inside the demo)",
+    waiting: "waiting for the firmware's PONG",
+    post: () => {
       v = (v + 1) >>> 0 || 1;
       diag.atomicStoreU32(FW_DIAG_PING, v);
-      return answered(a);
     },
-    answered,
-  );
+    pong: () => diag.atomicLoadU32(FW_DIAG_PONG) === v,
+  }, { n, maxMs, warmup, timeoutMs });
 }
