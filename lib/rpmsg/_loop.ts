@@ -7,7 +7,7 @@
  */
 
 import type { Notifier } from "../notify/types.ts";
-import { yieldTurn } from "../util/wait.ts";
+import { waitUntil, yieldTurn } from "../util/wait.ts";
 import type { RpmsgRunOptions, RpmsgWaitOptions } from "./types.ts";
 
 /** What a wait that found work at once resolves to (one promise for all). */
@@ -74,14 +74,20 @@ export async function runLoop(bus: LoopBus, options: RpmsgRunOptions): Promise<v
 
 /**
  * Wait for a kick on `notifier` or for `until()` (the bus's work check,
- * combined by the caller with `options.until`), then resolve true; false at the deadline or on abort. `busyMs` is how much
- * is left of the bus's active window: while it is positive the wait first
- * checks the rings for a few µs without allocating, then spins and yields
- * for the rest of the window before sleeping (or blocking on an
- * event-driven notifier); at 0 it sleeps at once. With `pace` and an
- * event-driven notifier, a peer whose answers mostly miss the fast spin
- * (more than {@linkcode SLOW_SHARE}; one that blocks between messages) is
- * waited for by blocking at once.
+ * combined by the caller with `options.until`), then resolve true; false at
+ * the deadline or on abort. `busyMs` is how much is left of the bus's active
+ * window: while it is positive the wait first checks the rings for a few µs
+ * without allocating, then spins and yields for the rest of the window
+ * before it sleeps (or blocks on an event-driven notifier); at 0 it sleeps
+ * at once.
+ *
+ * Over an event-driven notifier, with `pace`, a peer whose answers mostly
+ * miss the fast spin (more than {@linkcode SLOW_SHARE}; one that blocks
+ * between messages) is waited for by blocking at once. While the wait spins
+ * it asks the peer not to kick (`mute(true)`: the receive ring's
+ * suppression flag, which stays set while messages keep coming); before it
+ * blocks it lifts that and looks at the rings once more, so a message
+ * posted in between is not left without a kick.
  */
 export function waitForWork(
   until: () => boolean,
@@ -89,38 +95,95 @@ export function waitForWork(
   busyMs: number,
   options: RpmsgWaitOptions,
   pace?: Pace,
+  mute?: (on: boolean) => void,
 ): Promise<boolean> {
-  if (busyMs > 0) {
-    // A peer that answers in µs is served without arming a wait. A kick left
-    // unconsumed only makes a later wait return at once. A peer that often
-    // answers later than that waits for our kick between messages (a thread
-    // blocked on the socket): spinning through its wake-up only takes a core
-    // from it, so over an event-driven notifier such a peer is waited for by
-    // blocking, with a spinning probe now and then to notice a faster peer.
-    const paced = pace !== undefined && notifier.eventDriven === true;
-    const blocking = paced && pace.slow > SLOW_SHARE;
-    if (!blocking || ++pace.waits % PROBE_EVERY === 0) {
-      let now = performance.now();
-      const spinEnd = now + FAST_SPIN_MS;
-      do {
-        for (let i = 0; i < 16; i++) {
-          if (until()) {
-            if (paced) pace.slow -= pace.slow / 8;
-            return RESOLVED_TRUE;
-          }
-        }
-        now = performance.now();
-      } while (now < spinEnd);
-      if (paced) pace.slow += (1 - pace.slow) / 8;
-    }
-    if (paced && pace.slow > SLOW_SHARE) busyMs = 0;
+  if (pace === undefined || notifier.eventDriven !== true) {
+    // A polled notifier: sleeping costs a timer tick, so keep the busy phase.
+    if (busyMs > 0 && spinFor(until, FAST_SPIN_MS)) return RESOLVED_TRUE;
+    return block(until, notifier, options.deadlineMs, options, busyMs);
   }
+  // Over an event-driven notifier a peer that often answers later than the
+  // fast spin waits for our kick between messages (a thread blocked on the
+  // socket): spinning through its wake-up only takes a core from it, so it
+  // is waited for by blocking, with a spinning probe now and then.
+  if (!(busyMs > 0) || (pace.slow > SLOW_SHARE && ++pace.waits % PROBE_EVERY !== 0)) {
+    return unmuteAndBlock(until, notifier, options.deadlineMs, options, mute);
+  }
+  const t0 = performance.now();
+  // The peer need not kick while we look at the rings ourselves; the mute
+  // stays on through the next messages and is lifted before any block.
+  mute?.(true);
+  if (spinFor(until, FAST_SPIN_MS)) {
+    pace.slow -= pace.slow / 8;
+    return RESOLVED_TRUE;
+  }
+  pace.slow += (1 - pace.slow) / 8;
+  if (pace.slow > SLOW_SHARE) {
+    return unmuteAndBlock(until, notifier, options.deadlineMs, options, mute);
+  }
+  return busyWait(until, notifier, options, mute, busyMs, t0);
+}
+
+/** Check `until` without allocating for up to `ms`; true as soon as it holds. */
+function spinFor(until: () => boolean, ms: number): boolean {
+  const end = performance.now() + ms;
+  do {
+    for (let i = 0; i < 16; i++) if (until()) return true;
+  } while (performance.now() < end);
+  return false;
+}
+
+/** The notifier's own wait: `busyMs` of spinning and yielding, then sleep or block. */
+function block(
+  until: () => boolean,
+  notifier: Notifier,
+  deadlineMs: number,
+  options: RpmsgWaitOptions,
+  busyMs = 0,
+): Promise<boolean> {
   return notifier.wait({
-    deadlineMs: options.deadlineMs,
+    deadlineMs,
     ...(options.signal ? { signal: options.signal } : {}),
     until,
     busyUs: busyMs > 0 ? Math.ceil(busyMs * 1000) : 0,
   });
+}
+
+/** Lift the mute, look at the rings once more (work posted before the lift was not kicked), then block. */
+function unmuteAndBlock(
+  until: () => boolean,
+  notifier: Notifier,
+  deadlineMs: number,
+  options: RpmsgWaitOptions,
+  mute: ((on: boolean) => void) | undefined,
+): Promise<boolean> {
+  if (mute !== undefined) {
+    mute(false);
+    if (until()) return RESOLVED_TRUE;
+  }
+  return block(until, notifier, deadlineMs, options);
+}
+
+/** Spin and yield (muted) until `spinMs` after `t0`, then lift the mute and block. */
+async function busyWait(
+  until: () => boolean,
+  notifier: Notifier,
+  options: RpmsgWaitOptions,
+  mute: ((on: boolean) => void) | undefined,
+  spinMs: number,
+  t0: number,
+): Promise<boolean> {
+  const ok = await waitUntil(until, {
+    deadlineMs: Math.min(spinMs, options.deadlineMs) - (performance.now() - t0),
+    ...(options.signal ? { signal: options.signal } : {}),
+    spinUs: 0,
+    yieldUs: spinMs * 1000,
+  });
+  if (ok) return true;
+  const left = options.deadlineMs - (performance.now() - t0);
+  if (left > 0) return await unmuteAndBlock(until, notifier, left, options, mute);
+  mute?.(false);
+  return until();
 }
 
 /** How a bus's peer has been answering (see {@linkcode waitForWork}). */

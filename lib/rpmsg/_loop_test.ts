@@ -23,10 +23,49 @@ const opts = { deadlineMs: 100 };
 Deno.test("waitForWork: a peer that keeps missing the fast spin is waited for by blocking at once", async () => {
   const n = recorder(true);
   const pace: Pace = { slow: 0, waits: 0 };
-  for (let i = 0; i < 40; i++) await waitForWork(() => false, n, 5, opts, pace);
+  const mutes: boolean[][] = [];
+  for (let i = 0; i < 40; i++) {
+    const m: boolean[] = [];
+    mutes.push(m);
+    await waitForWork(() => false, n, 5, opts, pace, (on) => m.push(on));
+  }
   assert(pace.slow > SLOW_SHARE);
-  assert(n.busy[0]! > 0, "the first slow answer still gets the busy phase");
-  assert.equal(n.busy.at(-1), 0, "after a run of slow answers the wait blocks at once");
+  assert.deepEqual(mutes[0], [true, false], "the first slow answer is still spun for, muted");
+  assert.deepEqual(mutes.at(-1), [false], "after a run of slow answers the wait blocks at once");
+  assert(n.busy.every((b) => b === 0), "the notifier itself never spins: the loop did");
+});
+
+Deno.test("waitForWork: a spin mutes the peer's kicks, keeps the mute when work comes, lifts it before blocking", async () => {
+  let muted = false;
+  let work = false;
+  const seenAtWait: boolean[] = [];
+  const n: Notifier = {
+    eventDriven: true,
+    notify() {},
+    pending: () => false,
+    close() {},
+    wait() {
+      seenAtWait.push(muted);
+      return Promise.resolve(true);
+    },
+  };
+  const pace: Pace = { slow: 0, waits: 0 };
+  const mute = (on: boolean) => void (muted = on);
+  // Work is there during the spin: found without a wait, the mute stays on.
+  work = true;
+  assert.equal(await waitForWork(() => work, n, 5, opts, pace, mute), true);
+  assert.equal(muted, true, "still muted while messages keep coming");
+  // No busy window: the mute is lifted and the rings are looked at once more
+  // before blocking; work found then needs no wait at all.
+  let looks = 0;
+  assert.equal(await waitForWork(() => ++looks > 0 && work, n, 0, opts, pace, mute), true);
+  assert.equal(muted, false);
+  assert.deepEqual(seenAtWait, [], "the look after unmuting found the work");
+  // Nothing there: the notifier is only waited on unmuted.
+  work = false;
+  await waitForWork(() => work, n, 1, opts, pace, mute);
+  await waitForWork(() => work, n, 0, opts, pace, mute);
+  assert.deepEqual(seenAtWait, [false, false]);
 });
 
 Deno.test("waitForWork: a blocking-at-once bus notices a fast peer again through its probes", async () => {
@@ -43,11 +82,13 @@ Deno.test("waitForWork: a blocking-at-once bus notices a fast peer again through
   assert.equal(n.busy.length, before, "a fast answer is served by the spin, not by a wait");
 });
 
-Deno.test("waitForWork: over a polled notifier the busy phase is kept however slow the peer", async () => {
+Deno.test("waitForWork: over a polled notifier the busy phase is kept however slow the peer, unmuted", async () => {
   const n = recorder(false);
   const pace: Pace = { slow: 0, waits: 0 };
-  for (let i = 0; i < 40; i++) await waitForWork(() => false, n, 5, opts, pace);
+  let mutes = 0;
+  for (let i = 0; i < 40; i++) await waitForWork(() => false, n, 5, opts, pace, () => mutes++);
   assert(n.busy.every((b) => b > 0), n.busy.join(","));
+  assert.equal(mutes, 0, "a polled kick is a store: nothing to mute");
 });
 
 Deno.test("waitForWork: without a busy window it blocks at once and leaves the pace alone", async () => {

@@ -229,6 +229,59 @@ Deno.test("while a bus drains a ring the peer does not kick; the flag is clear w
   assert.deepEqual(p.got, [0, 1, 2, 9], "and it was delivered in the same poll");
 });
 
+for (const side of ["device", "driver"] as const) {
+  Deno.test(`${side}: a wait that spins mutes the peer's kicks while messages come, and lifts the mute before it blocks`, async () => {
+    const p = pair();
+    const [me, peer, send] = side === "device"
+      ? [p.remote, p.host, () => p.hep.trySend(new Uint8Array(4))]
+      : [p.host, p.remote, () => p.rep.trySend(new Uint8Array(4))];
+    // The receive ring's flag: vring1 used.flags (device), vring0 avail.flags (driver).
+    const flags = side === "device"
+      ? 0x8000 + me.vrings[1].layout.used
+      : 0x4000 + me.vrings[0].layout.avail;
+    const muted = () => (p.shm.u16(flags) & 1) === 1;
+    assert(send());
+    assert(me.poll() > 0, "a message: the bus is in its active window");
+    const k = peer.stats.kicks;
+    const w = me.waitForWork({ deadlineMs: 5000 });
+    assert(muted(), "the flag is set while the wait spins");
+    assert(send());
+    assert.equal(peer.stats.kicks, k, "no kick to a side that spins");
+    assert.equal(await w, true, "the spin saw the message itself");
+    assert(me.poll() > 0);
+    assert(muted(), "kept through the poll while messages keep coming");
+    // Idle past the active window: the mute is lifted before the wait blocks.
+    await new Promise((r) => setTimeout(r, 20));
+    const w2 = me.waitForWork({ deadlineMs: 5000 });
+    assert(!muted(), "the flag is clear before the wait blocks");
+    assert(send());
+    assert.equal(peer.stats.kicks, k + 1, "a side that blocks is kicked");
+    assert.equal(await w2, true);
+    assert(me.poll() > 0);
+  });
+}
+
+Deno.test("a message posted while muted is found by the wait that lifts the mute, without a kick", async () => {
+  const p = pair();
+  const flags = 0x8000 + p.remote.vrings[1].layout.used;
+  assert(p.hep.trySend(new Uint8Array(4)));
+  p.remote.poll();
+  const w = p.remote.waitForWork({ deadlineMs: 5000 });
+  assert(p.hep.trySend(new Uint8Array(4)));
+  assert.equal(await w, true);
+  p.remote.poll();
+  // Still muted: the host posts without kicking, then the remote goes idle.
+  const k = p.host.stats.kicks;
+  assert(p.hep.trySend(new Uint8Array([7, 0, 0, 0])));
+  assert.equal(p.host.stats.kicks, k);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await p.remote.waitForWork({ deadlineMs: 5000 }), true);
+  assert.equal(p.shm.u16(flags) & 1, 0);
+  assert.equal(p.host.stats.kicks, k, "no kick was needed");
+  p.remote.poll();
+  assert.equal(p.got.at(-1), 7);
+});
+
 Deno.test("flag-clear race: a buffer posted between the last look and the clear is not lost", () => {
   for (const late of [1, 3]) {
     const p = pair();

@@ -134,6 +134,9 @@ export abstract class RpmsgDevice implements RpmsgBus {
   #live: boolean;
   #lastActive = -Infinity;
   readonly #pace = { slow: 0, waits: 0 }; // the peer's answers, for waitForWork (_loop.ts)
+  readonly #mute = (on: boolean): void => {
+    if (this.#live) this.muteRx(on);
+  };
 
   /**
    * Check the options shared by both roles. The subclass checks its own,
@@ -231,6 +234,8 @@ export abstract class RpmsgDevice implements RpmsgBus {
   protected abstract recycleRx(id: number, off: number, len: number): void;
   /** Take every received buffer (bounded by the ring size) through {@linkcode deliver}; items handled. */
   protected abstract receive(): number;
+  /** Ask the peer not to kick for the receive ring (`on`), or to kick again. */
+  protected abstract muteRx(on: boolean): void;
   /** True when received buffers wait (cheap). */
   protected abstract rxPending(): boolean;
   /** True when the peer gave TX buffers back (cheap). */
@@ -535,7 +540,14 @@ export abstract class RpmsgDevice implements RpmsgBus {
    */
   waitForWork(options: RpmsgWaitOptions): Promise<boolean> {
     const busyMs = this.#lastActive + this.#activeWindowMs - performance.now();
-    return waitForWork(this.#untilFor(options.until), this.#notifier, busyMs, options, this.#pace);
+    return waitForWork(
+      this.#untilFor(options.until),
+      this.#notifier,
+      busyMs,
+      options,
+      this.#pace,
+      this.#mute,
+    );
   }
 
   /** The work check combined with a caller's `until` (kept while the caller passes the same one). */

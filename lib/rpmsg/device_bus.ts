@@ -85,6 +85,7 @@ export class RpmsgDeviceBus extends RpmsgDevice {
   #stashOff: number[] = [];
   #stashLen: number[] = [];
   #receiving = false; // inside receive: returned vring1 buffers are published once at its end
+  #muted = false; // a wait spins on vring1: the driver is asked not to kick (muteRx)
   readonly #recycleBatch: number; // buffers a drain gives back with one used.idx store at most
 
   /**
@@ -119,6 +120,7 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     // Re-posted RX buffers need no kick (vring0 used.flags NO_NOTIFY), as OpenAMP's device does.
     // Not before the session: the rings are the driver's to set up first.
     if (live) this.#vq0.disableNotifications();
+    this.#muted = false;
     this.#stashHead = [];
     this.#stashOff = [];
     this.#stashLen = [];
@@ -196,6 +198,15 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     if (vq1.publish() > 0 && vq1.kickNeeded()) this.kick(1);
   }
 
+  /** While a wait spins on the rings: ask the peer not to kick (vring1 used.flags NO_NOTIFY); a broken ring is left alone. */
+  protected muteRx(on: boolean): void {
+    const vq = this.#vq1;
+    if (vq.broken !== null || on === this.#muted) return;
+    this.#muted = on;
+    if (on) vq.disableNotifications();
+    else vq.enableNotifications();
+  }
+
   /**
    * Deliver the buffers the driver sent on vring1 (at most vring1.num).
    * While it drains vring1 it asks the driver not to kick (used.flags
@@ -213,13 +224,15 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     vq1.disableNotifications();
     try {
       n = this.#drain(max);
-      vq1.enableNotifications();
-      n += this.#drain(max - n);
+      if (!this.#muted) {
+        vq1.enableNotifications();
+        n += this.#drain(max - n);
+      }
       done = true;
     } finally {
       this.#receiving = false;
       if (vq1.broken === null) {
-        if (!done) vq1.enableNotifications();
+        if (!done && !this.#muted) vq1.enableNotifications();
         this.#publishRx();
       }
     }

@@ -64,6 +64,7 @@ export class RpmsgDriverBus extends RpmsgDevice {
   readonly #txFree: Int32Array; // stack of free TX buffer indices
   #txFreeTop = 0;
   #receiving = false; // inside receive: re-posted RX buffers are published once at its end
+  #muted = false; // a wait spins on vring0: the device is asked not to kick (muteRx)
   readonly #recycleBatch: number; // RX buffers a drain re-posts with one avail.idx store at most
 
   /**
@@ -140,6 +141,7 @@ export class RpmsgDriverBus extends RpmsgDevice {
       this.region.fill(vq.pa, vringLayout(vq.num, vq.align, vq.pa).size, 0);
       vq.reset();
     }
+    this.#muted = false;
     // Returned TX buffers are reclaimed by polling: ask the device not to kick
     // for them (vring1 avail.flags NO_INTERRUPT), as OpenAMP's driver does.
     this.#vq1.disableNotifications();
@@ -212,6 +214,15 @@ export class RpmsgDriverBus extends RpmsgDevice {
     }
   }
 
+  /** While a wait spins on the rings: ask the peer not to kick (vring0 avail.flags NO_INTERRUPT); a broken ring is left alone. */
+  protected muteRx(on: boolean): void {
+    const vq = this.#vq0;
+    if (vq.broken !== null || on === this.#muted) return;
+    this.#muted = on;
+    if (on) vq.disableNotifications();
+    else vq.enableNotifications();
+  }
+
   /**
    * Deliver the RX buffers the device filled (at most vring0.num), then
    * reclaim TX buffers. While it drains vring0 it asks the device not to
@@ -230,13 +241,15 @@ export class RpmsgDriverBus extends RpmsgDevice {
     vq0.disableNotifications();
     try {
       n = this.#drain(max);
-      vq0.enableNotifications();
-      n += this.#drain(max - n);
+      if (!this.#muted) {
+        vq0.enableNotifications();
+        n += this.#drain(max - n);
+      }
       done = true;
     } finally {
       this.#receiving = false;
       if (vq0.broken === null) {
-        if (!done) vq0.enableNotifications();
+        if (!done && !this.#muted) vq0.enableNotifications();
         vq0.publish();
       }
     }

@@ -378,6 +378,7 @@ export abstract class Virtqueue {
   }
 
   #setFlags(f: number): void {
+    if (f === this.#flags) return; // only this side writes its flags word
     this.#flags = f;
     Atomics.store(this.u16, this.#ownFlagsI, f);
   }
