@@ -83,8 +83,9 @@ export async function runLoop(bus: LoopBus, options: RpmsgRunOptions): Promise<v
  *
  * Over an event-driven notifier, with `pace`, a peer whose answers mostly
  * miss the fast spin (more than {@linkcode SLOW_SHARE}; one that blocks
- * between messages) is waited for by blocking at once. While the wait spins
- * it asks the peer not to kick (`mute(true)`: the receive ring's
+ * between messages) is waited for by blocking at once, unless it polls for
+ * our messages itself (`quiet.peerPolls()`). While the wait spins
+ * it asks the peer not to kick (`quiet.mute(true)`: the receive ring's
  * suppression flag, which stays set while messages keep coming); before it
  * blocks it lifts that and looks at the rings once more, so a message
  * posted in between is not left without a kick.
@@ -95,7 +96,7 @@ export function waitForWork(
   busyMs: number,
   options: RpmsgWaitOptions,
   pace?: Pace,
-  mute?: (on: boolean) => void,
+  quiet?: Quiet,
 ): Promise<boolean> {
   if (pace === undefined || notifier.eventDriven !== true) {
     // A polled notifier: sleeping costs a timer tick, so keep the busy phase.
@@ -105,23 +106,26 @@ export function waitForWork(
   // Over an event-driven notifier a peer that often answers later than the
   // fast spin waits for our kick between messages (a thread blocked on the
   // socket): spinning through its wake-up only takes a core from it, so it
-  // is waited for by blocking, with a spinning probe now and then.
-  if (!(busyMs > 0) || (pace.slow > SLOW_SHARE && ++pace.waits % PROBE_EVERY !== 0)) {
-    return unmuteAndBlock(until, notifier, options.deadlineMs, options, mute);
+  // is waited for by blocking, with a spinning probe now and then. A peer
+  // that polls for our messages itself (its receive ring muted, as amp's
+  // spinning bus has it) needs no core but its own: it is always spun for.
+  const polls = quiet !== undefined && quiet.peerPolls();
+  if (!(busyMs > 0) || (!polls && pace.slow > SLOW_SHARE && ++pace.waits % PROBE_EVERY !== 0)) {
+    return unmuteAndBlock(until, notifier, options.deadlineMs, options, quiet);
   }
   const t0 = performance.now();
   // The peer need not kick while we look at the rings ourselves; the mute
   // stays on through the next messages and is lifted before any block.
-  mute?.(true);
+  quiet?.mute(true);
   if (spinFor(until, FAST_SPIN_MS)) {
     pace.slow -= pace.slow / 8;
     return RESOLVED_TRUE;
   }
-  pace.slow += (1 - pace.slow) / 8;
-  if (pace.slow > SLOW_SHARE) {
-    return unmuteAndBlock(until, notifier, options.deadlineMs, options, mute);
+  if (!polls) pace.slow += (1 - pace.slow) / 8;
+  if (pace.slow > SLOW_SHARE && !polls) {
+    return unmuteAndBlock(until, notifier, options.deadlineMs, options, quiet);
   }
-  return busyWait(until, notifier, options, mute, busyMs, t0);
+  return busyWait(until, notifier, options, quiet, busyMs, t0);
 }
 
 /** Check `until` without allocating for up to `ms`; true as soon as it holds. */
@@ -155,10 +159,10 @@ function unmuteAndBlock(
   notifier: Notifier,
   deadlineMs: number,
   options: RpmsgWaitOptions,
-  mute: ((on: boolean) => void) | undefined,
+  quiet: Quiet | undefined,
 ): Promise<boolean> {
-  if (mute !== undefined) {
-    mute(false);
+  if (quiet !== undefined) {
+    quiet.mute(false);
     if (until()) return RESOLVED_TRUE;
   }
   return block(until, notifier, deadlineMs, options);
@@ -169,7 +173,7 @@ async function busyWait(
   until: () => boolean,
   notifier: Notifier,
   options: RpmsgWaitOptions,
-  mute: ((on: boolean) => void) | undefined,
+  quiet: Quiet | undefined,
   spinMs: number,
   t0: number,
 ): Promise<boolean> {
@@ -181,9 +185,17 @@ async function busyWait(
   });
   if (ok) return true;
   const left = options.deadlineMs - (performance.now() - t0);
-  if (left > 0) return await unmuteAndBlock(until, notifier, left, options, mute);
-  mute?.(false);
+  if (left > 0) return await unmuteAndBlock(until, notifier, left, options, quiet);
+  quiet?.mute(false);
   return until();
+}
+
+/** The bus's side of the kick suppression a wait uses (see {@linkcode waitForWork}). */
+export interface Quiet {
+  /** Ask the peer not to kick for this side's receive ring (`true`), or to kick again. */
+  mute(on: boolean): void;
+  /** True while the peer asks not to be kicked for its own receive ring: it polls for messages. */
+  peerPolls(): boolean;
 }
 
 /** How a bus's peer has been answering (see {@linkcode waitForWork}). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Pace, SLOW_SHARE, waitForWork } from "./_loop.ts";
+import { type Pace, type Quiet, SLOW_SHARE, waitForWork } from "./_loop.ts";
 import type { Notifier, NotifyWaitOptions } from "../notify/types.ts";
 
 /** A notifier that records the busy phase each wait was given and resolves at once. */
@@ -20,6 +20,11 @@ function recorder(eventDriven: boolean): Notifier & { busy: number[] } {
 
 const opts = { deadlineMs: 100 };
 
+/** A Quiet that hands each mute to `onMute`; the peer polls when `polls()` says so. */
+function quietOf(onMute: (on: boolean) => void, polls = () => false): Quiet {
+  return { mute: onMute, peerPolls: polls };
+}
+
 Deno.test("waitForWork: a peer that keeps missing the fast spin is waited for by blocking at once", async () => {
   const n = recorder(true);
   const pace: Pace = { slow: 0, waits: 0 };
@@ -27,7 +32,7 @@ Deno.test("waitForWork: a peer that keeps missing the fast spin is waited for by
   for (let i = 0; i < 40; i++) {
     const m: boolean[] = [];
     mutes.push(m);
-    await waitForWork(() => false, n, 5, opts, pace, (on) => m.push(on));
+    await waitForWork(() => false, n, 5, opts, pace, quietOf((on) => m.push(on)));
   }
   assert(pace.slow > SLOW_SHARE);
   assert.deepEqual(mutes[0], [true, false], "the first slow answer is still spun for, muted");
@@ -50,7 +55,7 @@ Deno.test("waitForWork: a spin mutes the peer's kicks, keeps the mute when work 
     },
   };
   const pace: Pace = { slow: 0, waits: 0 };
-  const mute = (on: boolean) => void (muted = on);
+  const mute = quietOf((on) => void (muted = on));
   // Work is there during the spin: found without a wait, the mute stays on.
   work = true;
   assert.equal(await waitForWork(() => work, n, 5, opts, pace, mute), true);
@@ -86,7 +91,9 @@ Deno.test("waitForWork: over a polled notifier the busy phase is kept however sl
   const n = recorder(false);
   const pace: Pace = { slow: 0, waits: 0 };
   let mutes = 0;
-  for (let i = 0; i < 40; i++) await waitForWork(() => false, n, 5, opts, pace, () => mutes++);
+  for (let i = 0; i < 40; i++) {
+    await waitForWork(() => false, n, 5, opts, pace, quietOf(() => mutes++));
+  }
   assert(n.busy.every((b) => b > 0), n.busy.join(","));
   assert.equal(mutes, 0, "a polled kick is a store: nothing to mute");
 });
@@ -97,4 +104,21 @@ Deno.test("waitForWork: without a busy window it blocks at once and leaves the p
   await waitForWork(() => false, n, 0, opts, pace);
   assert.deepEqual(n.busy, [0]);
   assert.deepEqual(pace, { slow: 0, waits: 0 });
+});
+
+Deno.test("waitForWork: a peer that polls for our messages (its ring muted) is spun for however slow it answers", async () => {
+  const n = recorder(true);
+  const pace: Pace = { slow: 0, waits: 0 };
+  let polls = true;
+  const spun: boolean[] = [];
+  const q = quietOf((on) => on && spun.push(true), () => polls);
+  for (let i = 0; i < 20; i++) await waitForWork(() => false, n, 1, opts, pace, q);
+  assert.equal(spun.length, 20, "every wait spun");
+  assert.equal(pace.slow, 0, "its slow answers are not held against it");
+  // The same slow answers from a peer that does not poll: blocking at once.
+  polls = false;
+  spun.length = 0;
+  for (let i = 0; i < 20; i++) await waitForWork(() => false, n, 1, opts, pace, q);
+  assert(pace.slow > SLOW_SHARE);
+  assert(spun.length < 20, `${spun.length} of 20 waits spun`);
 });

@@ -25,7 +25,7 @@ import {
 import { Dispatcher } from "./_dispatch.ts";
 import { deviceCounters, DropLog } from "./_drop_log.ts";
 import { EndpointTable } from "./_endpoints.ts";
-import { runLoop, waitForWork } from "./_loop.ts";
+import { type Quiet, runLoop, waitForWork } from "./_loop.ts";
 import { NameService } from "./_name_service.ts";
 import type {
   RpmsgDeviceCounters,
@@ -134,8 +134,9 @@ export abstract class RpmsgDevice implements RpmsgBus {
   #live: boolean;
   #lastActive = -Infinity;
   readonly #pace = { slow: 0, waits: 0 }; // the peer's answers, for waitForWork (_loop.ts)
-  readonly #mute = (on: boolean): void => {
-    if (this.#live) this.muteRx(on);
+  readonly #quiet: Quiet = { // kick suppression for waitForWork (_loop.ts)
+    mute: (on) => void (this.#live && this.muteRx(on)),
+    peerPolls: () => this.#live && this.peerPolls(),
   };
 
   /**
@@ -236,6 +237,8 @@ export abstract class RpmsgDevice implements RpmsgBus {
   protected abstract receive(): number;
   /** Ask the peer not to kick for the receive ring (`on`), or to kick again. */
   protected abstract muteRx(on: boolean): void;
+  /** True while the peer asks for no kicks on its receive ring: it polls for our messages. */
+  protected abstract peerPolls(): boolean;
   /** True when received buffers wait (cheap). */
   protected abstract rxPending(): boolean;
   /** True when the peer gave TX buffers back (cheap). */
@@ -546,7 +549,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
       busyMs,
       options,
       this.#pace,
-      this.#mute,
+      this.#quiet,
     );
   }
 

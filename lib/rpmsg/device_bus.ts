@@ -207,6 +207,12 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     else vq.enableNotifications();
   }
 
+  /** The peer's receive-ring flag (vring0 avail.flags NO_INTERRUPT): set by a peer that polls (amp while it spins). */
+  protected peerPolls(): boolean {
+    const vq = this.#vq0;
+    return vq.broken === null && !vq.kickNeeded();
+  }
+
   /**
    * Deliver the buffers the driver sent on vring1 (at most vring1.num).
    * While it drains vring1 it asks the driver not to kick (used.flags

@@ -223,6 +223,12 @@ export class RpmsgDriverBus extends RpmsgDevice {
     else vq.enableNotifications();
   }
 
+  /** The peer's receive-ring flag (vring1 used.flags NO_NOTIFY): set by a peer that polls (amp while it spins). */
+  protected peerPolls(): boolean {
+    const vq = this.#vq1;
+    return vq.broken === null && !vq.kickNeeded();
+  }
+
   /**
    * Deliver the RX buffers the device filled (at most vring0.num), then
    * reclaim TX buffers. While it drains vring0 it asks the device not to
