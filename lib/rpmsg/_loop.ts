@@ -16,14 +16,6 @@ const RESOLVED_TRUE: Promise<boolean> = Promise.resolve(true);
 const FAST_SPIN_MS = 0.05;
 /** Polls in a row after which a busy loop checks whether to yield. */
 const BUSY_ROUNDS = 64;
-/**
- * Share of a peer's answers (a moving average over about the last eight)
- * that came after the fast spin, above which a wait over an event-driven
- * notifier stops spinning and blocks at once.
- */
-export const SLOW_SHARE = 0.25;
-/** While blocking at once, one wait in this many still spins first (a probe). */
-const PROBE_EVERY = 8;
 /** Longest stretch of a busy loop without an event-loop turn, ms. */
 const BUSY_TURN_MS = 4;
 
@@ -76,55 +68,36 @@ export async function runLoop(bus: LoopBus, options: RpmsgRunOptions): Promise<v
  * Wait for a kick on `notifier` or for `until()` (the bus's work check,
  * combined by the caller with `options.until`), then resolve true; false at
  * the deadline or on abort. `busyMs` is how much is left of the bus's active
- * window: while it is positive the wait first checks the rings for a few µs
- * without allocating, then spins and yields for the rest of the window
- * before it sleeps (or blocks on an event-driven notifier); at 0 it sleeps
- * at once.
+ * window: while it is positive the wait looks at the rings itself, spinning
+ * and yielding, before it sleeps (or blocks on an event-driven notifier); at
+ * 0 it sleeps at once.
  *
- * Over an event-driven notifier, with `pace`, a peer whose answers mostly
- * miss the fast spin (more than {@linkcode SLOW_SHARE}; one that blocks
- * between messages) is waited for by blocking at once, unless it polls for
- * our messages itself (`quiet.peerPolls()`). While the wait spins
- * it asks the peer not to kick (`quiet.mute(true)`: the receive ring's
- * suppression flag, which stays set while messages keep coming); before it
- * blocks it lifts that and looks at the rings once more, so a message
- * posted in between is not left without a kick.
+ * Over an event-driven notifier, with `quiet`, the wait asks the peer not
+ * to kick while it looks (`quiet.mute(true)`: the receive ring's suppression
+ * flag, which stays set while messages keep coming); before it blocks it
+ * lifts that and looks once more, so a message posted in between is not
+ * left without a kick. A peer that polls for our messages itself
+ * (`quiet.peerPolls()`, as a spinning amp bus does) answers in µs and is
+ * first spun for without a pause; one that waits for our kick needs a core
+ * for the thread that takes it (upstream's Linux port has one), so the wait
+ * gives up its core (`sched_yield`) at every look.
  */
 export function waitForWork(
   until: () => boolean,
   notifier: Notifier,
   busyMs: number,
   options: RpmsgWaitOptions,
-  pace?: Pace,
   quiet?: Quiet,
 ): Promise<boolean> {
-  if (pace === undefined || notifier.eventDriven !== true) {
+  if (quiet === undefined || notifier.eventDriven !== true) {
     // A polled notifier: sleeping costs a timer tick, so keep the busy phase.
     if (busyMs > 0 && spinFor(until, FAST_SPIN_MS)) return RESOLVED_TRUE;
     return block(until, notifier, options.deadlineMs, options, busyMs);
   }
-  // Over an event-driven notifier a peer that often answers later than the
-  // fast spin waits for our kick between messages (a thread blocked on the
-  // socket): spinning through its wake-up only takes a core from it, so it
-  // is waited for by blocking, with a spinning probe now and then. A peer
-  // that polls for our messages itself (its receive ring muted, as amp's
-  // spinning bus has it) needs no core but its own: it is always spun for.
-  const polls = quiet !== undefined && quiet.peerPolls();
-  if (!(busyMs > 0) || (!polls && pace.slow > SLOW_SHARE && ++pace.waits % PROBE_EVERY !== 0)) {
-    return unmuteAndBlock(until, notifier, options.deadlineMs, options, quiet);
-  }
+  if (!(busyMs > 0)) return unmuteAndBlock(until, notifier, options.deadlineMs, options, quiet);
   const t0 = performance.now();
-  // The peer need not kick while we look at the rings ourselves; the mute
-  // stays on through the next messages and is lifted before any block.
-  quiet?.mute(true);
-  if (spinFor(until, FAST_SPIN_MS)) {
-    pace.slow -= pace.slow / 8;
-    return RESOLVED_TRUE;
-  }
-  if (!polls) pace.slow += (1 - pace.slow) / 8;
-  if (pace.slow > SLOW_SHARE && !polls) {
-    return unmuteAndBlock(until, notifier, options.deadlineMs, options, quiet);
-  }
+  quiet.mute(true);
+  if (quiet.peerPolls() && spinFor(until, FAST_SPIN_MS)) return RESOLVED_TRUE;
   return busyWait(until, notifier, options, quiet, busyMs, t0);
 }
 
@@ -159,21 +132,19 @@ function unmuteAndBlock(
   notifier: Notifier,
   deadlineMs: number,
   options: RpmsgWaitOptions,
-  quiet: Quiet | undefined,
+  quiet: Quiet,
 ): Promise<boolean> {
-  if (quiet !== undefined) {
-    quiet.mute(false);
-    if (until()) return RESOLVED_TRUE;
-  }
+  quiet.mute(false);
+  if (until()) return RESOLVED_TRUE;
   return block(until, notifier, deadlineMs, options);
 }
 
-/** Spin and yield (muted) until `spinMs` after `t0`, then lift the mute and block. */
+/** Look at the rings, yielding the core at each look (muted), until `spinMs` after `t0`; then lift the mute and block. */
 async function busyWait(
   until: () => boolean,
   notifier: Notifier,
   options: RpmsgWaitOptions,
-  quiet: Quiet | undefined,
+  quiet: Quiet,
   spinMs: number,
   t0: number,
 ): Promise<boolean> {
@@ -186,7 +157,7 @@ async function busyWait(
   if (ok) return true;
   const left = options.deadlineMs - (performance.now() - t0);
   if (left > 0) return await unmuteAndBlock(until, notifier, left, options, quiet);
-  quiet?.mute(false);
+  quiet.mute(false);
   return until();
 }
 
@@ -196,12 +167,4 @@ export interface Quiet {
   mute(on: boolean): void;
   /** True while the peer asks not to be kicked for its own receive ring: it polls for messages. */
   peerPolls(): boolean;
-}
-
-/** How a bus's peer has been answering (see {@linkcode waitForWork}). */
-export interface Pace {
-  /** Moving share (0..1) of answers that missed the fast spin. */
-  slow: number;
-  /** Waits that blocked at once, counted to space the probes. */
-  waits: number;
 }

@@ -133,7 +133,6 @@ export abstract class RpmsgDevice implements RpmsgBus {
   /** The rings may be used: the driver always; the device once a session started or its owner polled or sent. */
   #live: boolean;
   #lastActive = -Infinity;
-  readonly #pace = { slow: 0, waits: 0 }; // the peer's answers, for waitForWork (_loop.ts)
   readonly #quiet: Quiet = { // kick suppression for waitForWork (_loop.ts)
     mute: (on) => void (this.#live && this.muteRx(on)),
     peerPolls: () => this.#live && this.peerPolls(),
@@ -538,19 +537,12 @@ export abstract class RpmsgDevice implements RpmsgBus {
   /**
    * Wait for a kick or for work on the rings (or `until()`), then resolve true; false at the
    * deadline or on abort. Within `activeWindowMs` of the last message the wait spins and yields
-   * (`sched_yield`) and sees the next message in µs, unless the peer keeps answering slower than
-   * that over an event-driven notifier (then, and once idle, it blocks or sleeps: `_loop.ts`).
+   * (`sched_yield`) and sees the next message in µs, asking the peer not to kick meanwhile; once
+   * idle it blocks or sleeps (`_loop.ts`).
    */
   waitForWork(options: RpmsgWaitOptions): Promise<boolean> {
     const busyMs = this.#lastActive + this.#activeWindowMs - performance.now();
-    return waitForWork(
-      this.#untilFor(options.until),
-      this.#notifier,
-      busyMs,
-      options,
-      this.#pace,
-      this.#quiet,
-    );
+    return waitForWork(this.#untilFor(options.until), this.#notifier, busyMs, options, this.#quiet);
   }
 
   /** The work check combined with a caller's `until` (kept while the caller passes the same one). */
