@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { heapRegion } from "../mem/region.ts";
 import { isAmpError } from "../errors.ts";
 import { InProcessNotifier, ShmWordNotifier, UnixSocketNotifier } from "./mod.ts";
+import { KICK_BYTE } from "./unix_socket.ts";
+import { closeFd, recvWithFds, unixConnect } from "../sys/posix.ts";
 
 Deno.test("in-process: a kick before wait is not lost, kicks coalesce, deadline gives false", async () => {
   const [a, b] = InProcessNotifier.pair();
@@ -142,6 +144,36 @@ Deno.test("unix socket: connecting to nothing times out with TimeoutError; a kic
     driver.close();
     device.close();
   } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("unix socket: back-to-back kicks go out at once, not one per event-loop turn", async () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/amp.event.0`;
+  const device = UnixSocketNotifier.listen(path);
+  const fd = unixConnect(path); // a peer that reads without the event loop
+  try {
+    await device.waitConnected({ deadlineMs: 30_000 });
+    const buf = new Uint8Array(8);
+    // Deno sends the first write of an accepted connection at a later turn.
+    device.notify(0);
+    let first: number | undefined;
+    for (let i = 0; i < 3000 && first === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+      first = recvWithFds(fd, buf, 0, "peer")?.n;
+    }
+    assert.equal(first, 1);
+    // A spinning wait takes no event-loop turn between the messages it
+    // answers: from then on every kick must be on the wire before notify returns.
+    for (let i = 0; i < 3; i++) device.notify(0);
+    assert.equal(recvWithFds(fd, buf, 0, "peer")?.n, 3);
+    assert.deepEqual([...buf.subarray(0, 3)], [KICK_BYTE, KICK_BYTE, KICK_BYTE]);
+    await new Promise((r) => setTimeout(r, 10)); // the writes' completions
+    assert.equal(device.kicksDropped, 0);
+  } finally {
+    closeFd(fd);
+    device.close();
     Deno.removeSync(dir, { recursive: true });
   }
 });
