@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import meta from "../deno.json" with { type: "json" };
+import { AMP_V8_FLAGS, selfSimCommand } from "../lib/sim/process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const BUNDLE = `${ROOT}dist/amp.js`;
@@ -21,12 +22,8 @@ Deno.test("bundle: deno task bundle builds an executable dist/amp.js that runs b
   assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
 
   const text = await Deno.readTextFile(BUNDLE);
-  assert.ok(
-    text.startsWith(
-      "#!/usr/bin/env -S deno run --allow-all --v8-flags=--single-threaded,--max-opt=2\n",
-    ),
-    text.slice(0, 100),
-  );
+  const shebang = `#!/usr/bin/env -S deno run --allow-all --v8-flags=${AMP_V8_FLAGS}\n`;
+  assert.ok(text.startsWith(shebang), text.slice(0, 100));
   assert.doesNotMatch(text, /^import .* from "\.\.?\//m, "the bundle must not import local files");
   const mode = (await Deno.stat(BUNDLE)).mode ?? 0;
   assert.equal(mode & 0o111, 0o111, `dist/amp.js mode ${mode.toString(8)} is not executable`);
@@ -67,4 +64,14 @@ Deno.test("bundle: deno task bundle builds an executable dist/amp.js that runs b
   } finally {
     await Deno.remove(cwd, { recursive: true });
   }
+});
+
+Deno.test("bundle: cli.ts, the amp/demo/compile tasks and the sim remote's command run with the same V8 flags", async () => {
+  const flag = `--v8-flags=${AMP_V8_FLAGS}`;
+  const cli = await Deno.readTextFile(`${ROOT}cli.ts`);
+  assert.equal(cli.split("\n")[0], `#!/usr/bin/env -S deno run --allow-all ${flag}`);
+  for (const task of ["amp", "demo", "compile"] as const) {
+    assert.ok(meta.tasks[task].includes(` ${flag} `), `task ${task}: ${meta.tasks[task]}`);
+  }
+  assert.ok(selfSimCommand().includes(flag), selfSimCommand().join(" "));
 });

@@ -318,9 +318,18 @@ export async function spawnSimRemote(options: SpawnSimOptions): Promise<SimProce
 }
 
 /**
+ * The V8 flags amp runs with: those of cli.ts's shebang, the bundle's and the
+ * `amp`, `demo` and `compile` tasks (`tests/bundle_test.ts` checks they
+ * agree). Compiling on the main thread keeps V8's helper threads off the two
+ * cores that both rpmsg sides spin on, and Maglev is the top tier.
+ */
+export const AMP_V8_FLAGS = "--single-threaded,--max-opt=2";
+
+/**
  * The command that runs `amp __sim-remote` from this process: the compiled
- * `amp` binary itself, or `deno run --allow-all <main module>` (cli.ts or the
- * bundle dist/amp.js).
+ * `amp` binary itself (its flags are built in), or `deno run --allow-all`
+ * with {@linkcode AMP_V8_FLAGS} and the main module (cli.ts or the bundle
+ * dist/amp.js).
  *
  * @example
  * ```ts
@@ -336,7 +345,7 @@ export function selfSimCommand(): string[] {
   const main = Deno.mainModule.startsWith("file:")
     ? decodeURIComponent(new URL(Deno.mainModule).pathname)
     : Deno.mainModule;
-  return [exe, "run", "--allow-all", main, "__sim-remote"];
+  return [exe, "run", "--allow-all", `--v8-flags=${AMP_V8_FLAGS}`, main, "__sim-remote"];
 }
 
 /** The simulated core's console: one client at a time on a UNIX socket, everything logged. */
