@@ -282,6 +282,19 @@ Deno.test("a message posted while muted is found by the wait that lifts the mute
   assert.equal(p.got.at(-1), 7);
 });
 
+Deno.test("a muted wait whose bus is closed under it ends without touching the rings", async () => {
+  const p = pair();
+  const flags = 0x8000 + p.remote.vrings[1].layout.used;
+  assert(p.hep.trySend(new Uint8Array(4)));
+  p.remote.poll();
+  const w = p.remote.waitForWork({ deadlineMs: 50 });
+  assert.equal(p.shm.u16(flags) & 1, 1, "muted while it spins");
+  p.remote.close();
+  p.shm.setU16(flags, 0xa5a5); // a closed bus owns nothing: this must stay
+  await w; // true or false (a kick from before the mute may still be pending)
+  assert.equal(p.shm.u16(flags), 0xa5a5);
+});
+
 Deno.test("flag-clear race: a buffer posted between the last look and the clear is not lost", () => {
   for (const late of [1, 3]) {
     const p = pair();

@@ -133,9 +133,9 @@ export abstract class RpmsgDevice implements RpmsgBus {
   /** The rings may be used: the driver always; the device once a session started or its owner polled or sent. */
   #live: boolean;
   #lastActive = -Infinity;
-  readonly #quiet: Quiet = { // kick suppression for waitForWork (_loop.ts)
-    mute: (on) => void (this.#live && this.muteRx(on)),
-    peerPolls: () => this.#live && this.peerPolls(),
+  readonly #quiet: Quiet = { // kick suppression for waitForWork (_loop.ts); rings closed: nothing
+    mute: (on) => void (this.#live && !this.#closed && this.muteRx(on)),
+    peerPolls: () => this.#live && !this.#closed && this.peerPolls(),
   };
 
   /**
