@@ -11,6 +11,7 @@ import { InProcessNotifier } from "../notify/in_process.ts";
 import { createRpmsgDevice } from "./create.ts";
 import type { RpmsgDevice } from "./device.ts";
 import { batchSize, MAX_BATCH as TX_BATCH } from "./_tx.ts";
+import type { Virtqueue } from "../virtio/virtqueue.ts";
 
 function code(c: string) {
   return (e: unknown) => {
@@ -58,6 +59,19 @@ function pair(num = 256) {
     /** vring1 avail.idx and used.idx as they are in shared memory. */
     vring1Idx: () => [shm.u16(0x8000 + l1.avail + 2), shm.u16(0x8000 + l1.used + 2)],
     vring0Idx: () => [shm.u16(0x4000 + l0.avail + 2), shm.u16(0x4000 + l0.used + 2)],
+  };
+}
+
+/** Run `fn` once, in the window just before the first `enableNotifications` of `vq` takes effect. */
+function beforeFirstEnable(vq: Virtqueue, fn: () => void): void {
+  const enable = vq.enableNotifications.bind(vq);
+  let armed = true;
+  vq.enableNotifications = () => {
+    if (armed) {
+      armed = false;
+      fn();
+    }
+    enable();
   };
 }
 
@@ -301,16 +315,9 @@ Deno.test("flag-clear race: a buffer posted between the last look and the clear 
     assert(p.hep.trySend(new Uint8Array([0, 0, 0, 0])));
     // Post `late` messages exactly in the window: after the drain saw the ring
     // empty (NO_NOTIFY still set, so no kick), just before the flag is cleared.
-    const vq = p.remote.vrings[1];
-    const enable = vq.enableNotifications.bind(vq);
-    let armed = true;
-    vq.enableNotifications = () => {
-      if (armed) {
-        armed = false;
-        for (let i = 1; i <= late; i++) assert(p.hep.trySend(new Uint8Array([i, 0, 0, 0])));
-      }
-      enable();
-    };
+    beforeFirstEnable(p.remote.vrings[1], () => {
+      for (let i = 1; i <= late; i++) assert(p.hep.trySend(new Uint8Array([i, 0, 0, 0])));
+    });
     const kicks = p.host.stats.kicks;
     p.remote.poll();
     const kicked = p.host.stats.kicks > kicks;
@@ -372,19 +379,13 @@ Deno.test("flag-clear race on the driver side: a buffer returned between the las
   const p = pair();
   assert(p.rep.trySend(new Uint8Array([0, 0, 0, 0])));
   const vq = p.host.vrings[0];
-  const enable = vq.enableNotifications.bind(vq);
-  let armed = true;
-  vq.enableNotifications = () => {
-    if (armed) {
-      armed = false;
-      // The remote fills two RX buffers while the host still has NO_INTERRUPT set: no kick.
-      const k = p.remote.stats.kicks;
-      assert(p.rep.trySend(new Uint8Array([1, 0, 0, 0])));
-      assert(p.rep.trySend(new Uint8Array([2, 0, 0, 0])));
-      assert.equal(p.remote.stats.kicks, k);
-    }
-    enable();
-  };
+  beforeFirstEnable(vq, () => {
+    // The remote fills two RX buffers while the host still has NO_INTERRUPT set: no kick.
+    const k = p.remote.stats.kicks;
+    assert(p.rep.trySend(new Uint8Array([1, 0, 0, 0])));
+    assert(p.rep.trySend(new Uint8Array([2, 0, 0, 0])));
+    assert.equal(p.remote.stats.kicks, k);
+  });
   p.host.poll();
   assert.deepEqual(p.hostGot, [0, 1, 2], "taken by the look after the clear, in order");
   assert.equal(p.host.hasWork(), false);

@@ -85,7 +85,6 @@ export class RpmsgDeviceBus extends RpmsgDevice {
   #stashOff: number[] = [];
   #stashLen: number[] = [];
   #receiving = false; // inside receive: returned vring1 buffers are published once at its end
-  #muted = false; // a wait spins on vring1: the driver is asked not to kick (muteRx)
   readonly #recycleBatch: number; // buffers a drain gives back with one used.idx store at most
 
   /**
@@ -120,7 +119,6 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     // Re-posted RX buffers need no kick (vring0 used.flags NO_NOTIFY), as OpenAMP's device does.
     // Not before the session: the rings are the driver's to set up first.
     if (live) this.#vq0.disableNotifications();
-    this.#muted = false;
     this.#stashHead = [];
     this.#stashOff = [];
     this.#stashLen = [];
@@ -198,13 +196,9 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     if (vq1.publish() > 0 && vq1.kickNeeded()) this.kick(1);
   }
 
-  /** While a wait spins on the rings: ask the peer not to kick (vring1 used.flags NO_NOTIFY); a broken ring is left alone. */
+  /** While a wait looks at the rings itself: hold the peer's kicks off (vring1 used.flags NO_NOTIFY). */
   protected muteRx(on: boolean): void {
-    const vq = this.#vq1;
-    if (vq.broken !== null || on === this.#muted) return;
-    this.#muted = on;
-    if (on) vq.disableNotifications();
-    else vq.enableNotifications();
+    this.#vq1.holdNotifications(on);
   }
 
   /** The peer's receive-ring flag (vring0 avail.flags NO_INTERRUPT): set by a peer that polls (amp while it spins). */
@@ -218,8 +212,9 @@ export class RpmsgDeviceBus extends RpmsgDevice {
    * While it drains vring1 it asks the driver not to kick (used.flags
    * NO_NOTIFY); it clears the flag before it returns and looks at the ring
    * once more, so a buffer posted between its last look and the clear is not
-   * left without a kick. The buffers it gives back are published with one
-   * used.idx store at the end.
+   * left without a kick. While a wait holds the flag (muteRx) it stays set and
+   * the second look is not needed. The buffers it gives back are published
+   * with one used.idx store at the end.
    */
   protected receive(): number {
     const vq1 = this.#vq1;
@@ -230,15 +225,13 @@ export class RpmsgDeviceBus extends RpmsgDevice {
     vq1.disableNotifications();
     try {
       n = this.#drain(max);
-      if (!this.#muted) {
-        vq1.enableNotifications();
-        n += this.#drain(max - n);
-      }
+      vq1.enableNotifications(); // the flag stays while a wait holds it: no second look needed
+      if (!vq1.held) n += this.#drain(max - n);
       done = true;
     } finally {
       this.#receiving = false;
       if (vq1.broken === null) {
-        if (!done && !this.#muted) vq1.enableNotifications();
+        if (!done) vq1.enableNotifications();
         this.#publishRx();
       }
     }

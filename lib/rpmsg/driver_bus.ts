@@ -64,7 +64,6 @@ export class RpmsgDriverBus extends RpmsgDevice {
   readonly #txFree: Int32Array; // stack of free TX buffer indices
   #txFreeTop = 0;
   #receiving = false; // inside receive: re-posted RX buffers are published once at its end
-  #muted = false; // a wait spins on vring0: the device is asked not to kick (muteRx)
   readonly #recycleBatch: number; // RX buffers a drain re-posts with one avail.idx store at most
 
   /**
@@ -141,7 +140,6 @@ export class RpmsgDriverBus extends RpmsgDevice {
       this.region.fill(vq.pa, vringLayout(vq.num, vq.align, vq.pa).size, 0);
       vq.reset();
     }
-    this.#muted = false;
     // Returned TX buffers are reclaimed by polling: ask the device not to kick
     // for them (vring1 avail.flags NO_INTERRUPT), as OpenAMP's driver does.
     this.#vq1.disableNotifications();
@@ -214,13 +212,9 @@ export class RpmsgDriverBus extends RpmsgDevice {
     }
   }
 
-  /** While a wait spins on the rings: ask the peer not to kick (vring0 avail.flags NO_INTERRUPT); a broken ring is left alone. */
+  /** While a wait looks at the rings itself: hold the peer's kicks off (vring0 avail.flags NO_INTERRUPT). */
   protected muteRx(on: boolean): void {
-    const vq = this.#vq0;
-    if (vq.broken !== null || on === this.#muted) return;
-    this.#muted = on;
-    if (on) vq.disableNotifications();
-    else vq.enableNotifications();
+    this.#vq0.holdNotifications(on);
   }
 
   /** The peer's receive-ring flag (vring1 used.flags NO_NOTIFY): set by a peer that polls (amp while it spins). */
@@ -234,8 +228,9 @@ export class RpmsgDriverBus extends RpmsgDevice {
    * reclaim TX buffers. While it drains vring0 it asks the device not to
    * kick (avail.flags NO_INTERRUPT); it clears the flag before it returns
    * and looks at the ring once more, so a buffer returned between its last
-   * look and the clear is not left without a kick. The RX buffers it hands
-   * back are published with one avail.idx store at the end.
+   * look and the clear is not left without a kick. While a wait holds the
+   * flag (muteRx) it stays set and the second look is not needed. The RX
+   * buffers it hands back are published with one avail.idx store at the end.
    */
   protected receive(): number {
     const vq0 = this.#vq0;
@@ -247,15 +242,13 @@ export class RpmsgDriverBus extends RpmsgDevice {
     vq0.disableNotifications();
     try {
       n = this.#drain(max);
-      if (!this.#muted) {
-        vq0.enableNotifications();
-        n += this.#drain(max - n);
-      }
+      vq0.enableNotifications(); // the flag stays while a wait holds it: no second look needed
+      if (!vq0.held) n += this.#drain(max - n);
       done = true;
     } finally {
       this.#receiving = false;
       if (vq0.broken === null) {
-        if (!done && !this.#muted) vq0.enableNotifications();
+        if (!done) vq0.enableNotifications();
         vq0.publish();
       }
     }

@@ -254,6 +254,8 @@ export abstract class Virtqueue {
 
   #broken: VirtioError | null = null;
   #flags = 0; // shadow of this side's flags word
+  #off = false; // disableNotifications is in effect
+  #held = false; // holdNotifications is in effect
   readonly #ownFlagsI: number;
   readonly #ownFlagBit: number;
   readonly #peerFlagsI: number;
@@ -350,6 +352,23 @@ export abstract class Virtqueue {
     throw e;
   }
 
+  /**
+   * Acquire-load the peer's index at u16 slot `i` (avail.idx or used.idx,
+   * named `field`) and check it against `last`, the entries taken so far: it
+   * may be at most `num` ahead, or `code` breaks the queue.
+   */
+  protected loadPeerIdx(i: number, last: number, field: string, code: VirtioErrorCode): number {
+    const idx = Atomics.load(this.u16, i);
+    const pending = (idx - last) & 0xffff;
+    if (pending > this.num) {
+      this.fail(
+        code,
+        `${field} ${idx} is ${pending} entries past the last seen ${last} (num ${this.num})`,
+      );
+    }
+    return idx;
+  }
+
   /** A local mistake: throw `VQ_BAD_ARG` without breaking the queue. */
   protected badArg(message: string): never {
     throw new VirtioError("VQ_BAD_ARG", `${this.name}: ${message}`);
@@ -368,13 +387,38 @@ export abstract class Virtqueue {
   /** Ask the peer not to kick this side (driver: avail NO_INTERRUPT; device: used NO_NOTIFY). */
   disableNotifications(): void {
     this.enter();
-    this.#setFlags(this.#flags | this.#ownFlagBit);
+    this.#off = true;
+    this.#applyFlag();
   }
 
-  /** Undo {@linkcode disableNotifications}. */
+  /** Undo {@linkcode disableNotifications} (the flag stays set while {@linkcode held}). */
   enableNotifications(): void {
     this.enter();
-    this.#setFlags(this.#flags & ~this.#ownFlagBit);
+    this.#off = false;
+    this.#applyFlag();
+  }
+
+  /**
+   * Keep the peer's kicks off (`true`) through any disable/enable pair until
+   * released (`false`): for a side that looks at the ring itself for a while.
+   * After releasing, look at the ring once more before waiting for a kick.
+   * A broken queue is left as it is.
+   */
+  holdNotifications(on: boolean): void {
+    if (this.#broken !== null || on === this.#held) return;
+    this.enter();
+    this.#held = on;
+    this.#applyFlag();
+  }
+
+  /** True while {@linkcode holdNotifications} keeps the peer's kicks off. */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  #applyFlag(): void {
+    const bit = this.#ownFlagBit;
+    this.#setFlags(this.#off || this.#held ? this.#flags | bit : this.#flags & ~bit);
   }
 
   #setFlags(f: number): void {
@@ -392,6 +436,8 @@ export abstract class Virtqueue {
     if (this.u16.length === 0) this.#closedError();
     this.#broken = null;
     this.#flags = 0;
+    this.#off = false;
+    this.#held = false;
     this.clearOwnPart();
   }
 
