@@ -137,9 +137,18 @@ export class RpmsgChannel implements Channel {
    * when messages were dropped since the last call, or what the session's
    * check throws (the remote went away).
    */
-  async recv(timeoutMs: number): Promise<Uint8Array> {
-    this.#throwDropped();
-    if (this.queued === 0) await this.#waitQueued(timeoutMs);
+  recv(timeoutMs: number): Promise<Uint8Array> {
+    try {
+      this.#throwDropped();
+      if (this.queued > 0 || this.#arriveNow()) return Promise.resolve(this.#shift());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#recvWait(timeoutMs);
+  }
+
+  async #recvWait(timeoutMs: number): Promise<Uint8Array> {
+    await this.#waitQueued(timeoutMs);
     return this.#shift();
   }
 
@@ -157,25 +166,52 @@ export class RpmsgChannel implements Channel {
    * assert.equal(typeof RpmsgChannel.prototype.recvInto, "function");
    * ```
    */
-  async recvInto(into: Uint8Array, timeoutMs: number): Promise<number> {
-    if (into.length < this.maxPayload) {
-      throw new RangeError(
-        `Cannot receive into ${into.length} B: a message on this channel can be ${this.maxPayload} B`,
-      );
-    }
-    this.#throwDropped();
-    if (this.queued === 0) {
-      this.#into = into;
-      this.#intoLen = -1;
-      try {
-        await this.#waitQueued(timeoutMs);
-      } finally {
-        this.#into = null;
+  recvInto(into: Uint8Array, timeoutMs: number): Promise<number> {
+    try {
+      if (into.length < this.maxPayload) {
+        throw new RangeError(
+          `Cannot receive into ${into.length} B: a message on this channel can be ${this.maxPayload} B`,
+        );
       }
-      const n = this.#intoLen;
-      this.#intoLen = -1;
-      if (n >= 0) return n;
+      this.#throwDropped();
+      if (this.queued === 0) {
+        this.#into = into;
+        this.#intoLen = -1;
+        try {
+          this.#arriveNow();
+        } finally {
+          this.#into = null;
+        }
+        const n = this.#takeIntoLen();
+        if (n >= 0) return Promise.resolve(n);
+      }
+      if (this.queued > 0) return Promise.resolve(this.#shiftInto(into));
+    } catch (e) {
+      return Promise.reject(e);
     }
+    return this.#recvIntoWait(into, timeoutMs);
+  }
+
+  async #recvIntoWait(into: Uint8Array, timeoutMs: number): Promise<number> {
+    this.#into = into;
+    this.#intoLen = -1;
+    try {
+      await this.#waitQueued(timeoutMs);
+    } finally {
+      this.#into = null;
+    }
+    const n = this.#takeIntoLen();
+    return n >= 0 ? n : this.#shiftInto(into);
+  }
+
+  /** The length of a message delivered straight into recvInto's buffer, or -1 (and reset). */
+  #takeIntoLen(): number {
+    const n = this.#intoLen;
+    this.#intoLen = -1;
+    return n;
+  }
+
+  #shiftInto(into: Uint8Array): number {
     const m = this.#shift();
     into.set(m);
     return m.length;
@@ -200,6 +236,17 @@ export class RpmsgChannel implements Channel {
       `Lost ${n} message(s) on rpmsg endpoint ${this.endpoint.addr} "${this.endpoint.name}": ` +
         `its receive queue holds at most ${this.#limit}`,
     );
+  }
+
+  /**
+   * Without awaiting: look at the rings (for a moment, while traffic is
+   * recent: the bus's synchronous spin) and poll when there is work. True
+   * when a message is queued or was delivered to recvInto's buffer.
+   */
+  #arriveNow(): boolean {
+    const device = this.#device;
+    if (device.spinForWork()) device.poll();
+    return this.#arrived();
   }
 
   /** Until a message is queued or delivered to recvInto's buffer. */

@@ -59,3 +59,23 @@ Deno.test("RpmsgChannel.recvInto times out, and a later recv is not fooled by it
   remote.poll();
   assert.deepEqual([...(await ch.recv(1000))], [9]);
 });
+
+Deno.test("RpmsgChannel: a message the bus's spin finds is taken without an async wait", async () => {
+  const { host, remote, ch } = pair();
+  let waits = 0;
+  const wait = host.waitForWork.bind(host);
+  host.waitForWork = (o) => (waits++, wait(o));
+  const spin = host.spinForWork.bind(host);
+  // The remote answers while the host spins (as a peer process would).
+  host.spinForWork = (u) => (remote.poll(), spin(u));
+  const into = new Uint8Array(ch.maxPayload);
+  await ch.send(new Uint8Array([4, 5]));
+  assert.equal(await ch.recvInto(into, 1000), 2);
+  await ch.send(new Uint8Array([6]));
+  assert.deepEqual([...(await ch.recv(1000))], [6]);
+  assert.equal(waits, 0, "no waitForWork: both came within the spin");
+  // Nothing comes: the spin gives up and the wait takes over (and times out).
+  host.spinForWork = spin;
+  await assert.rejects(() => ch.recvInto(into, 20), (e: Error) => e.name === "TimeoutError");
+  assert(waits > 0);
+});

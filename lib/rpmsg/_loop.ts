@@ -25,13 +25,16 @@ export interface LoopBus {
   readonly closed: boolean;
   /** Process everything pending; the number of items handled. */
   poll(): number;
+  /** Look at the rings (or `until()`) for a moment without giving up the thread; see {@linkcode spinForWork}. */
+  spinForWork(until?: () => boolean): boolean;
   /** Wait for work; see {@linkcode waitForWork}. */
   waitForWork(options: RpmsgWaitOptions): Promise<boolean>;
 }
 
 /**
  * Poll `bus` until `signal` aborts, `stop()` is true or the bus is closed.
- * Idle waits are the bus's `waitForWork`; while busy the loop yields to the
+ * Between polls the loop first spins synchronously (the bus's
+ * `spinForWork`), then waits (`waitForWork`); while busy it yields to the
  * event loop at least every few ms.
  */
 export async function runLoop(bus: LoopBus, options: RpmsgRunOptions): Promise<void> {
@@ -48,7 +51,9 @@ export async function runLoop(bus: LoopBus, options: RpmsgRunOptions): Promise<v
   let busy = 0;
   while (!bus.closed && !signal?.aborted && !(stop && stop())) {
     const n = (onPoll ? onPoll() : 0) + bus.poll();
-    if (n > 0) {
+    // Work that comes within the spin is taken without an await (an async
+    // step costs more than the message while the code is still cold).
+    if (n > 0 || bus.spinForWork(more)) {
       if (++busy >= BUSY_ROUNDS) {
         busy = 0;
         const now = performance.now();
@@ -96,9 +101,29 @@ export function waitForWork(
   }
   if (!(busyMs > 0)) return unmuteAndBlock(until, notifier, options.deadlineMs, options, quiet);
   const t0 = performance.now();
-  quiet.mute(true);
-  if (quiet.peerPolls() && spinFor(until, FAST_SPIN_MS)) return RESOLVED_TRUE;
+  if (spinForWork(until, notifier, busyMs, quiet)) return RESOLVED_TRUE;
   return busyWait(until, notifier, options, quiet, busyMs, t0);
+}
+
+/**
+ * The synchronous start of {@linkcode waitForWork}, for a caller that takes
+ * work found this way without an await: true when `until()` holds now or,
+ * while `busyMs` of the active window is left, within 50 µs of checking it
+ * without giving up the thread. Over an event-driven notifier, with `quiet`,
+ * it first mutes the peer's kicks (left set, as a wait leaves it while
+ * messages come; the next wait lifts it before it blocks) and spins only for
+ * a peer that polls.
+ */
+export function spinForWork(
+  until: () => boolean,
+  notifier: Notifier,
+  busyMs: number,
+  quiet?: Quiet,
+): boolean {
+  if (!(busyMs > 0)) return until();
+  if (quiet === undefined || notifier.eventDriven !== true) return spinFor(until, FAST_SPIN_MS);
+  quiet.mute(true);
+  return quiet.peerPolls() ? spinFor(until, FAST_SPIN_MS) : until();
 }
 
 /** Check `until` without allocating for up to `ms`; true as soon as it holds. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Quiet, waitForWork } from "./_loop.ts";
+import { type LoopBus, type Quiet, runLoop, spinForWork, waitForWork } from "./_loop.ts";
 import type { Notifier, NotifyWaitOptions } from "../notify/types.ts";
 
 /** A notifier that records the busy phase each wait was given and resolves at once. */
@@ -86,4 +86,40 @@ Deno.test("waitForWork: without a busy window it blocks at once", async () => {
   const n = recorder(true);
   await waitForWork(() => false, n, 0, opts, quietOf(() => {}));
   assert.deepEqual(n.busy, [0]);
+});
+
+Deno.test("spinForWork: idle, one look and no mute; busy, muted, and it spins only for a peer that polls", () => {
+  const n = recorder(true);
+  let muted = false;
+  let looks = 0;
+  const q = (polls: boolean) => quietOf((on) => void (muted = on), () => polls);
+  assert.equal(spinForWork(() => (looks++, false), n, 0, q(true)), false);
+  assert.equal(looks, 1);
+  assert.equal(muted, false, "an idle bus is not muted");
+  assert.equal(spinForWork(() => true, n, 0, q(true)), true);
+  // Busy, the peer waits for kicks: muted, one look, no spin.
+  looks = 0;
+  assert.equal(spinForWork(() => (looks++, false), n, 5, q(false)), false);
+  assert.equal(muted, true);
+  assert.equal(looks, 1);
+  // Busy, the peer polls: work that shows up a few looks into the spin is
+  // found (the first 16 looks come before any clock read).
+  let k = 0;
+  assert.equal(spinForWork(() => ++k > 10, n, 5, q(true)), true);
+  assert.equal(k, 11);
+  assert.deepEqual(n.busy, [], "never waited on the notifier");
+});
+
+Deno.test("runLoop: work the bus's spin finds is polled without a wait", async () => {
+  let polls = 0, spins = 0, waits = 0, handled = 0;
+  const bus: LoopBus = {
+    closed: false,
+    poll: () => (polls++, spins > 0 && handled < 3 ? (handled++, 1) : 0),
+    spinForWork: () => (spins++, true),
+    waitForWork: () => (waits++, Promise.resolve(true)),
+  };
+  await runLoop(bus, { stop: () => handled >= 3 });
+  assert.equal(handled, 3);
+  assert.equal(waits, 0);
+  assert(spins >= 1 && polls >= 4);
 });

@@ -25,7 +25,7 @@ import {
 import { Dispatcher } from "./_dispatch.ts";
 import { deviceCounters, DropLog } from "./_drop_log.ts";
 import { EndpointTable } from "./_endpoints.ts";
-import { type Quiet, runLoop, waitForWork } from "./_loop.ts";
+import { type Quiet, runLoop, spinForWork, waitForWork } from "./_loop.ts";
 import { NameService } from "./_name_service.ts";
 import type {
   RpmsgDeviceCounters,
@@ -541,8 +541,46 @@ export abstract class RpmsgDevice implements RpmsgBus {
    * idle it blocks or sleeps (`_loop.ts`).
    */
   waitForWork(options: RpmsgWaitOptions): Promise<boolean> {
-    const busyMs = this.#lastActive + this.#activeWindowMs - performance.now();
-    return waitForWork(this.#untilFor(options.until), this.#notifier, busyMs, options, this.#quiet);
+    const until = this.#untilFor(options.until);
+    return waitForWork(until, this.#notifier, this.#busyMs(), options, this.#quiet);
+  }
+
+  /**
+   * The synchronous start of {@linkcode waitForWork}: true when there is
+   * work (or `until()` holds) now or, within the active window, within 50 µs
+   * of looking without giving up the thread (asking the peer not to kick, as
+   * the wait does). An idle bus is looked at once. A caller that finds work
+   * this way skips an async step per message.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { heapRegion } from "../mem/mod.ts";
+   * import { InProcessNotifier } from "../notify/mod.ts";
+   * import { createRpmsgDevice } from "./mod.ts";
+   * const shm = heapRegion(0, 0x10000);
+   * const [nh, nr] = InProcessNotifier.pair();
+   * const layout = {
+   *   vring0: { pa: 0, num: 8, align: 0x100 },
+   *   vring1: { pa: 0x1000, num: 8, align: 0x100 },
+   *   pool: { base: 0x4000, size: 0x2000 },
+   * };
+   * const host = createRpmsgDevice({ role: "driver", region: shm, notifier: nh, ...layout });
+   * const remote = createRpmsgDevice({ role: "device", region: shm, notifier: nr, ...layout });
+   * const ep = host.createEndpoint({ addr: 1024, dst: 1024, onMessage: () => {} });
+   * const echo = remote.createEndpoint({ addr: 1024, onMessage: (d) => void echo.trySend(d) });
+   * assert(!host.spinForWork()); // idle: false at once
+   * assert(ep.trySend(new Uint8Array(4)) && remote.poll() === 1); // the echo is on its way
+   * assert(host.spinForWork()); // traffic is recent: the host spins and finds it
+   * ```
+   */
+  spinForWork(until?: () => boolean): boolean {
+    return spinForWork(this.#untilFor(until), this.#notifier, this.#busyMs(), this.#quiet);
+  }
+
+  /** What is left of the active window after the last message, ms. */
+  #busyMs(): number {
+    return this.#lastActive + this.#activeWindowMs - performance.now();
   }
 
   /** The work check combined with a caller's `until` (kept while the caller passes the same one). */
