@@ -69,6 +69,36 @@ Deno.test("msg-test reports a missing echo as a timeout error, not an exception"
   assert.match(r.failures[0]!, /Timed out/);
 });
 
+Deno.test("msg-test takes the channel's synchronous forms when it has them, and waits only when they find nothing", async () => {
+  // An echo in memory: what trySend posts, tryRecvInto hands back, but only
+  // every other time; the async forms count their calls.
+  const inFlight: Uint8Array[] = [];
+  let looks = 0, sends = 0, recvs = 0;
+  const ch: Channel = {
+    maxPayload: 496,
+    trySend: (d) => (inFlight.push(d.slice()), true),
+    send: () => (sends++, Promise.reject(new Error("send: trySend had room"))),
+    tryRecvInto: (into) => {
+      if (looks++ % 2 === 0 || inFlight.length === 0) return -1;
+      const m = inFlight.shift()!;
+      into.set(m);
+      return m.length;
+    },
+    recvInto: (into) => {
+      recvs++;
+      const m = inFlight.shift()!;
+      into.set(m);
+      return Promise.resolve(m.length);
+    },
+    recv: () => Promise.reject(new Error("recv: recvInto is there")),
+  };
+  const r = await runMsgTest(ch, { wordSize: 8, maxSize: 10 });
+  assert.ok(r.passed, r.failures.join("; "));
+  assert.equal(r.received, 10);
+  assert.equal(sends, 0, "every send went through trySend");
+  assert.equal(recvs, 5, "half the echoes needed the wait");
+});
+
 Deno.test("msg-test rejects sizes that do not fit one buffer", async () => {
   const [host] = channelPair(496);
   await assert.rejects(runMsgTest(host, { wordSize: 8, maxSize: 481 }), RangeError);

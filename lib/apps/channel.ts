@@ -21,6 +21,17 @@ export interface Channel {
    * as {@linkcode Channel.recv}.
    */
   recvInto?(into: Uint8Array, timeoutMs: number): Promise<number>;
+  /**
+   * Optional: send now if the transport has room (true), else false without
+   * sending; throws what {@linkcode Channel.send} rejects with. Lets a loop
+   * skip an await per message.
+   */
+  trySend?(data: Uint8Array): boolean;
+  /**
+   * Optional: {@linkcode Channel.recvInto} without waiting (a brief spin at
+   * most): the next message's length, or -1 when none is there.
+   */
+  tryRecvInto?(into: Uint8Array): number;
 }
 
 /** A line sink for progress and report lines. */

@@ -118,13 +118,32 @@ export class RpmsgChannel implements Channel {
    */
   send(data: Uint8Array): Promise<void> {
     try {
-      if (this.endpoint.trySend(data)) return RESOLVED;
+      if (this.trySend(data)) return RESOLVED;
     } catch (e) {
-      return Promise.reject(this.#sendFailed(e));
+      return Promise.reject(e);
     }
     return this.endpoint.send(data, this.#sendOptions).catch((e) => {
       throw this.#sendFailed(e);
     });
+  }
+
+  /**
+   * Send one message now if a TX buffer is free: true when it was posted,
+   * false when none is free. Throws what {@linkcode send} rejects with.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { RpmsgChannel } from "./channel.ts";
+   * assert.equal(typeof RpmsgChannel.prototype.trySend, "function");
+   * ```
+   */
+  trySend(data: Uint8Array): boolean {
+    try {
+      return this.endpoint.trySend(data);
+    } catch (e) {
+      throw this.#sendFailed(e);
+    }
   }
 
   #sendFailed(e: unknown): unknown {
@@ -168,28 +187,46 @@ export class RpmsgChannel implements Channel {
    */
   recvInto(into: Uint8Array, timeoutMs: number): Promise<number> {
     try {
-      if (into.length < this.maxPayload) {
-        throw new RangeError(
-          `Cannot receive into ${into.length} B: a message on this channel can be ${this.maxPayload} B`,
-        );
-      }
-      this.#throwDropped();
-      if (this.queued === 0) {
-        this.#into = into;
-        this.#intoLen = -1;
-        try {
-          this.#arriveNow();
-        } finally {
-          this.#into = null;
-        }
-        const n = this.#takeIntoLen();
-        if (n >= 0) return Promise.resolve(n);
-      }
-      if (this.queued > 0) return Promise.resolve(this.#shiftInto(into));
+      const n = this.tryRecvInto(into);
+      if (n >= 0) return Promise.resolve(n);
     } catch (e) {
       return Promise.reject(e);
     }
     return this.#recvIntoWait(into, timeoutMs);
+  }
+
+  /**
+   * {@linkcode recvInto} without waiting: the length of the next message,
+   * copied into `into`, if one is queued or comes within the bus's brief
+   * spin (while traffic is recent); else -1. Throws what `recvInto` rejects
+   * with, except the timeout.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { RpmsgChannel } from "./channel.ts";
+   * assert.equal(typeof RpmsgChannel.prototype.tryRecvInto, "function");
+   * ```
+   */
+  tryRecvInto(into: Uint8Array): number {
+    if (into.length < this.maxPayload) {
+      throw new RangeError(
+        `Cannot receive into ${into.length} B: a message on this channel can be ${this.maxPayload} B`,
+      );
+    }
+    this.#throwDropped();
+    if (this.queued === 0) {
+      this.#into = into;
+      this.#intoLen = -1;
+      try {
+        this.#arriveNow();
+      } finally {
+        this.#into = null;
+      }
+      const n = this.#takeIntoLen();
+      if (n >= 0) return n;
+    }
+    return this.queued > 0 ? this.#shiftInto(into) : -1;
   }
 
   async #recvIntoWait(into: Uint8Array, timeoutMs: number): Promise<number> {
