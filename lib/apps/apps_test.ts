@@ -99,6 +99,32 @@ Deno.test("msg-test takes the channel's synchronous forms when it has them, and 
   assert.equal(recvs, 5, "half the echoes needed the wait");
 });
 
+Deno.test("msg-test finds a flipped byte anywhere in an echo received in place: in whole words and in the tail", async () => {
+  // Echo n has byte flip(n) inverted (or none): message n is 16 + n + 1 bytes.
+  const flips = new Map([[3, 0], [7, 13], [11, 27], [12, 28], [20, 36]]);
+  let n = 0;
+  let pending: Uint8Array | null = null;
+  const ch: Channel = {
+    maxPayload: 496,
+    send: (d) => {
+      pending = d.slice();
+      const at = flips.get(n++);
+      if (at !== undefined) pending[at]! ^= 0x01;
+      return Promise.resolve();
+    },
+    recvInto: (into) => {
+      into.set(pending!);
+      return Promise.resolve(pending!.length);
+    },
+    recv: () => Promise.reject(new Error("recvInto is there")),
+  };
+  const r = await runMsgTest(ch, { wordSize: 8, maxSize: 24 });
+  assert.equal(r.errors, flips.size, r.failures.join("; "));
+  for (const k of flips.keys()) {
+    assert(r.failures.some((f) => f.startsWith(`payload ${k} `)), `${k}`);
+  }
+});
+
 Deno.test("msg-test rejects sizes that do not fit one buffer", async () => {
   const [host] = channelPair(496);
   await assert.rejects(runMsgTest(host, { wordSize: 8, maxSize: 481 }), RangeError);

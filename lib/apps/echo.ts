@@ -92,11 +92,32 @@ export function decodePing(
   return { num: dv.getUint32(0, true), size: dv.getUint32(4, true) };
 }
 
-/** `a[0, len)` equals `b` byte for byte. */
-function equalPrefix(a: Uint8Array, len: number, b: Uint8Array): boolean {
+/**
+ * `a[0, len)` equals `b` byte for byte. With `a32` and `b32` (word views of
+ * the same bytes from offset 0) whole words are compared first: a quarter of
+ * the loop's turns.
+ */
+function equalPrefix(
+  a: Uint8Array,
+  len: number,
+  b: Uint8Array,
+  a32: Uint32Array | null = null,
+  b32: Uint32Array | null = null,
+): boolean {
   if (len !== b.length) return false;
-  for (let i = 0; i < len; i++) if (a[i] !== b[i]) return false;
+  let i = 0;
+  if (a32 !== null && b32 !== null) {
+    const words = Math.min(len >>> 2, a32.length, b32.length);
+    for (; i < words; i++) if (a32[i] !== b32[i]) return false;
+    i <<= 2;
+  }
+  for (; i < len; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** A word view of `a`'s bytes from its start, or null when they do not start on a word boundary. */
+function wordView(a: Uint8Array): Uint32Array | null {
+  return (a.byteOffset & 3) === 0 ? new Uint32Array(a.buffer, a.byteOffset, a.length >>> 2) : null;
 }
 
 /** Options of {@linkcode runMsgTest}. */
@@ -157,6 +178,7 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
   const pingView = new DataView(pingBuf.buffer);
   const views: Uint8Array[] = [];
   const rx = ch.recvInto ? new Uint8Array(ch.maxPayload) : null;
+  const ping32 = wordView(pingBuf), rx32 = rx === null ? null : wordView(rx);
   let num = 0;
   for (let round = 0; round < rounds; round++) {
     for (let size = min; size <= max; size++, num++) {
@@ -194,7 +216,9 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
           decodePing(echo.subarray(0, len), wordSize)?.num ?? "?"
         } of size ${len}`,
       );
-      if (!equalPrefix(echo, len, ping)) {
+      if (
+        !(echo === rx ? equalPrefix(rx, len, ping, rx32, ping32) : equalPrefix(echo, len, ping))
+      ) {
         const h = decodePing(echo.subarray(0, len), wordSize);
         fail(
           `payload ${num} of size ${ping.length}: echo differs (got ${len} B, num ${
