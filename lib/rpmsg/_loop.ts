@@ -186,6 +186,59 @@ async function busyWait(
   return until();
 }
 
+/**
+ * The waits of one bus: its active window (restarted by each message, see
+ * {@linkcode BusWaits.touch}), its work check combined with a caller's
+ * `until`, and its kick suppression.
+ */
+export class BusWaits {
+  #lastActive = -Infinity;
+  #extra: (() => boolean) | undefined;
+  #combined: () => boolean;
+
+  /** Waits over `notifier` that spin for `activeWindowMs` after a message, looking at `hasWork`. */
+  constructor(
+    readonly notifier: Notifier,
+    readonly activeWindowMs: number,
+    readonly hasWork: () => boolean,
+    readonly quiet: Quiet,
+  ) {
+    this.#combined = hasWork;
+  }
+
+  /** A message moved: the active window starts again. */
+  touch(): void {
+    this.#lastActive = performance.now();
+  }
+
+  /** {@linkcode waitForWork} for this bus. */
+  wait(options: RpmsgWaitOptions): Promise<boolean> {
+    const until = this.#untilFor(options.until);
+    return waitForWork(until, this.notifier, this.#busyMs(), options, this.quiet);
+  }
+
+  /** {@linkcode spinForWork} for this bus. */
+  spin(until?: () => boolean): boolean {
+    return spinForWork(this.#untilFor(until), this.notifier, this.#busyMs(), this.quiet);
+  }
+
+  /** What is left of the active window after the last message, ms. */
+  #busyMs(): number {
+    return this.#lastActive + this.activeWindowMs - performance.now();
+  }
+
+  /** The work check combined with a caller's `until` (kept while the caller passes the same one). */
+  #untilFor(extra: (() => boolean) | undefined): () => boolean {
+    if (extra === undefined) return this.hasWork;
+    if (extra !== this.#extra) {
+      const hasWork = this.hasWork;
+      this.#extra = extra;
+      this.#combined = () => hasWork() || extra();
+    }
+    return this.#combined;
+  }
+}
+
 /** The bus's side of the kick suppression a wait uses (see {@linkcode waitForWork}). */
 export interface Quiet {
   /** Ask the peer not to kick for this side's receive ring (`true`), or to kick again. */

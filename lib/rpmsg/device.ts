@@ -25,7 +25,7 @@ import {
 import { Dispatcher } from "./_dispatch.ts";
 import { deviceCounters, DropLog } from "./_drop_log.ts";
 import { EndpointTable } from "./_endpoints.ts";
-import { type Quiet, runLoop, spinForWork, waitForWork } from "./_loop.ts";
+import { BusWaits, runLoop } from "./_loop.ts";
 import { NameService } from "./_name_service.ts";
 import type {
   RpmsgDeviceCounters,
@@ -122,21 +122,13 @@ export abstract class RpmsgDevice implements RpmsgBus {
   readonly #txViews: TxViews;
   #queued = 0; // zero-copy sends staged since the last flush
   readonly #batch: number; // queued sends published on their own
-  readonly #activeWindowMs: number;
-  readonly #hasWork = (): boolean => this.hasWork();
-  #extra: (() => boolean) | undefined;
-  #combined: () => boolean = this.#hasWork;
+  readonly #waits: BusWaits;
   #features: number;
   #gen = 0;
   #closed = false;
   #polling = false;
   /** The rings may be used: the driver always; the device once a session started or its owner polled or sent. */
   #live: boolean;
-  #lastActive = -Infinity;
-  readonly #quiet: Quiet = { // kick suppression for waitForWork (_loop.ts); rings closed: nothing
-    mute: (on) => void (this.#live && !this.#closed && this.muteRx(on)),
-    peerPolls: () => this.#live && !this.#closed && this.peerPolls(),
-  };
 
   /**
    * Check the options shared by both roles. The subclass checks its own,
@@ -185,7 +177,11 @@ export abstract class RpmsgDevice implements RpmsgBus {
     this.#features = options.features ?? VIRTIO_RPMSG_F_NS;
     this.#eps = new EndpointTable(options.dynamicAddresses ?? 1024);
     this.#live = role === "driver";
-    this.#activeWindowMs = win;
+    this.#waits = new BusWaits(this.#notifier, win, () => this.hasWork(), {
+      // kick suppression for the waits; a bus whose rings are closed touches nothing
+      mute: (on) => void (this.#live && !this.#closed && this.muteRx(on)),
+      peerPolls: () => this.#live && !this.#closed && this.peerPolls(),
+    });
     this.#ns = new NameService(
       {
         endpoints: this.#eps.byAddr,
@@ -404,7 +400,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
   }
 
   #countTx(ep: RpmsgEndpoint | null, len: number, stamp = true): void {
-    if (stamp) this.#lastActive = performance.now();
+    if (stamp) this.#waits.touch();
     const s = this.stats;
     s.txMessages++;
     s.txBytes += len;
@@ -445,7 +441,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
   flush(): void {
     if (this.#queued === 0 || this.#closed) return;
     this.#queued = 0;
-    this.#lastActive = performance.now();
+    this.#waits.touch();
     this.flushTx();
   }
 
@@ -502,7 +498,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
       const n = this.receive();
       if (this.#queued > 0) this.flush(); // what the caller and the callbacks queued
       if (this.#ns.pending) this.#ns.flush();
-      if (n > 0) this.#lastActive = performance.now();
+      if (n > 0) this.#waits.touch();
       return n;
     } finally {
       this.#polling = false;
@@ -541,8 +537,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
    * idle it blocks or sleeps (`_loop.ts`).
    */
   waitForWork(options: RpmsgWaitOptions): Promise<boolean> {
-    const until = this.#untilFor(options.until);
-    return waitForWork(until, this.#notifier, this.#busyMs(), options, this.#quiet);
+    return this.#waits.wait(options);
   }
 
   /**
@@ -575,22 +570,7 @@ export abstract class RpmsgDevice implements RpmsgBus {
    * ```
    */
   spinForWork(until?: () => boolean): boolean {
-    return spinForWork(this.#untilFor(until), this.#notifier, this.#busyMs(), this.#quiet);
-  }
-
-  /** What is left of the active window after the last message, ms. */
-  #busyMs(): number {
-    return this.#lastActive + this.#activeWindowMs - performance.now();
-  }
-
-  /** The work check combined with a caller's `until` (kept while the caller passes the same one). */
-  #untilFor(extra: (() => boolean) | undefined): () => boolean {
-    if (extra === undefined) return this.#hasWork;
-    if (extra !== this.#extra) {
-      this.#extra = extra;
-      this.#combined = () => this.hasWork() || extra();
-    }
-    return this.#combined;
+    return this.#waits.spin(until);
   }
 
   /** Start using the rings without a reset (the owner polled or sent first). */
