@@ -21,7 +21,7 @@ import {
   waitDemoEnd,
   waitPrompt,
 } from "../lib/qemu/_testing.ts";
-import { QemuConsole } from "../lib/qemu/console.ts";
+import type { QemuConsole } from "../lib/qemu/console.ts";
 import { buildElf } from "../lib/elf/writer.ts";
 import { attachHost, clearDiag } from "../lib/qemu/_testing_rpmsg.ts";
 import type { MemoryRegion } from "../lib/mem/region.ts";
@@ -182,7 +182,7 @@ Deno.test({
       );
       const map = await rp.memory();
       const shm = map.get(0x9010_0000, 0x8_0000);
-      const con = await QemuConsole.connect(backend.consolePath!);
+      const con = await backend.qemu!.connectConsole();
       try {
         await clearDiag(rp);
         await rp.start();

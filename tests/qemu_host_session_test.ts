@@ -12,7 +12,6 @@ import { qemuAvailable } from "../lib/qemu/qemu.ts";
 import { QemuRv64Backend } from "../lib/qemu/backend.ts";
 import { Remoteproc } from "../lib/remoteproc/remoteproc.ts";
 import { DEMO_NAMES, type DemoName, runDemo } from "../lib/demos/run.ts";
-import { QemuConsole } from "../lib/qemu/console.ts";
 import { typeDemoCommand, waitDemoEnd, waitPrompt } from "../lib/qemu/_testing.ts";
 
 /** The firmware command that starts each demo. */
@@ -37,7 +36,7 @@ Deno.test({
     const rp = new Remoteproc(profile, new QemuRv64Backend(profile));
     try {
       await rp.load(FW, { name: "amp-demo.elf" });
-      const con = await QemuConsole.connect((rp.backend as QemuRv64Backend).consolePath!);
+      const con = await (rp.backend as QemuRv64Backend).qemu!.connectConsole();
       const lines: string[] = [];
       try {
         await rp.start();

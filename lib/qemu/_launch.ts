@@ -32,6 +32,9 @@ const MAX_SOCKET_PATH = 107;
 
 let fileCounter = 0;
 
+/** QEMU's id of the console chardev (the UART's socket). */
+export const CONSOLE_CHARDEV = "con0";
+
 /**
  * True when `binary` (default `qemu-system-riscv64`) is an executable file in
  * PATH (or the path given). Needs `--allow-env` and `--allow-read`.
@@ -292,9 +295,9 @@ export function qemuArgs(
     "-monitor",
     "none",
     "-chardev",
-    `socket,id=con0,path=${p.consolePath},server=on,wait=off,logfile=${p.consoleLog},logappend=on`,
+    `socket,id=${CONSOLE_CHARDEV},path=${p.consolePath},server=on,wait=off,logfile=${p.consoleLog},logappend=on`,
     "-serial",
-    "chardev:con0",
+    `chardev:${CONSOLE_CHARDEV}`,
     "-qmp",
     `unix:${p.qmpPath},server=on,wait=off`,
     "-S",

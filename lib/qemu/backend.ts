@@ -234,8 +234,9 @@ export class QemuRv64Backend implements RemoteprocBackend {
   }
 
   /**
-   * The guest console's UNIX socket (connect with `QemuConsole.connect`), once
-   * QEMU is launched; `undefined` before.
+   * The guest console's UNIX socket, once QEMU is launched; `undefined`
+   * before. `qemu.connectConsole()` connects and waits until QEMU has taken
+   * the connection (output before that goes to the console log only).
    */
   get consolePath(): string | undefined {
     return this.#qemu?.consolePath;

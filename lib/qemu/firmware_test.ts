@@ -15,7 +15,7 @@ import { MemoryMap } from "../mem/memory_map.ts";
 import { ShmWordNotifier } from "../notify/shm_word.ts";
 import { loadElf } from "../remoteproc/loader.ts";
 import { createRpmsgDevice } from "../rpmsg/create.ts";
-import { QemuConsole } from "./console.ts";
+import type { QemuConsole } from "./console.ts";
 import { loadRangeOf, qemuAvailable, QemuRv64 } from "./qemu.ts";
 import {
   APP_MATRIX,
@@ -110,7 +110,7 @@ async function bootShell(q: QemuRv64, arg = 0n, patch?: (img: ElfImage) => void)
     const map = new MemoryMap([q.region(0x9020_0000, 0x7f_f000, "90200000.rproc")]);
     loadElf(img, map, { name: "amp-demo.elf" });
     patch?.(img);
-    con = await QemuConsole.connect(q.consolePath);
+    con = await q.connectConsole();
     await q.startHart(1, img.entry, loadRangeOf(img), arg);
     await waitPrompt(con);
     assert.equal(q.ram.u32(DIAG_MAGIC), DIAG_MAGIC_VALUE);

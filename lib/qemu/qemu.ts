@@ -30,11 +30,11 @@
  * @module
  */
 
-import { AmpError, ConfigError } from "../errors.ts";
+import { AmpError, ConfigError, TimeoutError } from "../errors.ts";
 import type { ElfImage } from "../elf/types.ts";
 import { PF_X, PT_LOAD } from "../elf/types.ts";
 import type { MemoryRegion } from "../mem/region.ts";
-import { waitUntil } from "../util/wait.ts";
+import { sleep, waitUntil } from "../util/wait.ts";
 import { type AgentInfo, readAgentInfo } from "./agent.ts";
 import {
   type AliveCheck,
@@ -48,12 +48,14 @@ import {
 } from "./_harts.ts";
 import {
   checkMachineOptions,
+  CONSOLE_CHARDEV,
   launchPaths,
   launchQemu,
   qemuAvailable,
   removeQuietly,
 } from "./_launch.ts";
 import type { QmpClient } from "./qmp.ts";
+import { type ConsoleConnectOptions, QemuConsole } from "./console.ts";
 import {
   type HartStatus,
   type LoadRange,
@@ -348,6 +350,56 @@ export class QemuRv64 {
     clearReady(this);
     await this.#qmp.execute("system_reset", undefined, timeoutMs);
     await waitHartsReady(this, before, timeoutMs, "after system_reset", this.#alive);
+  }
+
+  /**
+   * Connect to the guest console and wait until QEMU has taken the
+   * connection (QMP `query-chardev` no longer shows the console
+   * "disconnected"). Until QEMU takes it, what the guest prints goes to the
+   * console log only: connect this way before starting a hart whose first
+   * lines are read from the socket.
+   *
+   * Errors: those of {@linkcode QemuConsole.connect}; `QEMU_CONSOLE` (with a
+   * {@linkcode TimeoutError} cause) when QEMU has not taken the connection
+   * within `options.timeoutMs` (default 5000); `QEMU_CLOSED`.
+   */
+  async connectConsole(options: ConsoleConnectOptions = {}): Promise<QemuConsole> {
+    this.#checkOpen();
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const con = await QemuConsole.connect(this.consolePath, options);
+    try {
+      const end = performance.now() + timeoutMs;
+      while (!(await this.#consoleTaken())) {
+        if (performance.now() > end) {
+          throw new AmpError(
+            "QEMU_CONSOLE",
+            `QEMU did not take the console connection on ${this.consolePath} within ${timeoutMs} ms`,
+            { cause: new TimeoutError("QEMU taking the console connection", timeoutMs) },
+          );
+        }
+        await sleep(2);
+      }
+      return con;
+    } catch (e) {
+      con.close();
+      throw e;
+    }
+  }
+
+  /** QEMU lists the console chardev with a client (its name lacks the "disconnected:" prefix). */
+  async #consoleTaken(): Promise<boolean> {
+    const list = await this.#qmp.execute("query-chardev");
+    const con = Array.isArray(list)
+      ? list.find((c) => (c as { label?: unknown })?.label === CONSOLE_CHARDEV)
+      : undefined;
+    const name = (con as { filename?: unknown } | undefined)?.filename;
+    if (typeof name !== "string") {
+      throw new AmpError(
+        "QEMU_CONSOLE",
+        `QEMU's query-chardev lists no console chardev "${CONSOLE_CHARDEV}"`,
+      );
+    }
+    return !name.startsWith("disconnected:");
   }
 
   /** Everything the guest printed on its UART so far (the console log). */

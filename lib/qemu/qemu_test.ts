@@ -18,7 +18,6 @@ import {
   HSM_STATE_FAILED,
   sbiErrorName,
 } from "./agent.ts";
-import { QemuConsole } from "./console.ts";
 import { loadRangeOf, qemuAvailable, QemuRv64 } from "./qemu.ts";
 import {
   PROBE_DONE,
@@ -223,7 +222,7 @@ Deno.test({
   ignore,
   async fn() {
     const q = await QemuRv64.launch();
-    const con = await QemuConsole.connect(q.consolePath);
+    const con = await q.connectConsole();
     try {
       for (let round = 0; round < 2; round++) {
         q.ram.fill(TAG, 8, 0);
@@ -285,7 +284,7 @@ Deno.test({
       await q.startHart(1, IMAGE, { start: IMAGE, len: 0x100 });
       await waitFor(() => Deno.readTextFileSync(log).includes("no client\n"), "log without client");
       await q.stop();
-      const con = await QemuConsole.connect(q.consolePath);
+      const con = await q.connectConsole();
       try {
         q.ram.write(IMAGE, uartEchoProgram());
         await q.startHart(1, IMAGE, { start: IMAGE, len: 0x20 });
