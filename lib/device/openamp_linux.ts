@@ -63,6 +63,8 @@ export interface LinuxRemoteOptions {
    * A socket host's connect and disconnect wake the remote at once.
    */
   watchMs?: number;
+  /** The bus's active window, ms (default 5; see `DeviceOptions.activeWindowMs`). */
+  activeWindowMs?: number;
 }
 
 /** A running remote. */
@@ -169,6 +171,7 @@ export async function startLinuxRemote(options: LinuxRemoteOptions): Promise<Lin
       readyWord: statePa,
       shmemPa: null,
       log,
+      ...(options.activeWindowMs !== undefined ? { activeWindowMs: options.activeWindowMs } : {}),
     });
     const n = notifier;
     sock?.listen();

@@ -59,6 +59,13 @@ export interface DeviceOptions {
    * whose applications start on command.
    */
   autoStart?: boolean;
+  /**
+   * How long after a message the bus's waits keep looking at the rings
+   * before they block, ms (default 5; see `RpmsgDeviceOptions.activeWindowMs`).
+   * 0 blocks at once: every message that finds the device waiting then
+   * needs the host's kick.
+   */
+  activeWindowMs?: number;
   /** Progress lines. */
   log?: (line: string) => void;
   /** A host session started (DRIVER_OK seen) or ended (vdev reset), with its number. */
@@ -204,6 +211,7 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
       vring1: v1,
       pool: { base: layout.pool.pa, size: layout.pool.size },
       log,
+      ...(options.activeWindowMs !== undefined ? { activeWindowMs: options.activeWindowMs } : {}),
     });
     const n = notifier;
     cleanup.push(() => device.close(), () => n.close());
