@@ -134,8 +134,15 @@ export class RpmsgChannel implements Channel {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { RpmsgChannel } from "./channel.ts";
-   * assert.equal(typeof RpmsgChannel.prototype.trySend, "function");
+   * import { HostSession } from "./session.ts";
+   * import { echoService } from "../apps/services.ts";
+   * import { simTestSetup } from "../sim/_testing.ts";
+   * await using t = await simTestSetup({ services: [echoService()] });
+   * const s = await HostSession.open(t.profile, { memory: t.memory });
+   * const ch = await s.channel("rpmsg-openamp-demo-channel");
+   * assert(ch.trySend(new Uint8Array([1, 2, 3])));
+   * assert.equal((await ch.recv(5000)).length, 3);
+   * await s.close();
    * ```
    */
   trySend(data: Uint8Array): boolean {
@@ -181,8 +188,17 @@ export class RpmsgChannel implements Channel {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { RpmsgChannel } from "./channel.ts";
-   * assert.equal(typeof RpmsgChannel.prototype.recvInto, "function");
+   * import { HostSession } from "./session.ts";
+   * import { echoService } from "../apps/services.ts";
+   * import { simTestSetup } from "../sim/_testing.ts";
+   * await using t = await simTestSetup({ services: [echoService()] });
+   * const s = await HostSession.open(t.profile, { memory: t.memory });
+   * const ch = await s.channel("rpmsg-openamp-demo-channel");
+   * const into = new Uint8Array(ch.maxPayload);
+   * await ch.send(new Uint8Array([5, 6]));
+   * assert.equal(await ch.recvInto(into, 5000), 2);
+   * assert.deepEqual([...into.subarray(0, 2)], [5, 6]);
+   * await s.close();
    * ```
    */
   recvInto(into: Uint8Array, timeoutMs: number): Promise<number> {
@@ -204,8 +220,18 @@ export class RpmsgChannel implements Channel {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { RpmsgChannel } from "./channel.ts";
-   * assert.equal(typeof RpmsgChannel.prototype.tryRecvInto, "function");
+   * import { HostSession } from "./session.ts";
+   * import { echoService } from "../apps/services.ts";
+   * import { simTestSetup } from "../sim/_testing.ts";
+   * await using t = await simTestSetup({ services: [echoService()] });
+   * const s = await HostSession.open(t.profile, { memory: t.memory });
+   * const ch = await s.channel("rpmsg-openamp-demo-channel");
+   * const into = new Uint8Array(ch.maxPayload);
+   * assert(ch.trySend(new Uint8Array([7])));
+   * let n = ch.tryRecvInto(into); // -1 when the echo is not there yet
+   * if (n < 0) n = await ch.recvInto(into, 5000);
+   * assert(n === 1 && into[0] === 7);
+   * await s.close();
    * ```
    */
   tryRecvInto(into: Uint8Array): number {
