@@ -216,9 +216,7 @@ export async function runMsgTest(ch: Channel, options: MsgTestOptions): Promise<
           decodePing(echo.subarray(0, len), wordSize)?.num ?? "?"
         } of size ${len}`,
       );
-      if (
-        !(echo === rx ? equalPrefix(rx, len, ping, rx32, ping32) : equalPrefix(echo, len, ping))
-      ) {
+      if (!equalPrefix(echo, len, ping, echo === rx ? rx32 : null, ping32)) {
         const h = decodePing(echo.subarray(0, len), wordSize);
         fail(
           `payload ${num} of size ${ping.length}: echo differs (got ${len} B, num ${

@@ -171,7 +171,7 @@ export async function startLinuxRemote(options: LinuxRemoteOptions): Promise<Lin
       readyWord: statePa,
       shmemPa: null,
       log,
-      ...(options.activeWindowMs !== undefined ? { activeWindowMs: options.activeWindowMs } : {}),
+      activeWindowMs: options.activeWindowMs,
     });
     const n = notifier;
     sock?.listen();

@@ -211,7 +211,7 @@ export async function startDevice(options: DeviceOptions): Promise<DeviceRuntime
       vring1: v1,
       pool: { base: layout.pool.pa, size: layout.pool.size },
       log,
-      ...(options.activeWindowMs !== undefined ? { activeWindowMs: options.activeWindowMs } : {}),
+      activeWindowMs: options.activeWindowMs,
     });
     const n = notifier;
     cleanup.push(() => device.close(), () => n.close());

@@ -94,15 +94,13 @@ export function waitForWork(
   options: RpmsgWaitOptions,
   quiet?: Quiet,
 ): Promise<boolean> {
-  if (quiet === undefined || notifier.eventDriven !== true) {
-    // A polled notifier: sleeping costs a timer tick, so keep the busy phase.
-    if (busyMs > 0 && spinFor(until, FAST_SPIN_MS)) return RESOLVED_TRUE;
-    return block(until, notifier, options.deadlineMs, options, busyMs);
-  }
-  if (!(busyMs > 0)) return unmuteAndBlock(until, notifier, options.deadlineMs, options, quiet);
+  // A polled notifier (no mute): sleeping costs a timer tick, so its own wait keeps the busy phase.
+  const q = notifier.eventDriven === true ? quiet : undefined;
   const t0 = performance.now();
-  if (spinForWork(until, notifier, busyMs, quiet)) return RESOLVED_TRUE;
-  return busyWait(until, notifier, options, quiet, busyMs, t0);
+  if (busyMs > 0 && spinForWork(until, notifier, busyMs, q)) return RESOLVED_TRUE;
+  if (q === undefined) return block(until, notifier, options.deadlineMs, options, busyMs);
+  if (!(busyMs > 0)) return unmuteAndBlock(until, notifier, options.deadlineMs, options, q);
+  return busyWait(until, notifier, options, q, busyMs, t0);
 }
 
 /**

@@ -275,12 +275,17 @@ for (const side of ["device", "driver"] as const) {
   });
 }
 
-Deno.test("a message posted while muted is found by the wait that lifts the mute, without a kick", async () => {
+/** A pair whose remote took a message and now waits, muted (its vring1 used.flags NO_NOTIFY). */
+function remoteWaitingMuted(deadlineMs: number) {
   const p = pair();
   const flags = 0x8000 + p.remote.vrings[1].layout.used;
   assert(p.hep.trySend(new Uint8Array(4)));
   p.remote.poll();
-  const w = p.remote.waitForWork({ deadlineMs: 5000 });
+  return { p, flags, w: p.remote.waitForWork({ deadlineMs }) };
+}
+
+Deno.test("a message posted while muted is found by the wait that lifts the mute, without a kick", async () => {
+  const { p, flags, w } = remoteWaitingMuted(5000);
   assert(p.hep.trySend(new Uint8Array(4)));
   assert.equal(await w, true);
   p.remote.poll();
@@ -297,11 +302,7 @@ Deno.test("a message posted while muted is found by the wait that lifts the mute
 });
 
 Deno.test("a muted wait whose bus is closed under it ends without touching the rings", async () => {
-  const p = pair();
-  const flags = 0x8000 + p.remote.vrings[1].layout.used;
-  assert(p.hep.trySend(new Uint8Array(4)));
-  p.remote.poll();
-  const w = p.remote.waitForWork({ deadlineMs: 50 });
+  const { p, flags, w } = remoteWaitingMuted(50);
   assert.equal(p.shm.u16(flags) & 1, 1, "muted while it spins");
   p.remote.close();
   p.shm.setU16(flags, 0xa5a5); // a closed bus owns nothing: this must stay
