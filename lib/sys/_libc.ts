@@ -60,10 +60,21 @@ export function libc(): Libc {
   return lib;
 }
 
+/**
+ * A zero-copy view of this thread's `errno` (`__errno_location` is fixed for
+ * a thread's life; each worker isolate has its own module state and thread).
+ * Read through it, `errno` is taken with no FFI call or op between the failed
+ * call and the load, so nothing the runtime does in between can change it.
+ */
+let errnoCell: Int32Array | null | undefined;
+
 /** The calling thread's `errno`; only meaningful right after a failed synchronous call. */
 export function errno(): number {
-  const p = libc().__errno_location();
-  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
+  if (errnoCell === undefined) {
+    const p = libc().__errno_location();
+    errnoCell = p === null ? null : new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p, 4));
+  }
+  return errnoCell === null ? 0 : errnoCell[0]!;
 }
 
 /** errno values handled specially. */
