@@ -400,6 +400,7 @@ export class HostSession {
       features: this.#features,
       notifyIds: [r0.notifyid, r1.notifyid],
       log: this.#log,
+      activeWindowMs: this.#o.activeWindowMs,
     });
   }
 

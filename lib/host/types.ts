@@ -50,6 +50,11 @@ export interface HostSessionOptions {
   check?: () => void;
   /** Called once the session is closed (or failed to open), e.g. to release a lock. */
   onClose?: () => void;
+  /**
+   * How long after a message the bus's waits keep looking at the rings
+   * before they block, ms (default 5; see `RpmsgDeviceOptions.activeWindowMs`).
+   */
+  activeWindowMs?: number;
 }
 
 /** Options for {@linkcode HostSession.channel}. */
