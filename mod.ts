@@ -34,6 +34,7 @@ export * from "./lib/apps/mod.ts";
 export * from "./lib/link/mod.ts";
 export * from "./lib/host/mod.ts";
 export * from "./lib/device/mod.ts";
+export * from "./lib/prime/mod.ts";
 export * from "./lib/runtime/mod.ts";
 export * from "./lib/demos/mod.ts";
 export * from "./lib/qemu/mod.ts";

@@ -51,6 +51,7 @@ export type AmpErrorCode =
   | "NO_CONSOLE"
   | "NO_REMOTE"
   | "PARENT_GONE"
+  | "PRIME_FAILED"
   | "QEMU_AGENT_DOWN"
   | "QEMU_BOOT_MODE"
   | "QEMU_CLOSED"
