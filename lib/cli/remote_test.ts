@@ -15,6 +15,7 @@ Deno.test("amp remote: command-line mistakes exit 2, a machine it cannot serve e
       [["remote", "ping"], 2, 'Unknown service "ping"'],
       [["remote", "echo", "sample", "echo"], 2, "named twice"],
       [["remote", "echo", "--sessions", "0"], 2, "--sessions"],
+      [["remote", "echo", "--prime", "-1"], 2, "--prime"],
       [["remote", "echo", "--machine", "sim"], 1, 'control "openamp-linux"'],
     ] as const
   ) {
@@ -55,7 +56,7 @@ Deno.test({
     const socketPath = `${dir}/event`;
     const io = captureIo();
     const run = main(
-      ["remote", "echo", "--shm-name", shmName, "--socket", socketPath, "--sessions", "1"],
+      ["remote", "echo", "--shm-name", shmName, "--socket", socketPath, "--sessions", "1", "-v"],
       io,
     );
     try {
@@ -75,6 +76,8 @@ Deno.test({
       assert.equal(r.errors, 0);
       assert.equal(await run, 0, io.err);
       assert.match(io.out, /serving "rpmsg-openamp-demo-channel" on machine "openamp-linux"/);
+      // Primed before serving, on a private link: its messages are not the session's.
+      assert.match(io.out, /remote: primed with 960 echo round trips in [0-9]+ ms/);
       assert.match(io.out, /stopped after 1 session\(s\); 6[0-9] messages received/);
       assert.throws(() => Deno.statSync(socketPath));
       assert.throws(() => Deno.statSync(`/dev/shm/${shmName}`));
