@@ -1,8 +1,7 @@
 /**
  * Priming: a remote amp runs its own receive, echo and send path on a
  * private in-process link before it serves, so its first host does not wait
- * for V8 to compile it (`primeRemote`). `amp remote` and the simulated core
- * prime themselves at start.
+ * for V8 to compile it (`primeRemote`). `amp remote` primes itself at start.
  *
  * @example
  * ```ts

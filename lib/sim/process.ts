@@ -21,7 +21,6 @@ import type { MachineProfile } from "../machine/types.ts";
 import { validateProfile } from "../machine/validate.ts";
 import { hex } from "../mem/region.ts";
 import { startDevice } from "../device/runtime.ts";
-import { primeRemote } from "../prime/mod.ts";
 import { dieWithParent } from "../util/orphans.ts";
 import { type ShellActions, SimShell } from "./shell.ts";
 import { Chaos } from "./chaos.ts";
@@ -108,10 +107,6 @@ export async function simRemoteMain(
     return 2;
   }
   const rscAddr = parseAddr(values["rsc-addr"], "--rsc-addr")!;
-  // Before the table is copied: the first host finds the message path compiled.
-  await primeRemote({ profile }).catch((e) =>
-    write(`sim: priming failed (${(e as Error).message}); serving unprimed`)
-  );
   const rscSize = parseAddr(values["rsc-size"], "--rsc-size");
   const sim = await startDevice({
     profile,
