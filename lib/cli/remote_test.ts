@@ -86,3 +86,51 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "amp remote: a machine notified by a polled word is served unprimed by default",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "amp-cli-remote-poll-" });
+    const shmName = `amp-cli-remote-poll-${Deno.pid}.shm`;
+    // openamp-linux's layout, kicks through two counter words at the end of the shm object.
+    const base = openampLinuxProfile({ shmName });
+    const profile = {
+      ...base,
+      regions: base.regions.map((r) => ({ ...r, roles: ["shm" as const, "notify" as const] })),
+      notify: {
+        kind: "poll-word" as const,
+        pa: 0x7_fff0,
+        mode: "counter" as const,
+        watchPa: 0x7_fff4,
+      },
+    };
+    const machine = `${dir}/poll.json`;
+    Deno.writeTextFileSync(machine, JSON.stringify(profile));
+    const io = captureIo();
+    let exited = false;
+    const run = main(["remote", "echo", "--machine", machine, "--sessions", "1", "-v"], io)
+      .finally(() => exited = true);
+    try {
+      const end = Date.now() + 30_000;
+      while (!io.out.includes("amp remote: serving") && !exited && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert(!exited, io.err);
+      const s = await HostSession.open(profile, { timeoutMs: 30_000 });
+      const r = await runMsgTest(await s.channel("rpmsg-openamp-demo-channel"), {
+        wordSize: 8,
+        maxSize: 16,
+        timeoutMs: 30_000,
+      });
+      await s.close();
+      assert.equal(r.errors, 0);
+      assert.equal(await run, 0, io.err);
+      assert.doesNotMatch(io.out, /primed/);
+      assert.match(io.out, /stopped after 1 session\(s\); 1[6-9] messages received/);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
