@@ -13,6 +13,7 @@ import { HostSession } from "../lib/host/session.ts";
 import { openampLinuxProfile } from "../lib/machine/profiles/openamp_linux.ts";
 import { UnixSocketNotifier } from "../lib/notify/unix_socket.ts";
 import { remoteServices, startLinuxRemote } from "../lib/device/mod.ts";
+import { sleep } from "../lib/util/wait.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const WAIT_MS = 60_000;
@@ -189,9 +190,13 @@ Deno.test({
       const notifier = await UnixSocketNotifier.connect(t.socketPath);
       const s = await HostSession.open(t.profile, { notifier, timeoutMs: 30_000 });
       // matrix alone with sample: it takes the demo channel's name, as upstream's daemon.
-      const m = await runMatrix(await s.channel("rpmsg-openamp-demo-channel"), {
-        timeoutMs: 30_000,
-      });
+      const ch = await s.channel("rpmsg-openamp-demo-channel");
+      // Longer than the remote's active window (5 ms): it has stopped looking at
+      // the rings and lifted its NO_NOTIFY, so the first message must be kicked.
+      // Without the pause a remote quick enough (a primed one) may poll through
+      // the whole session and need no kick from this side.
+      await sleep(100);
+      const m = await runMatrix(ch, { timeoutMs: 30_000 });
       assert.equal(m.errors, 0, m.failures.join("; "));
       assert.equal(m.received, 200);
       const sm = await runSample(await s.channel("rpmsg-client-sample"), { timeoutMs: 30_000 });
