@@ -6,10 +6,11 @@
  * up to 2x slower than later ones (measured: amp's msg-test 25-28 ms, then
  * 18-22 ms, then 12-14 ms; primed: 12-15 ms from the first).
  *
- * The private link has the machine's own layout (the same ring sizes,
- * buffer pool and table) on heap memory, with an in-process notifier pair:
- * nothing of the machine's shared memory, socket or files is touched, so the
- * remote can be primed before it publishes anything.
+ * The private link has the machine's own layout (the same addresses, ring
+ * sizes, buffer pool and table) in one heap region of this process (at most
+ * 64 MiB), with an in-process notifier pair: nothing of the machine's shared
+ * memory, socket or files is touched, so the remote can be primed before it
+ * publishes anything.
  *
  * @module
  */
@@ -23,10 +24,52 @@ import { HostSession } from "../host/session.ts";
 import { mapProfileRegions } from "../machine/map.ts";
 import type { MachineProfile } from "../machine/types.ts";
 import { validateProfile } from "../machine/validate.ts";
+import { hex } from "../mem/region.ts";
 import { InProcessNotifier } from "../notify/in_process.ts";
+import { vringLayout } from "../virtio/virtqueue.ts";
 
 /** Round trips {@linkcode primeRemote} makes by default: two msg-test sweeps. */
 export const PRIME_MESSAGES = 960;
+
+/** The most heap a private link may take: its layout's span. */
+const MAX_PRIVATE_BYTES = 64 << 20;
+
+/**
+ * `p` with one heap region spanning its layout (the table, both vrings, the
+ * buffer pool) at the same addresses, and in-process notification: the link
+ * as the remote's code sees it, in memory of this process only.
+ */
+function privateCopy(p: MachineProfile): MachineProfile {
+  const { rscTable, vrings, pool } = p.layout;
+  const spans = [
+    [rscTable.pa, rscTable.size],
+    ...vrings.map((v) => [v.pa, vringLayout(v.num, v.align, v.pa).size]),
+    [pool.pa, pool.size],
+  ];
+  const lo = Math.min(...spans.map(([pa]) => pa!));
+  const hi = Math.max(...spans.map(([pa, size]) => pa! + size!));
+  if (hi - lo > MAX_PRIVATE_BYTES) {
+    throw new AmpError(
+      "PRIME_FAILED",
+      `Cannot prime for machine "${p.name}": its layout spans ${
+        hex(hi - lo)
+      } bytes, more than the ${hex(MAX_PRIVATE_BYTES)} a private copy may take`,
+    );
+  }
+  return validateProfile({
+    ...p,
+    name: `${p.name} (private copy)`,
+    regions: [{
+      name: "private",
+      pa: lo,
+      size: hi - lo,
+      backing: { kind: "heap" },
+      roles: ["shm"],
+    }],
+    notify: { kind: "inproc" },
+    demos: undefined,
+  }, `private copy of "${p.name}"`);
+}
 
 /** Options of {@linkcode primeRemote}. */
 export interface PrimeOptions {
@@ -69,12 +112,7 @@ export async function primeRemote(options: PrimeOptions): Promise<PrimeResult> {
   const t0 = performance.now();
   if (messages === 0) return { messages: 0, ms: 0 };
   const timeoutMs = options.timeoutMs ?? 5000;
-  const p = options.profile;
-  const profile = validateProfile({
-    ...p,
-    name: `${p.name} (private copy)`,
-    regions: p.regions.map((r) => ({ ...r, backing: { kind: "heap" } })),
-  }, `private copy of "${p.name}"`);
+  const profile = privateCopy(options.profile);
   const memory = await mapProfileRegions(profile);
   const [hostEnd, remoteEnd] = InProcessNotifier.pair();
   let done = 0;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { isAmpError } from "../errors.ts";
 import { primeRemote } from "./prime.ts";
 import { openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
 import { simProfile } from "../machine/profiles/sim.ts";
@@ -31,4 +32,17 @@ Deno.test("primeRemote: 0 messages does nothing; a count that is not a whole num
   for (const n of [-1, 1.5, NaN]) {
     await assert.rejects(primeRemote({ profile: p, messages: n }), RangeError);
   }
+});
+
+Deno.test("primeRemote: a layout spanning more than 64 MiB is refused before anything is allocated", async () => {
+  const base = openampLinuxProfile({ shmName: `amp-prime-big-${Deno.pid}.shm` });
+  const big = {
+    ...base,
+    regions: base.regions.map((r) => ({ ...r, size: 0x500_0000 })),
+    layout: { ...base.layout, pool: { pa: 0x1_0000, size: 0x400_0000 } },
+  };
+  await assert.rejects(
+    primeRemote({ profile: big, messages: 1 }),
+    (e) => isAmpError(e) && e.code === "PRIME_FAILED" && /spans 0x4010000 bytes/.test(e.message),
+  );
 });
