@@ -4,6 +4,7 @@ import { runMsgTest } from "../apps/echo.ts";
 import { HostSession } from "../host/session.ts";
 import { OPENAMP_LINUX, openampLinuxProfile } from "../machine/profiles/openamp_linux.ts";
 import { SIM } from "../machine/profiles/sim.ts";
+import type { MachineProfile } from "../machine/types.ts";
 import { captureIo } from "./_io.ts";
 import { main } from "./mod.ts";
 import { renameLinks } from "./_links.ts";
@@ -46,6 +47,30 @@ Deno.test("renameLinks: renames the shm object and the socket, refuses other mac
   );
 });
 
+/**
+ * Run `amp remote` with `args` in this process, and once it says it serves,
+ * one host session on `profile` with a msg-test of `maxSize` sizes; then wait
+ * for it to exit. Returns its exit code, its output and the test's errors.
+ */
+async function oneSession(args: string[], profile: MachineProfile, maxSize: number) {
+  const io = captureIo();
+  let exited = false;
+  const run = main(["remote", ...args, "--sessions", "1", "-v"], io).finally(() => exited = true);
+  const end = Date.now() + 30_000;
+  while (!io.out.includes("amp remote: serving") && !exited && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert(!exited, io.err);
+  const s = await HostSession.open(profile, { timeoutMs: 30_000 });
+  const r = await runMsgTest(await s.channel("rpmsg-openamp-demo-channel"), {
+    wordSize: 8,
+    maxSize,
+    timeoutMs: 30_000,
+  });
+  await s.close();
+  return { code: await run, io, errors: r.errors };
+}
+
 Deno.test({
   name: "amp remote: serves one host session in-process, then exits 0 and cleans up",
   sanitizeResources: false,
@@ -54,27 +79,14 @@ Deno.test({
     const dir = Deno.makeTempDirSync({ prefix: "amp-cli-remote-" });
     const shmName = `amp-cli-remote-${Deno.pid}.shm`;
     const socketPath = `${dir}/event`;
-    const io = captureIo();
-    const run = main(
-      ["remote", "echo", "--shm-name", shmName, "--socket", socketPath, "--sessions", "1", "-v"],
-      io,
-    );
     try {
-      const end = Date.now() + 30_000;
-      while (!io.out.includes("amp remote: serving") && Date.now() < end) {
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      const s = await HostSession.open(openampLinuxProfile({ shmName, socketPath }), {
-        timeoutMs: 30_000,
-      });
-      const r = await runMsgTest(await s.channel("rpmsg-openamp-demo-channel"), {
-        wordSize: 8,
-        maxSize: 64,
-        timeoutMs: 30_000,
-      });
-      await s.close();
-      assert.equal(r.errors, 0);
-      assert.equal(await run, 0, io.err);
+      const { code, io, errors } = await oneSession(
+        ["echo", "--shm-name", shmName, "--socket", socketPath],
+        openampLinuxProfile({ shmName, socketPath }),
+        64,
+      );
+      assert.equal(errors, 0);
+      assert.equal(code, 0, io.err);
       assert.match(io.out, /serving "rpmsg-openamp-demo-channel" on machine "openamp-linux"/);
       // Primed before serving, on a private link: its messages are not the session's.
       assert.match(io.out, /remote: primed with 960 echo round trips in [0-9]+ ms/);
@@ -108,25 +120,10 @@ Deno.test({
     };
     const machine = `${dir}/poll.json`;
     Deno.writeTextFileSync(machine, JSON.stringify(profile));
-    const io = captureIo();
-    let exited = false;
-    const run = main(["remote", "echo", "--machine", machine, "--sessions", "1", "-v"], io)
-      .finally(() => exited = true);
     try {
-      const end = Date.now() + 30_000;
-      while (!io.out.includes("amp remote: serving") && !exited && Date.now() < end) {
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      assert(!exited, io.err);
-      const s = await HostSession.open(profile, { timeoutMs: 30_000 });
-      const r = await runMsgTest(await s.channel("rpmsg-openamp-demo-channel"), {
-        wordSize: 8,
-        maxSize: 16,
-        timeoutMs: 30_000,
-      });
-      await s.close();
-      assert.equal(r.errors, 0);
-      assert.equal(await run, 0, io.err);
+      const { code, io, errors } = await oneSession(["echo", "--machine", machine], profile, 16);
+      assert.equal(errors, 0);
+      assert.equal(code, 0, io.err);
       assert.doesNotMatch(io.out, /primed/);
       assert.match(io.out, /stopped after 1 session\(s\); 1[6-9] messages received/);
     } finally {

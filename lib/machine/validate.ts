@@ -46,6 +46,35 @@ import {
   type VringSpec,
 } from "./types.ts";
 
+/**
+ * The address ranges a layout's items take, each named by its path in a
+ * profile: the resource table, the buffer pool and each vring (its whole
+ * split-ring size).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { layoutRanges } from "./validate.ts";
+ * import { OPENAMP_LINUX } from "./profiles/openamp_linux.ts";
+ * const r = layoutRanges(OPENAMP_LINUX.layout);
+ * assert.deepEqual(r.map((x) => x.path), [
+ *   "layout.rscTable", "layout.pool", "layout.vrings[0]", "layout.vrings[1]",
+ * ]);
+ * assert.equal(r[2]!.pa, 0x4000);
+ * ```
+ */
+export function layoutRanges(layout: ShmLayout): { path: string; pa: number; size: number }[] {
+  return [
+    { path: "layout.rscTable", ...layout.rscTable },
+    { path: "layout.pool", ...layout.pool },
+    ...layout.vrings.map((v, i) => ({
+      path: `layout.vrings[${i}]`,
+      pa: v.pa,
+      size: vringLayout(v.num, v.align, v.pa).size,
+    })),
+  ];
+}
+
 /** Bytes of a vring of `num` entries and alignment `align` at `pa` (checked geometry). */
 function ringBytes(ctx: CheckCtx, path: string, num: number, align: number, pa: number): number {
   try {
@@ -374,15 +403,7 @@ function checkPlacement(ctx: CheckCtx, p: MachineProfile): void {
       "PROFILE_LAYOUT",
     );
   }
-  const items: { path: string; pa: number; size: number }[] = [
-    { path: "layout.rscTable", ...p.layout.rscTable },
-    { path: "layout.pool", ...p.layout.pool },
-    ...p.layout.vrings.map((v, i) => ({
-      path: `layout.vrings[${i}]`,
-      pa: v.pa,
-      size: vringLayout(v.num, v.align, v.pa).size,
-    })),
-  ];
+  const items = layoutRanges(p.layout);
   for (const it of items) {
     if (!shm.some((r) => inside(r, it.pa, it.size))) {
       fail(

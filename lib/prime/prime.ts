@@ -23,10 +23,9 @@ import { AmpError } from "../errors.ts";
 import { HostSession } from "../host/session.ts";
 import { mapProfileRegions } from "../machine/map.ts";
 import type { MachineProfile } from "../machine/types.ts";
-import { validateProfile } from "../machine/validate.ts";
+import { layoutRanges, validateProfile } from "../machine/validate.ts";
 import { hex } from "../mem/region.ts";
 import { InProcessNotifier } from "../notify/in_process.ts";
-import { vringLayout } from "../virtio/virtqueue.ts";
 
 /** Round trips {@linkcode primeRemote} makes by default: two msg-test sweeps. */
 export const PRIME_MESSAGES = 960;
@@ -40,14 +39,9 @@ const MAX_PRIVATE_BYTES = 64 << 20;
  * as the remote's code sees it, in memory of this process only.
  */
 function privateCopy(p: MachineProfile): MachineProfile {
-  const { rscTable, vrings, pool } = p.layout;
-  const spans = [
-    [rscTable.pa, rscTable.size],
-    ...vrings.map((v) => [v.pa, vringLayout(v.num, v.align, v.pa).size]),
-    [pool.pa, pool.size],
-  ];
-  const lo = Math.min(...spans.map(([pa]) => pa!));
-  const hi = Math.max(...spans.map(([pa, size]) => pa! + size!));
+  const ranges = layoutRanges(p.layout);
+  const lo = Math.min(...ranges.map((r) => r.pa));
+  const hi = Math.max(...ranges.map((r) => r.pa + r.size));
   if (hi - lo > MAX_PRIVATE_BYTES) {
     throw new AmpError(
       "PRIME_FAILED",
@@ -109,8 +103,8 @@ export async function primeRemote(options: PrimeOptions): Promise<PrimeResult> {
   if (!Number.isSafeInteger(messages) || messages < 0) {
     throw new RangeError(`Cannot prime with ${messages} messages: give a whole number >= 0`);
   }
-  const t0 = performance.now();
   if (messages === 0) return { messages: 0, ms: 0 };
+  const t0 = performance.now();
   const timeoutMs = options.timeoutMs ?? 5000;
   const profile = privateCopy(options.profile);
   const memory = await mapProfileRegions(profile);
