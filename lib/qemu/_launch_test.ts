@@ -27,16 +27,24 @@ Deno.test("qemu launch: the command line shares the RAM file and starts stopped"
 });
 
 Deno.test("qemu launch: a path QEMU cannot carry is refused and the temp work dir removed", async () => {
-  const before = new Set(
-    [...Deno.readDirSync(Deno.env.get("TMPDIR") ?? "/tmp")].map((e) => e.name),
-  );
-  await assert.rejects(
-    () => launchPaths({ qmpPath: "/tmp/q,mp.sock" }),
-    (e) => isAmpError(e) && e.code === "QEMU_BAD_OPTION" && /qmpPath/.test(e.message),
-  );
-  const left = [...Deno.readDirSync(Deno.env.get("TMPDIR") ?? "/tmp")]
-    .filter((e) => e.name.startsWith("amp-qemu-") && !before.has(e.name));
-  assert.deepEqual(left, []);
+  // A private TMPDIR: test files run in parallel, and others make amp-qemu-* dirs in /tmp.
+  const tmp = await Deno.makeTempDir({ prefix: "amp-launch-test-" });
+  const saved = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", tmp);
+  try {
+    await assert.rejects(
+      () => launchPaths({ qmpPath: "/tmp/q,mp.sock" }),
+      (e) => isAmpError(e) && e.code === "QEMU_BAD_OPTION" && /qmpPath/.test(e.message),
+    );
+    const control = await launchPaths({});
+    assert(control.workDir.startsWith(`${tmp}/amp-qemu-`), control.workDir);
+    await Deno.remove(control.workDir, { recursive: true });
+    assert.deepEqual([...Deno.readDirSync(tmp)], []);
+  } finally {
+    if (saved === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", saved);
+    await Deno.remove(tmp, { recursive: true });
+  }
   const given = await Deno.makeTempDir();
   try {
     const p = await launchPaths({ workDir: given });
