@@ -18,7 +18,9 @@ Deno.test("primeRemote: every echo checked, any count, nothing of the machine to
     const sim = simProfile({ prefix: `amp-prime-test-${Deno.pid}` });
     assert.equal((await primeRemote({ profile: sim, messages: 3 })).messages, 3);
     assert.deepEqual(
-      [...Deno.readDirSync("/dev/shm")].filter((e) => e.name.startsWith("amp-prime-test-")),
+      [...Deno.readDirSync("/dev/shm")].filter((e) =>
+        e.name.startsWith(`amp-prime-test-${Deno.pid}`)
+      ),
       [],
     );
   } finally {
