@@ -21,7 +21,14 @@ function code(c: string) {
   };
 }
 
-function pair(num = 256) {
+/**
+ * The active window of the pairs whose tests need one to pass (they sleep
+ * past it) but not to end early: long enough that a loaded machine does not
+ * end it between two statements.
+ */
+const WINDOW_MS = 100;
+
+function pair(num = 256, activeWindowMs = 5) {
   const layout = {
     vring0: { pa: 0x4000, num, align: 0x1000 },
     vring1: { pa: 0x8000, num, align: 0x1000 },
@@ -29,8 +36,20 @@ function pair(num = 256) {
   };
   const shm = heapRegion(0, 0x60000);
   const [nh, nr] = InProcessNotifier.pair();
-  const host = createRpmsgDevice({ role: "driver", region: shm, notifier: nh, ...layout });
-  const remote = createRpmsgDevice({ role: "device", region: shm, notifier: nr, ...layout });
+  const host = createRpmsgDevice({
+    role: "driver",
+    region: shm,
+    notifier: nh,
+    activeWindowMs,
+    ...layout,
+  });
+  const remote = createRpmsgDevice({
+    role: "device",
+    region: shm,
+    notifier: nr,
+    activeWindowMs,
+    ...layout,
+  });
   const got: number[] = [];
   const hostGot: number[] = [];
   const seqOf = (d: Uint8Array) => (d[0]! | d[1]! << 8 | d[2]! << 16 | d[3]! << 24) >>> 0;
@@ -245,7 +264,7 @@ Deno.test("while a bus drains a ring the peer does not kick; the flag is clear w
 
 for (const side of ["device", "driver"] as const) {
   Deno.test(`${side}: a wait that spins mutes the peer's kicks while messages come, and lifts the mute before it blocks`, async () => {
-    const p = pair();
+    const p = pair(256, WINDOW_MS);
     const [me, peer, send] = side === "device"
       ? [p.remote, p.host, () => p.hep.trySend(new Uint8Array(4))]
       : [p.host, p.remote, () => p.rep.trySend(new Uint8Array(4))];
@@ -265,7 +284,7 @@ for (const side of ["device", "driver"] as const) {
     assert(me.poll() > 0);
     assert(muted(), "kept through the poll while messages keep coming");
     // Idle past the active window: the mute is lifted before the wait blocks.
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, WINDOW_MS + 50));
     const w2 = me.waitForWork({ deadlineMs: 5000 });
     assert(!muted(), "the flag is clear before the wait blocks");
     assert(send());
@@ -277,7 +296,7 @@ for (const side of ["device", "driver"] as const) {
 
 /** A pair whose remote took a message and now waits, muted (its vring1 used.flags NO_NOTIFY). */
 function remoteWaitingMuted(deadlineMs: number) {
-  const p = pair();
+  const p = pair(256, WINDOW_MS);
   const flags = 0x8000 + p.remote.vrings[1].layout.used;
   assert(p.hep.trySend(new Uint8Array(4)));
   p.remote.poll();
@@ -293,7 +312,7 @@ Deno.test("a message posted while muted is found by the wait that lifts the mute
   const k = p.host.stats.kicks;
   assert(p.hep.trySend(new Uint8Array([7, 0, 0, 0])));
   assert.equal(p.host.stats.kicks, k);
-  await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, WINDOW_MS + 50));
   assert.equal(await p.remote.waitForWork({ deadlineMs: 5000 }), true);
   assert.equal(p.shm.u16(flags) & 1, 0);
   assert.equal(p.host.stats.kicks, k, "no kick was needed");
