@@ -48,17 +48,21 @@ async function bootUmlRetrying(options: Parameters<typeof bootUml>[0]): Promise<
     const ac = new AbortController();
     let init = false;
     const t = setTimeout(() => init || ac.abort(), INIT_DEADLINE_MS);
-    const r = await bootUml({
-      ...options,
-      signal: ac.signal,
-      onLine: (l) => {
-        if (l.startsWith("AMP-E2E init ")) init = true;
-        // The guest does not recover from it (it hangs or dies): stop it now
-        // rather than at the boot's deadline (CI once waited 900 s here).
-        if (GUEST_BUG.test(l)) ac.abort();
-      },
-    });
-    clearTimeout(t);
+    let r: BootResult;
+    try {
+      r = await bootUml({
+        ...options,
+        signal: ac.signal,
+        onLine: (l) => {
+          if (l.startsWith("AMP-E2E init ")) init = true;
+          // The guest does not recover from it (it hangs or dies): stop it now
+          // rather than at the boot's deadline (CI once waited 900 s here).
+          if (GUEST_BUG.test(l)) ac.abort();
+        },
+      });
+    } finally {
+      clearTimeout(t); // also when the boot throws: its error, not a leaked timer, is reported
+    }
     const bug = r.lines.some((l) => GUEST_BUG.test(l));
     if (attempt === 2 || (init && !bug)) return r;
     console.log(
